@@ -1,0 +1,142 @@
+// Package agent is the node agent (kubelet-like): it serves one site,
+// registers it with the control plane and heartbeats. When the control plane
+// is unreachable it keeps going (edge autonomy: later it keeps its workloads
+// running) and re-registers as soon as it can.
+//
+// An agent talks to the control plane only through the public API client,
+// whether it runs inside `cloudskin up` or alone (`cloudskin agent`), so the
+// embedded continuum exercises the same path as a real multi-host one.
+package agent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cloudskin/cloudskin/api/v1alpha1"
+	"github.com/cloudskin/cloudskin/client"
+	"github.com/cloudskin/cloudskin/internal/component"
+	"github.com/cloudskin/cloudskin/internal/version"
+)
+
+// Agent serves one site.
+type Agent struct {
+	site     v1alpha1.Site
+	interval time.Duration
+	server   string // control plane URL; "" means the host's
+
+	log        *slog.Logger
+	client     *client.Client
+	heartbeats *prometheus.CounterVec
+	info       v1alpha1.AgentInfo
+}
+
+var _ component.Component = (*Agent)(nil)
+
+// New returns an agent for site that heartbeats every interval to the
+// control plane at server ("" means the one on the same host).
+func New(site v1alpha1.Site, interval time.Duration, server string) (*Agent, error) {
+	if err := site.Validate(); err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	if interval <= 0 {
+		return nil, fmt.Errorf("agent: heartbeat interval %s must be positive", interval)
+	}
+	hostname, _ := os.Hostname()
+	return &Agent{
+		site:     site,
+		interval: interval,
+		server:   server,
+		info:     v1alpha1.AgentInfo{Version: version.Get().Version, Hostname: hostname},
+	}, nil
+}
+
+// Name implements component.Component.
+func (a *Agent) Name() string { return "agent/" + a.site.Metadata.Name }
+
+// Setup connects the agent to its control plane and registers its metrics.
+func (a *Agent) Setup(h *component.Host) error {
+	a.log = h.Log.With("component", a.Name())
+	server := a.server
+	if server == "" {
+		server = h.ControlPlaneURL
+	}
+	c, err := client.New(server)
+	if err != nil {
+		return fmt.Errorf("%s: %w", a.Name(), err)
+	}
+	a.client = c
+	a.heartbeats = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name:        "agent_heartbeats_total",
+		Help:        "Heartbeats and registrations the agent sent, by result.",
+		ConstLabels: prometheus.Labels{"site": a.site.Metadata.Name},
+	}, []string{"result"})
+	if err := h.Metrics.Register(a.heartbeats); err != nil {
+		return fmt.Errorf("%s metrics: %w", a.Name(), err)
+	}
+	h.Announce(a.Name(), string(a.site.Spec.Type)+" site", server+"/api/v1/sites/"+a.site.Metadata.Name)
+	return nil
+}
+
+// Run registers the site, then heartbeats every interval until ctx ends.
+func (a *Agent) Run(ctx context.Context) error {
+	ticker := time.NewTicker(a.interval)
+	defer ticker.Stop()
+	registered, connected := false, true
+	for {
+		err := a.beat(ctx, &registered)
+		if ctx.Err() != nil {
+			return nil
+		}
+		connected = a.logConnectivity(err, connected)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+		}
+	}
+}
+
+// beat registers the site if needed, else heartbeats. A control plane that
+// forgot the site (404) gets it registered again on the next beat.
+func (a *Agent) beat(ctx context.Context, registered *bool) error {
+	if !*registered {
+		site := a.site
+		site.Status.Agent = a.info
+		if _, err := a.client.RegisterSite(ctx, site); err != nil {
+			a.heartbeats.WithLabelValues("register_error").Inc()
+			return err
+		}
+		a.heartbeats.WithLabelValues("registered").Inc()
+		a.log.Info("site registered with control plane", "server", a.client.Server())
+		*registered = true
+		return nil
+	}
+	_, err := a.client.Heartbeat(ctx, a.site.Metadata.Name, v1alpha1.Heartbeat{Agent: a.info})
+	if client.IsNotFound(err) {
+		*registered = false
+	}
+	if err != nil {
+		a.heartbeats.WithLabelValues("error").Inc()
+		return err
+	}
+	a.heartbeats.WithLabelValues("ok").Inc()
+	return nil
+}
+
+// logConnectivity logs only changes, so an outage is one line, not one per beat.
+func (a *Agent) logConnectivity(err error, wasConnected bool) bool {
+	switch {
+	case err != nil && wasConnected:
+		a.log.Warn("control plane unreachable; will keep trying", "err", err)
+		return false
+	case err == nil && !wasConnected:
+		a.log.Info("control plane reachable again")
+		return true
+	}
+	return wasConnected
+}

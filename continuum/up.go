@@ -1,0 +1,84 @@
+package continuum
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/cloudskin/cloudskin/agent"
+	"github.com/cloudskin/cloudskin/api/v1alpha1"
+	"github.com/cloudskin/cloudskin/config"
+	"github.com/cloudskin/cloudskin/internal/component"
+	"github.com/cloudskin/cloudskin/orchestrator"
+	"github.com/cloudskin/cloudskin/store/bolt"
+)
+
+// File names under the data directory.
+const (
+	StoreFile        = "state.db"
+	ClientConfigFile = "client.yaml"
+)
+
+// Up runs the embedded continuum described by cfg until ctx ends: the
+// control plane and one node agent per configured site, all in this process.
+func Up(ctx context.Context, cfg v1alpha1.Continuum, log *slog.Logger, out io.Writer) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	dataDir := cfg.Spec.DataDir
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	st, err := bolt.Open(filepath.Join(dataDir, StoreFile))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	rt, err := Listen(Options{Listen: cfg.Spec.Listen, DataDir: dataDir, Store: st, Log: log, Out: out})
+	if err != nil {
+		return err
+	}
+	clientConfig := filepath.Join(dataDir, ClientConfigFile)
+	if err := config.WriteClientConfig(clientConfig, newClientConfig(rt.URL())); err != nil {
+		rt.Close()
+		return err
+	}
+	comps, err := components(cfg)
+	if err != nil {
+		rt.Close()
+		return err
+	}
+	fmt.Fprintf(out, "cloudskin up: control plane at %s, data in %s, client config %s\n", rt.URL(), dataDir, clientConfig)
+	return rt.Run(ctx, comps...)
+}
+
+// components lists what the embedded continuum runs. Later parts (GEDS,
+// streams, cells, learning plane, dashboard) are appended here.
+func components(cfg v1alpha1.Continuum) ([]component.Component, error) {
+	hb := cfg.Spec.Heartbeat
+	comps := []component.Component{
+		orchestrator.New(orchestrator.Options{NotReadyAfter: hb.NotReadyAfter.Duration}),
+	}
+	for _, tmpl := range cfg.Spec.Sites {
+		site := v1alpha1.NewSite(tmpl.Name, tmpl.Spec)
+		site.Metadata.Labels = tmpl.Labels
+		a, err := agent.New(site, hb.Interval.Duration, "")
+		if err != nil {
+			return nil, err
+		}
+		comps = append(comps, a)
+	}
+	return comps, nil
+}
+
+func newClientConfig(server string) v1alpha1.ClientConfig {
+	return v1alpha1.ClientConfig{
+		TypeMeta: v1alpha1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.KindClientConfig},
+		Metadata: v1alpha1.ObjectMeta{Name: "local"},
+		Spec:     v1alpha1.ClientConfigSpec{Server: server},
+	}
+}

@@ -1,0 +1,79 @@
+// Package httpapi holds the small conventions every CloudSkin JSON API
+// handler follows: strict request decoding with a size limit, JSON answers,
+// and errors as a Kubernetes-style Status with the right HTTP code.
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/cloudskin/cloudskin/api/v1alpha1"
+)
+
+// MaxBodyBytes bounds request bodies; resources are small.
+const MaxBodyBytes = 1 << 20
+
+// Error is an error with the HTTP status it should produce.
+type Error struct {
+	Code   int
+	Reason string
+	Err    error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// BadRequest wraps err as a 400.
+func BadRequest(err error) error {
+	return &Error{Code: http.StatusBadRequest, Reason: "BadRequest", Err: err}
+}
+
+// NotFound wraps err as a 404.
+func NotFound(err error) error {
+	return &Error{Code: http.StatusNotFound, Reason: "NotFound", Err: err}
+}
+
+// DecodeJSON reads one JSON value from r's body into v, rejecting unknown
+// fields, trailing data and bodies over MaxBodyBytes.
+func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return BadRequest(fmt.Errorf("request body: %w", err))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return BadRequest(fmt.Errorf("request body: unexpected data after the JSON value"))
+	}
+	return nil
+}
+
+// WriteJSON writes v with the given status code.
+func WriteJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v) // the client may have gone; nothing useful to do
+}
+
+// WriteError writes err as a Status. Errors that are not *Error are
+// internal: logged in full, answered with a 500.
+func WriteError(w http.ResponseWriter, log *slog.Logger, err error) {
+	status := v1alpha1.Status{
+		TypeMeta: v1alpha1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.KindStatus},
+		Code:     http.StatusInternalServerError,
+		Reason:   "Internal",
+		Message:  err.Error(),
+	}
+	var apiErr *Error
+	if errors.As(err, &apiErr) {
+		status.Code, status.Reason = apiErr.Code, apiErr.Reason
+	} else {
+		log.Error("internal error in API handler", "err", err)
+	}
+	WriteJSON(w, status.Code, status)
+}

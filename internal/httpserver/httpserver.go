@@ -1,0 +1,138 @@
+// Package httpserver is the HTTP server every CloudSkin component serves
+// from: one mux with /metrics, /healthz and /readyz already in place,
+// per-route request metrics, and graceful shutdown when its context ends.
+package httpserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/cloudskin/cloudskin/internal/metrics"
+)
+
+// ShutdownTimeout bounds how long in-flight requests may take to finish
+// after shutdown begins; the whole process must stop within 5 s of a signal.
+const ShutdownTimeout = 3 * time.Second
+
+// ReadinessCheck reports whether a dependency is ready; nil means ready.
+type ReadinessCheck func(ctx context.Context) error
+
+// Server is an HTTP server with the standard CloudSkin endpoints.
+type Server struct {
+	log      *slog.Logger
+	mux      *http.ServeMux
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+
+	mu     sync.Mutex
+	checks map[string]ReadinessCheck
+}
+
+// New returns a server whose /metrics serves reg.
+func New(log *slog.Logger, reg metrics.Registry) *Server {
+	s := &Server{
+		log:    log,
+		mux:    http.NewServeMux(),
+		checks: map[string]ReadinessCheck{},
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "http_requests_total",
+			Help: "HTTP requests served, by route pattern, method and status code.",
+		}, []string{"handler", "method", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "http_request_duration_seconds",
+			Help:    "HTTP request latency by route pattern.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+		}, []string{"handler"}),
+	}
+	reg.Registerer.MustRegister(s.requests, s.latency)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg.Gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}))
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	s.mux.HandleFunc("GET /readyz", s.serveReady)
+	return s
+}
+
+// Handle registers h for pattern (Go 1.22 mux syntax, e.g. "GET /api/v1/sites/{name}"),
+// counting its requests under the pattern.
+func (s *Server) Handle(pattern string, h http.Handler) {
+	labels := prometheus.Labels{"handler": pattern}
+	instrumented := promhttp.InstrumentHandlerCounter(s.requests.MustCurryWith(labels),
+		promhttp.InstrumentHandlerDuration(s.latency.MustCurryWith(labels), h))
+	s.mux.Handle(pattern, instrumented)
+}
+
+// HandleFunc is Handle for a function.
+func (s *Server) HandleFunc(pattern string, h http.HandlerFunc) { s.Handle(pattern, h) }
+
+// AddReadinessCheck makes /readyz fail while check fails.
+func (s *Server) AddReadinessCheck(name string, check ReadinessCheck) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.checks[name] = check
+}
+
+func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	names := make([]string, 0, len(s.checks))
+	for n := range s.checks {
+		names = append(names, n)
+	}
+	checks := s.checks
+	s.mu.Unlock()
+	slices.Sort(names)
+
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	var failed []string
+	for _, n := range names {
+		if err := checks[n](ctx); err != nil {
+			failed = append(failed, fmt.Sprintf("%s: %v", n, err))
+		}
+	}
+	if len(failed) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		for _, f := range failed {
+			fmt.Fprintln(w, "not ready:", f)
+		}
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}
+
+// Serve serves on ln until ctx ends, then shuts down gracefully, giving
+// in-flight requests up to ShutdownTimeout. It returns nil after a clean
+// shutdown.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server on %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(shutdownCtx)
+	if serveErr := <-errc; !errors.Is(serveErr, http.ErrServerClosed) && err == nil {
+		err = serveErr
+	}
+	if err != nil {
+		return fmt.Errorf("http server on %s: shutdown: %w", ln.Addr(), err)
+	}
+	return nil
+}

@@ -1,0 +1,114 @@
+package httpserver_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cloudskin/cloudskin/internal/httpserver"
+	"github.com/cloudskin/cloudskin/internal/logging"
+	"github.com/cloudskin/cloudskin/internal/metrics"
+)
+
+func start(t *testing.T, s *httpserver.Server) (base string, stop func() error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln) }()
+	return "http://" + ln.Addr().String(), func() error { cancel(); return <-done }
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestStandardEndpointsAndRouteMetrics(t *testing.T) {
+	s := httpserver.New(logging.Discard(), metrics.New("v-test", "c-test"))
+	s.HandleFunc("GET /hello/{name}", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hi "+r.PathValue("name"))
+	})
+	var ready atomic.Bool
+	s.AddReadinessCheck("store", func(context.Context) error {
+		if !ready.Load() {
+			return errors.New("store not open")
+		}
+		return nil
+	})
+	base, stop := start(t, s)
+
+	if code, body := get(t, base+"/healthz"); code != 200 || body != "ok\n" {
+		t.Fatalf("/healthz = %d %q", code, body)
+	}
+	if code, body := get(t, base+"/readyz"); code != 503 || !strings.Contains(body, "store: store not open") {
+		t.Fatalf("/readyz while not ready = %d %q", code, body)
+	}
+	ready.Store(true)
+	if code, _ := get(t, base+"/readyz"); code != 200 {
+		t.Fatalf("/readyz when ready = %d", code)
+	}
+	if _, body := get(t, base+"/hello/edge"); body != "hi edge" {
+		t.Fatalf("route body = %q", body)
+	}
+	_, body := get(t, base+"/metrics")
+	for _, want := range []string{
+		`cloudskin_http_requests_total{code="200",handler="GET /hello/{name}",method="get"} 1`,
+		`cloudskin_build_info{commit="c-test",version="v-test"} 1`,
+		"go_goroutines",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+}
+
+func TestShutdownWaitsForInFlightRequest(t *testing.T) {
+	s := httpserver.New(logging.Discard(), metrics.New("v", "c"))
+	entered := make(chan struct{})
+	s.HandleFunc("GET /slow", func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		time.Sleep(200 * time.Millisecond)
+		io.WriteString(w, "done")
+	})
+	base, stop := start(t, s)
+	got := make(chan string, 1)
+	go func() {
+		resp, err := http.Get(base + "/slow")
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- string(b)
+	}()
+	<-entered
+	if err := stop(); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if body := <-got; body != "done" {
+		t.Fatalf("in-flight request got %q, want it finished", body)
+	}
+	if _, err := http.Get(base + "/healthz"); err == nil {
+		t.Fatal("server still answering after shutdown")
+	}
+}

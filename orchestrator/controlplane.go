@@ -1,0 +1,90 @@
+package orchestrator
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/cloudskin/cloudskin/api/v1alpha1"
+	"github.com/cloudskin/cloudskin/internal/component"
+	"github.com/cloudskin/cloudskin/orchestrator/sites"
+)
+
+// Options configure the control plane.
+type Options struct {
+	// NotReadyAfter is the agent silence after which a site is NotReady.
+	NotReadyAfter time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// WatchInterval is how often phase changes are looked for and logged; 0 means 1 s.
+	WatchInterval time.Duration
+}
+
+// ControlPlane is the orchestrator as a continuum component.
+type ControlPlane struct {
+	opts  Options
+	log   *slog.Logger
+	sites *sites.Registry
+}
+
+var _ component.Component = (*ControlPlane)(nil)
+
+// New returns a control plane; Setup connects it to a host.
+func New(opts Options) *ControlPlane {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.WatchInterval == 0 {
+		opts.WatchInterval = time.Second
+	}
+	return &ControlPlane{opts: opts}
+}
+
+// Name implements component.Component.
+func (cp *ControlPlane) Name() string { return "control-plane" }
+
+// Setup mounts the API and the site metrics.
+func (cp *ControlPlane) Setup(h *component.Host) error {
+	cp.log = h.Log.With("component", cp.Name())
+	cp.sites = sites.NewRegistry(h.Store, cp.opts.NotReadyAfter, cp.opts.Now)
+	cp.routes(h)
+	if err := h.Metrics.Register(newSiteCollector(cp.sites, cp.log)); err != nil {
+		return fmt.Errorf("control plane metrics: %w", err)
+	}
+	h.Server.AddReadinessCheck("store", func(ctx context.Context) error {
+		_, err := h.Store.List(ctx, "/ready-probe/")
+		return err
+	})
+	h.Announce(cp.Name(), "API", h.ControlPlaneURL+"/api/v1")
+	h.Announce(cp.Name(), "metrics", h.ControlPlaneURL+"/metrics")
+	return nil
+}
+
+// Run logs every change of a site's phase until ctx ends.
+func (cp *ControlPlane) Run(ctx context.Context) error {
+	ticker := time.NewTicker(cp.opts.WatchInterval)
+	defer ticker.Stop()
+	last := map[string]v1alpha1.SitePhase{}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+		}
+		list, err := cp.sites.List(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				cp.log.Warn("watching sites", "err", err)
+			}
+			continue
+		}
+		for _, s := range list {
+			name, phase := s.Metadata.Name, s.Status.Phase
+			if last[name] != phase {
+				cp.log.Info("site phase changed", "site", name, "from", string(last[name]), "to", string(phase), "reason", s.Status.Message)
+				last[name] = phase
+			}
+		}
+	}
+}
