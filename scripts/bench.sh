@@ -20,17 +20,23 @@ rows=$out/rows.tsv
 gocmd="go test -run '^\$' -bench . -count $COUNT ./..."
 echo "bench: $gocmd" >&2
 go test -run '^$' -bench . -count "$COUNT" ./... | tee "$out/go-bench.txt" >&2
-awk -v cmd="$gocmd" '
+# One "name value" line per run, sorted so each benchmark's runs are
+# together in ascending order (mawk has no asort), then the median per name.
+awk '
 	/^pkg: / { pkg = $2; sub(".*/cloudskin/cloudskin/", "", pkg) }
-	/^Benchmark/ && $4 == "ns/op" { name = pkg "." $1; sub(/-[0-9]+$/, "", name); v[name] = v[name] " " $3; if (!(name in seen)) { order[++n] = name; seen[name] = 1 } }
-	END {
-		for (i = 1; i <= n; i++) {
-			k = split(substr(v[order[i]], 2), a, " "); asort(a)
-			med = (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
-			unit = "ns"; if (med >= 1e6) { med /= 1e6; unit = "ms" } else if (med >= 1e3) { med /= 1e3; unit = "µs" }
-			printf "%s\t%s\t—\t%.3g %s/op\t—\n", order[i], cmd, med, unit
-		}
-	}' "$out/go-bench.txt" >>"$rows"
+	/^Benchmark/ && $4 == "ns/op" { name = pkg "." $1; sub(/-[0-9]+$/, "", name); print name, $3 }
+' "$out/go-bench.txt" | sort -k1,1 -k2,2g | awk -v cmd="$gocmd" '
+	function flush() {
+		if (n == 0) return
+		med = (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+		unit = "ns"; if (med >= 1e6) { med /= 1e6; unit = "ms" } else if (med >= 1e3) { med /= 1e3; unit = "µs" }
+		printf "%s\t%s\t—\t%.3g %s/op\t—\n", name, cmd, med, unit
+		n = 0
+	}
+	$1 != name { flush(); name = $1 }
+	{ a[++n] = $2 }
+	END { flush() }
+' >>"$rows"
 
 # Comparisons with peers.
 for c in bench/compare-*.sh; do
