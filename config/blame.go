@@ -8,8 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
-	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -64,10 +62,16 @@ type blamer struct {
 	// aliases holds the aliases of each anchored node. yaml.v3 reports an
 	// error in an aliased value at the anchor, once for each use.
 	aliases map[*yaml.Node][]*nodeInfo
+	fields  map[reflect.Type][]reflect.StructField // see yamlFields
 }
 
 func newBlamer(file string, root *yaml.Node, rootType reflect.Type) *blamer {
-	b := &blamer{file: file, byLine: map[int][]*nodeInfo{}, aliases: map[*yaml.Node][]*nodeInfo{}}
+	b := &blamer{
+		file:    file,
+		byLine:  map[int][]*nodeInfo{},
+		aliases: map[*yaml.Node][]*nodeInfo{},
+		fields:  map[reflect.Type][]reflect.StructField{},
+	}
 	b.add(&nodeInfo{node: root, index: -1}, rootType)
 	return b
 }
@@ -104,7 +108,7 @@ func (b *blamer) add(info *nodeInfo, t reflect.Type) {
 func (b *blamer) addChild(info *nodeInfo) {
 	var t reflect.Type
 	if pt := info.parent.typ; pt != nil {
-		t = childType(pt, info)
+		t = b.childType(pt, info)
 	}
 	b.add(info, t)
 }
@@ -193,7 +197,7 @@ func (b *blamer) unknownField(line int, name, typeName string) *Error {
 	if t == nil || t.String() != typeName || t.Kind() != reflect.Struct {
 		return b.at(info, line, fmt.Sprintf("unknown field in %s", typeName))
 	}
-	return b.at(info, line, fmt.Sprintf("unknown field (known fields: %s)", strings.Join(fieldNames(t), ", ")))
+	return b.at(info, line, fmt.Sprintf("unknown field (known fields: %s)", strings.Join(b.fieldNames(t), ", ")))
 }
 
 // duplicateKey reports the second occurrence of a key in a mapping.
@@ -273,17 +277,26 @@ func (b *blamer) findFirst(line int, matches ...func(*nodeInfo) bool) *nodeInfo 
 // match.
 func (b *blamer) find(line int, match func(*nodeInfo) bool) *nodeInfo {
 	var again *nodeInfo
+	// consider reports whether c is the node; it remembers in again the
+	// first blamed node that matches.
+	consider := func(c *nodeInfo) bool {
+		if (c.blamed && again != nil) || !match(c) {
+			return false
+		}
+		if c.blamed {
+			again = c
+			return false
+		}
+		c.blamed = true
+		return true
+	}
 	for _, info := range b.byLine[line] {
-		for _, c := range append([]*nodeInfo{info}, b.aliases[info.node]...) {
-			if (c.blamed && again != nil) || !match(c) {
-				continue
-			}
-			if !c.blamed {
-				c.blamed = true
-				return c
-			}
-			if again == nil {
-				again = c
+		if consider(info) {
+			return info
+		}
+		for _, a := range b.aliases[info.node] {
+			if consider(a) {
+				return a
 			}
 		}
 	}
@@ -348,7 +361,7 @@ var identifierRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
 func isIdentifier(s string) bool { return identifierRE.MatchString(s) }
 
 // childType returns the Go type of child i of a node of type t, or nil.
-func childType(t reflect.Type, i *nodeInfo) reflect.Type {
+func (b *blamer) childType(t reflect.Type, i *nodeInfo) reflect.Type {
 	switch {
 	case i.isKey && t.Kind() == reflect.Map:
 		return t.Key()
@@ -357,7 +370,7 @@ func childType(t reflect.Type, i *nodeInfo) reflect.Type {
 	case i.isKey:
 		return nil
 	case t.Kind() == reflect.Struct && i.index < 0:
-		for _, f := range yamlFields(t) {
+		for _, f := range b.yamlFields(t) {
 			if f.Name == i.key {
 				return f.Type
 			}
@@ -368,100 +381,4 @@ func childType(t reflect.Type, i *nodeInfo) reflect.Type {
 		return t.Elem()
 	}
 	return nil
-}
-
-func deref(t reflect.Type) reflect.Type {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	return t
-}
-
-// yamlFields returns the fields of struct type t under their YAML names,
-// in declaration order, with ",inline" structs flattened, as yaml.v3 sees
-// them. The Type of each is the field's type.
-func yamlFields(t reflect.Type) []reflect.StructField {
-	var fields []reflect.StructField
-	for _, f := range reflect.VisibleFields(t) {
-		if len(f.Index) > 1 || (!f.IsExported() && !f.Anonymous) {
-			continue // promoted fields count only through ",inline"
-		}
-		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == "-" {
-			continue
-		}
-		if ft := deref(f.Type); slices.Contains(strings.Split(opts, ","), "inline") && ft.Kind() == reflect.Struct {
-			fields = append(fields, yamlFields(ft)...)
-			continue
-		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
-		}
-		f.Name = name
-		fields = append(fields, f)
-	}
-	return fields
-}
-
-func fieldNames(t reflect.Type) []string {
-	var names []string
-	for _, f := range yamlFields(t) {
-		names = append(names, f.Name)
-	}
-	return names
-}
-
-// describeType says in YAML terms what a value of type t must look like.
-func describeType(t reflect.Type) string {
-	if t == reflect.TypeFor[time.Time]() {
-		return "a timestamp such as 2006-01-02T15:04:05Z"
-	}
-	switch t.Kind() {
-	case reflect.String:
-		return "a string"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return "an integer"
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "a non-negative integer"
-	case reflect.Float32, reflect.Float64:
-		return "a number"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.Struct, reflect.Map:
-		return "a mapping"
-	case reflect.Slice, reflect.Array:
-		return "a list"
-	}
-	return t.String()
-}
-
-// describeNode says what a node holds, quoting strings so that "2" and 2
-// can be told apart.
-func describeNode(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.AliasNode:
-		return "an alias"
-	case yaml.ScalarNode:
-		switch n.ShortTag() {
-		case "!!null":
-			return "null"
-		case "!!str", "!!binary", "!!timestamp":
-			return strconv.Quote(shorten(n.Value))
-		}
-		return shorten(n.Value)
-	}
-	return "a document"
-}
-
-// shorten keeps messages readable when a value is long.
-func shorten(s string) string {
-	const limit = 40
-	if utf8.RuneCountInString(s) <= limit {
-		return s
-	}
-	return string([]rune(s)[:limit-3]) + "..."
 }

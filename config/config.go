@@ -16,7 +16,8 @@
 // memory, disk)": the file, line and column, the dotted field path, and
 // what would have been accepted. yaml.v3 also accepts empty input and
 // several documents in one stream, which a configuration file must not be,
-// so Decode checks those on the node tree itself.
+// and silently truncates a float written for an integer (cores: 1.5 becomes
+// 1), so Decode checks those on the node tree itself.
 package config
 
 import (

@@ -6,10 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages. gcc and libc6-dev: cgo, which `go test -race` needs.
-# clang, lld, wasi-libc, libclang-rt-dev-wasm32: `cloudskin cell cc` (C to wasm32-wasi).
+# clang, lld, wasi-libc, libclang-rt-dev-wasm32, libc++-dev-wasm32: `cloudskin cell cc` (C/C++ to wasm32-wasi).
 # binaryen: wasm-opt (asyncify for migratable cells). wabt: wat2wasm for test modules.
 # openmpi-bin, libopenmpi-dev: native MPI baselines in benchmarks.
-APT_PACKAGES=(gcc libc6-dev git ca-certificates clang lld wasi-libc libclang-rt-dev-wasm32 binaryen wabt openmpi-bin libopenmpi-dev)
+APT_PACKAGES=(gcc libc6-dev git ca-certificates clang lld wasi-libc libclang-rt-dev-wasm32 libc++-dev-wasm32 binaryen wabt openmpi-bin libopenmpi-dev)
 
 # Go tools, pinned.
 STATICCHECK_VERSION=v0.8.2
