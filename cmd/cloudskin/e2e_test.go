@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -317,4 +318,16 @@ func TestVersionAndHelp(t *testing.T) {
 			t.Errorf("cloudskin %v: %v\n%s", args, err, out)
 		}
 	}
+}
+
+// exitCode is a finished command's exit status (0 for a nil error).
+func exitCode(err error) int {
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return exit.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
 }

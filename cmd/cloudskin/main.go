@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -16,7 +17,12 @@ func main() {
 	// After the first signal, restore default handling so a second Ctrl-C
 	// kills the process at once.
 	go func() { <-ctx.Done(); stop() }()
-	if err := newRootCommand().ExecuteContext(ctx); err != nil {
+	err := newRootCommand().ExecuteContext(ctx)
+	var exit *exitCodeError
+	switch {
+	case errors.As(err, &exit):
+		os.Exit(exit.code) // a cell's own exit status, already explained by the program
+	case err != nil:
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		os.Exit(1)
 	}

@@ -43,6 +43,8 @@ with 'cloudskin get sites'.`,
 		newUpCommand(g),
 		newAgentCommand(g),
 		newGetCommand(g),
+		newCellCommand(),
+		newRasterCommand(),
 		newConfigCommand(),
 		newVersionCommand(),
 	)

@@ -1,0 +1,195 @@
+// Package wazero runs cells on wazero (github.com/tetratelabs/wazero), the
+// pure-Go WebAssembly runtime. It implements engine.Engine without cgo, so
+// it is the engine of static builds (CGO_ENABLED=0) and the one that starts
+// cells fastest; wasmtime generates faster code for long runs.
+//
+// Two wazero rules shape this adapter:
+//
+//   - A memory limit belongs to a wazero.Runtime, not to an instance. The
+//     engine therefore keeps one Runtime per distinct limit, made on first
+//     use, and compiles a module in the Runtime it is instantiated in. All
+//     Runtimes share one compilation cache (on disk when Options.CacheDir is
+//     set, in memory otherwise), so compiling again in a second Runtime reuses
+//     the code compiled in the first.
+//   - Imports resolve to modules by name, and a name is instantiated once per
+//     Runtime, while our host modules are closures per instance. Each host
+//     module (by name and set of signatures) is instantiated once per Runtime
+//     as Go functions that dispatch to the calling instance's own HostFunc,
+//     found through the context of the call (see host.go).
+//
+// Guest modules are instantiated anonymously, without wazero's WASI or any
+// file system or stdio configuration: all of that is the host modules' job.
+package wazero
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"slices"
+	"sync"
+
+	"github.com/tetratelabs/wazero"
+
+	"github.com/cloudskin/cloudskin/cell/engine"
+)
+
+// maxPages is the WebAssembly 32-bit memory maximum: 65536 pages, 4 GiB.
+const maxPages = 65536
+
+// Options configures an Engine.
+type Options struct {
+	// CacheDir keeps compiled code on disk so that a module compiled once is
+	// not compiled again by later processes. Empty means no disk cache.
+	// wazero keys entries by module hash and wazero version itself.
+	CacheDir string
+
+	// noCloseOnDone turns cancellation off, so that tests can measure its
+	// cost (see TestCancelOverhead).
+	noCloseOnDone bool
+}
+
+// Engine is the wazero implementation of engine.Engine.
+type Engine struct {
+	cache       wazero.CompilationCache
+	version     string
+	closeOnDone bool
+
+	mu       sync.Mutex
+	runtimes map[uint32]*runtime // by memory limit in pages
+	closed   bool
+}
+
+var _ engine.Engine = (*Engine)(nil)
+
+// New returns an Engine. Runtimes are made lazily, one per memory limit.
+func New(ctx context.Context, opts Options) (*Engine, error) {
+	cache := wazero.NewCompilationCache()
+	if opts.CacheDir != "" {
+		var err error
+		if cache, err = wazero.NewCompilationCacheWithDir(opts.CacheDir); err != nil {
+			return nil, fmt.Errorf("wazero: cache dir %s: %w", opts.CacheDir, err)
+		}
+	}
+	return &Engine{
+		cache:       cache,
+		version:     "wazero " + moduleVersion("github.com/tetratelabs/wazero"),
+		closeOnDone: !opts.noCloseOnDone,
+		runtimes:    make(map[uint32]*runtime),
+	}, nil
+}
+
+// Name implements engine.Engine.
+func (e *Engine) Name() string { return "wazero" }
+
+// Version implements engine.Engine: "wazero v1.12.0".
+func (e *Engine) Version() string { return e.version }
+
+// Compile implements engine.Engine. It validates and compiles the module in
+// the Runtime without a memory limit; Instantiate compiles it again (from
+// the cache) in the Runtime of the instance's limit.
+func (e *Engine) Compile(ctx context.Context, wasm []byte) (engine.Compiled, error) {
+	rt, err := e.runtime(ctx, maxPages)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkSizes(wasm); err != nil {
+		return nil, fmt.Errorf("wazero: compile: malformed module: %w", err)
+	}
+	cm, err := rt.r.CompileModule(ctx, wasm)
+	if err != nil {
+		return nil, fmt.Errorf("wazero: compile: %w", err)
+	}
+	imports, err := readImports(wasm)
+	if err != nil {
+		// wazero accepted the module, so this is a bug in readImports.
+		_ = cm.Close(ctx)
+		return nil, fmt.Errorf("wazero: compile: internal error reading imports: %w", err)
+	}
+	return &Compiled{
+		e:         e,
+		wasm:      slices.Clone(wasm), // compiled again per memory limit
+		imports:   imports,
+		funcs:     cm.ImportedFunctions(),
+		byRuntime: map[*runtime]wazero.CompiledModule{rt: cm},
+	}, nil
+}
+
+// Close implements engine.Engine. It closes every Runtime, which closes
+// every instance and compiled module still open.
+func (e *Engine) Close(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil
+	}
+	e.closed = true
+	var errs []error
+	for _, rt := range e.runtimes {
+		errs = append(errs, rt.r.Close(ctx))
+	}
+	e.runtimes = nil
+	errs = append(errs, e.cache.Close(ctx))
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("wazero: close: %w", err)
+	}
+	return nil
+}
+
+// runtime returns the Runtime for a memory limit, making it on first use.
+func (e *Engine) runtime(ctx context.Context, limit uint32) (*runtime, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, errors.New("wazero: engine is closed")
+	}
+	if rt := e.runtimes[limit]; rt != nil {
+		return rt, nil
+	}
+	// NewRuntimeConfig picks the compiler where wazero has one. With
+	// WithCloseOnContextDone, cancelling a call's context stops the guest:
+	// compiled code then calls into Go to check for it at every function
+	// entry and loop iteration, which TestCancelOverhead measures.
+	cfg := wazero.NewRuntimeConfig().
+		WithCompilationCache(e.cache).
+		WithCloseOnContextDone(e.closeOnDone).
+		WithMemoryLimitPages(limit)
+	rt := &runtime{
+		r:     wazero.NewRuntimeWithConfig(ctx, cfg),
+		limit: limit,
+		hosts: make(map[string]*hostModule),
+	}
+	e.runtimes[limit] = rt
+	return rt, nil
+}
+
+// runtime is a wazero.Runtime for one memory limit, with the host modules
+// instantiated in it.
+type runtime struct {
+	r     wazero.Runtime
+	limit uint32
+
+	mu    sync.Mutex
+	hosts map[string]*hostModule // by hostKey
+}
+
+// moduleVersion returns the version of a module this binary was built
+// with, or "unknown".
+func moduleVersion(path string) string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	for _, dep := range info.Deps {
+		if dep.Path != path {
+			continue
+		}
+		if dep.Replace != nil && dep.Replace.Version != "" {
+			return dep.Replace.Version
+		}
+		if dep.Version != "" {
+			return dep.Version
+		}
+	}
+	return "unknown"
+}

@@ -1,0 +1,220 @@
+package cell
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/cloudskin/cloudskin/cell/engine"
+	"github.com/cloudskin/cloudskin/cell/mpi"
+	"github.com/cloudskin/cloudskin/cell/wasi"
+)
+
+// pageSize is WebAssembly's memory page.
+const pageSize = 64 << 10
+
+// Program is a compiled module ready to run as cells.
+type Program struct {
+	engine   engine.Engine
+	compiled engine.Compiled
+
+	// Engine is the engine the program runs on, and Reason why it was chosen.
+	Engine EngineChoice
+	Reason string
+	// Hash is the SHA-256 of the module's bytes.
+	Hash string
+	// UsesMPI says whether the module imports MPI functions.
+	UsesMPI bool
+}
+
+// Spec describes one cell.
+type Spec struct {
+	// Name is argv[0]; "" means "cell".
+	Name string
+	// Args follow argv[0].
+	Args []string
+	// Env holds "KEY=VALUE" entries; the host's environment is not inherited.
+	Env []string
+	// Stdin, Stdout and Stderr are the cell's stdio; nil is empty input or discard.
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// Dirs are the host directories the cell sees; nothing else is reachable.
+	Dirs []wasi.Preopen
+	// MemoryLimit caps linear memory in bytes (rounded down to 64 KiB
+	// pages); 0 means the WebAssembly maximum of 4 GiB.
+	MemoryLimit int64
+	// Timeout stops the cell after this much wall-clock time; 0 means none.
+	Timeout time.Duration
+}
+
+// Result is how a cell ended.
+type Result struct {
+	// ExitCode is the program's exit status (0 when it returned from main).
+	ExitCode int
+	// Elapsed is the wall-clock time from instantiation to exit.
+	Elapsed time.Duration
+}
+
+// ErrTimeout is wrapped by the error of a cell stopped by its time limit.
+var ErrTimeout = errors.New("time limit exceeded")
+
+// Run runs one cell to completion. A program that exits, with any status,
+// is a Result and a nil error; a trap, a time limit, a cancelled ctx or a
+// cell that cannot start is an error saying which.
+// An MPI program run this way is a world of one rank.
+func (p *Program) Run(ctx context.Context, spec Spec) (Result, error) {
+	if p.UsesMPI {
+		results, err := p.RunMPI(ctx, 1, func(int) Spec { return spec })
+		return results[0], err
+	}
+	return p.run(ctx, spec, nil)
+}
+
+func (p *Program) run(ctx context.Context, spec Spec, rank *mpi.Rank) (Result, error) {
+	pages, err := memoryPages(spec.MemoryLimit)
+	if err != nil {
+		return Result{}, err
+	}
+	sys, err := wasi.New(wasi.Config{
+		Args:     append([]string{argv0(spec.Name)}, spec.Args...),
+		Env:      spec.Env,
+		Stdin:    spec.Stdin,
+		Stdout:   spec.Stdout,
+		Stderr:   spec.Stderr,
+		Preopens: spec.Dirs,
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("cell filesystem: %w", err)
+	}
+	defer sys.Close()
+	hosts := []engine.HostModule{sys.Module()}
+	if rank != nil {
+		hosts = append(hosts, rank.Module())
+	}
+
+	if spec.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, spec.Timeout, fmt.Errorf("cell: %w (%s)", ErrTimeout, spec.Timeout))
+		defer cancel()
+	}
+	start := time.Now()
+	inst, err := p.compiled.Instantiate(ctx, engine.InstanceConfig{HostModules: hosts, MemoryLimitPages: pages})
+	if err != nil {
+		return Result{}, fmt.Errorf("start cell: %w", err)
+	}
+	defer inst.Close(context.WithoutCancel(ctx))
+	_, err = inst.Call(ctx, "_start")
+	res := Result{Elapsed: time.Since(start)}
+	return exitStatus(ctx, res, err)
+}
+
+// exitStatus turns the end of _start into a Result or an error.
+func exitStatus(ctx context.Context, res Result, err error) (Result, error) {
+	var exit *engine.Exit
+	switch {
+	case err == nil:
+		return res, nil
+	case errors.As(err, &exit):
+		res.ExitCode = int(exit.Code)
+		return res, nil
+	case ctx.Err() != nil:
+		if cause := context.Cause(ctx); errors.Is(cause, ErrTimeout) {
+			return res, cause
+		}
+		return res, fmt.Errorf("cell stopped: %w", ctx.Err())
+	}
+	var trap *engine.Trap
+	if errors.As(err, &trap) {
+		return res, fmt.Errorf("cell trapped: %w", err)
+	}
+	return res, err
+}
+
+func memoryPages(limit int64) (uint32, error) {
+	switch {
+	case limit == 0:
+		return 0, nil
+	case limit < pageSize:
+		return 0, fmt.Errorf("memory limit %d bytes: below one 64 KiB WebAssembly page", limit)
+	case limit > 1<<32:
+		return 0, fmt.Errorf("memory limit %d bytes: above the 4 GiB a wasm32 cell can address", limit)
+	}
+	return uint32(limit / pageSize), nil
+}
+
+func argv0(name string) string {
+	if name == "" {
+		return "cell"
+	}
+	return name
+}
+
+// RunMPI runs an MPI world of n cells of this program, rank i described by
+// spec(i). If a rank traps, times out or exits non-zero before the others
+// finish, the world is failed so that ranks waiting on it stop instead of
+// hanging, as mpirun does. It returns every rank's result and the first
+// error.
+func (p *Program) RunMPI(ctx context.Context, n int, spec func(rank int) Spec) ([]Result, error) {
+	if n < 1 {
+		return nil, fmt.Errorf("mpi world of %d ranks: need at least 1", n)
+	}
+	world := mpi.NewWorld(n, mpi.Options{})
+	results := make([]Result, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := p.run(ctx, spec(i), world.Rank(i))
+			results[i], errs[i] = res, err
+			switch {
+			case err != nil:
+				world.Fail(i, err)
+			case res.ExitCode != 0:
+				world.Fail(i, fmt.Errorf("exit status %d", res.ExitCode))
+			}
+		}()
+	}
+	wg.Wait()
+	return results, firstRankError(errs)
+}
+
+// firstRankError prefers the error that caused the world to fail over the
+// errors of ranks that were stopped because of it.
+func firstRankError(errs []error) error {
+	var fallout error
+	for i, err := range errs {
+		if err == nil {
+			continue
+		}
+		var failed *mpi.FailedError
+		if errors.As(err, &failed) {
+			if fallout == nil {
+				fallout = fmt.Errorf("rank %d: %w", i, err)
+			}
+			continue
+		}
+		return fmt.Errorf("rank %d: %w", i, err)
+	}
+	return fallout
+}
+
+// Close releases the compiled module.
+func (p *Program) Close(ctx context.Context) error {
+	return p.compiled.Close(ctx)
+}
+
+// providedModules lists the host modules every cell gets, for checking a
+// module's imports before any cell runs.
+func providedModules() []engine.HostModule {
+	sys, err := wasi.New(wasi.Config{})
+	if err != nil {
+		return nil
+	}
+	defer sys.Close()
+	return []engine.HostModule{sys.Module(), mpi.NewWorld(1, mpi.Options{}).Rank(0).Module()}
+}

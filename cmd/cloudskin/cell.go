@@ -1,0 +1,220 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cloudskin/cloudskin/api/v1alpha1"
+	"github.com/cloudskin/cloudskin/cell"
+	"github.com/cloudskin/cloudskin/cell/toolchain"
+	"github.com/cloudskin/cloudskin/cell/wasi"
+)
+
+// exitCodeError makes the process exit with a program's own status.
+type exitCodeError struct{ code int }
+
+func (e *exitCodeError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+func newCellCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "cell",
+		Short: "Build and run C-Cells: C/C++ and MPI programs as WebAssembly sandboxes",
+	}
+	cmd.AddCommand(newCellRunCommand(), newCellMPIRunCommand(), newCellCCCommand())
+	return cmd
+}
+
+// cellFlags are the flags run and mpirun share.
+type cellFlags struct {
+	engine, memory, cacheDir string
+	timeout                  time.Duration
+	dirs, env                []string
+	verbose                  bool
+}
+
+func (f *cellFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.SetInterspersed(false) // flags after the module belong to the program
+	fl.StringVar(&f.engine, "engine", "auto", "wasmtime (near-native code, needs cgo), wazero (pure Go, fastest start) or auto")
+	fl.StringVar(&f.memory, "memory", "4Gi", "memory limit of each cell (Kubernetes quantity)")
+	fl.DurationVar(&f.timeout, "timeout", 0, "stop the cell after this long (0: no limit)")
+	fl.StringArrayVar(&f.dirs, "dir", nil, "grant a host directory: HOST[:GUEST][:ro] (repeatable)")
+	fl.StringArrayVar(&f.env, "env", nil, "set an environment variable KEY=VALUE (repeatable)")
+	fl.StringVar(&f.cacheDir, "cache-dir", "", "compiled-code cache (default "+cell.DefaultCacheDir()+")")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "say which engine runs the cell and why, and how long it took")
+}
+
+// spec builds the cell description shared by every rank.
+func (f *cellFlags) spec(module string, args []string) (cell.Spec, error) {
+	mem, err := v1alpha1.ParseQuantity(f.memory)
+	if err != nil {
+		return cell.Spec{}, fmt.Errorf("--memory: %w", err)
+	}
+	var dirs []wasi.Preopen
+	for _, d := range f.dirs {
+		p, err := cell.ParseDir(d)
+		if err != nil {
+			return cell.Spec{}, err
+		}
+		dirs = append(dirs, p)
+	}
+	for _, e := range f.env {
+		if !strings.Contains(e, "=") {
+			return cell.Spec{}, fmt.Errorf("--env %q: want KEY=VALUE", e)
+		}
+	}
+	return cell.Spec{
+		Name: filepath.Base(module), Args: args, Env: f.env,
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+		Dirs: dirs, MemoryLimit: mem.Value(), Timeout: f.timeout,
+	}, nil
+}
+
+// load reads and compiles the module.
+func (f *cellFlags) load(cmd *cobra.Command, module string) (*cell.Runtime, *cell.Program, error) {
+	choice, err := cell.ParseEngine(f.engine)
+	if err != nil {
+		return nil, nil, err
+	}
+	wasm, err := os.ReadFile(module)
+	if err != nil {
+		return nil, nil, err
+	}
+	rt := cell.NewRuntime(cell.Options{CacheDir: f.cacheDir})
+	prog, err := rt.Load(cmd.Context(), wasm, choice)
+	if err != nil {
+		rt.Close(cmd.Context())
+		return nil, nil, fmt.Errorf("%s: %w", module, err)
+	}
+	if f.verbose {
+		fmt.Fprintf(cmd.ErrOrStderr(), "cell: %s on %s (%s)\n", module, prog.Engine, prog.Reason)
+	}
+	return rt, prog, nil
+}
+
+func newCellRunCommand() *cobra.Command {
+	f := &cellFlags{}
+	cmd := &cobra.Command{
+		Use:   "run [flags] MODULE.wasm [ARGS...]",
+		Short: "Run a WASI module as a cell; the exit status is the program's",
+		Example: `  cloudskin cell run hello.wasm world
+  cloudskin cell run --dir ./data:/data:ro --dir ./out:/out --memory 512Mi --timeout 1m ndvi.wasm /data /out`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec, err := f.spec(args[0], args[1:])
+			if err != nil {
+				return err
+			}
+			rt, prog, err := f.load(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			defer rt.Close(cmd.Context())
+			defer prog.Close(cmd.Context())
+			res, err := prog.Run(cmd.Context(), spec)
+			if f.verbose {
+				fmt.Fprintf(cmd.ErrOrStderr(), "cell: exit %d after %s\n", res.ExitCode, res.Elapsed)
+			}
+			if err != nil {
+				return err
+			}
+			if res.ExitCode != 0 {
+				return &exitCodeError{res.ExitCode}
+			}
+			return nil
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func newCellMPIRunCommand() *cobra.Command {
+	f := &cellFlags{}
+	var ranks int
+	cmd := &cobra.Command{
+		Use:   "mpirun -n N [flags] MODULE.wasm [ARGS...]",
+		Short: "Run an MPI program as a world of N cells in this process",
+		Example: `  cloudskin cell mpirun -n 4 ring.wasm
+  cloudskin cell mpirun -n 2 --dir ./data:/data:ro ndvi.wasm /data/red.csr /data/nir.csr /data/out.csr`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec, err := f.spec(args[0], args[1:])
+			if err != nil {
+				return err
+			}
+			rt, prog, err := f.load(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			defer rt.Close(cmd.Context())
+			defer prog.Close(cmd.Context())
+			results, err := prog.RunMPI(cmd.Context(), ranks, func(int) cell.Spec { return spec })
+			if f.verbose {
+				for i, r := range results {
+					fmt.Fprintf(cmd.ErrOrStderr(), "cell: rank %d exit %d after %s\n", i, r.ExitCode, r.Elapsed)
+				}
+			}
+			if err != nil {
+				return err
+			}
+			for _, r := range results {
+				if r.ExitCode != 0 {
+					return &exitCodeError{r.ExitCode}
+				}
+			}
+			return nil
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().IntVarP(&ranks, "np", "n", 1, "number of ranks")
+	return cmd
+}
+
+func newCellCCCommand() *cobra.Command {
+	var (
+		opts     toolchain.Options
+		optLevel string
+		verbose  bool
+		noSIMD   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "cc [flags] SOURCE... -o MODULE.wasm",
+		Short: "Compile C/C++ (and MPI) sources into a cell module with clang",
+		Long: `Compile C/C++ sources into a wasm32-wasi cell module with Debian's clang, lld
+and wasi-libc. CloudSkin's mpi.h is on the include path, so MPI programs build
+unchanged. Defaults: -O2, SIMD on.`,
+		Example: `  cloudskin cell cc hello.c -o hello.wasm
+  cloudskin cell cc -O3 -v examples/ndvi/ndvi.c -o ndvi.wasm`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.Output == "" {
+				return errors.New("-o MODULE.wasm is required")
+			}
+			tc, err := toolchain.Find()
+			if err != nil {
+				return err
+			}
+			opts.Sources = args
+			opts.OptLevel = "-O" + optLevel
+			opts.SIMD = !noSIMD
+			if verbose {
+				opts.Verbose = cmd.ErrOrStderr()
+			}
+			return tc.Compile(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&opts.Output, "output", "o", "", "module to write")
+	fl.StringVarP(&optLevel, "opt", "O", "2", "optimisation level: 0, 1, 2, 3, s or z")
+	fl.BoolVar(&noSIMD, "no-simd", false, "do not use WebAssembly SIMD (-msimd128)")
+	fl.StringArrayVarP(&opts.IncludeDirs, "include", "I", nil, "add an include directory")
+	fl.StringArrayVarP(&opts.Defines, "define", "D", nil, "define a macro NAME[=VALUE]")
+	fl.BoolVarP(&verbose, "verbose", "v", false, "print the clang command line")
+	return cmd
+}

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestNDVIOnLandsatAsCellsMatchesTheGoReference is the agriculture use case
+// end to end through the CLI: real Landsat 8 bands to CSR1, ndvi.c compiled
+// to a cell, run as an MPI world of 3 cells on each engine, and the output
+// compared bit for bit with the Go reference implementation.
+func TestNDVIOnLandsatAsCellsMatchesTheGoReference(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	os.Mkdir(data, 0o755)
+	landsat := "../../cell/raster/testdata/landsat8-016037/"
+	steps := [][]string{
+		{"raster", "from-tiff", landsat + "B4.TIF", filepath.Join(data, "red.csr")},
+		{"raster", "from-tiff", landsat + "B5.TIF", filepath.Join(data, "nir.csr")},
+		{"raster", "ndvi", filepath.Join(data, "red.csr"), filepath.Join(data, "nir.csr"), filepath.Join(data, "ndvi-go.csr")},
+		{"cell", "cc", "-O3", "../../examples/ndvi/ndvi.c", "-o", filepath.Join(dir, "ndvi.wasm")},
+	}
+	for _, args := range steps {
+		if out, err := run(t, nil, args...); err != nil {
+			t.Fatalf("cloudskin %v: %v\n%s", args, err, out)
+		}
+	}
+	for _, engine := range []string{"wasmtime", "wazero"} {
+		out, err := run(t, nil, "cell", "mpirun", "-n", "3", "--engine", engine, "--dir", data+":/data",
+			filepath.Join(dir, "ndvi.wasm"), "/data/red.csr", "/data/nir.csr", "/data/ndvi-"+engine+".csr")
+		if err != nil {
+			t.Fatalf("ndvi on %s: %v\n%s", engine, err, out)
+		}
+		out, err = run(t, nil, "raster", "diff", filepath.Join(data, "ndvi-"+engine+".csr"), filepath.Join(data, "ndvi-go.csr"))
+		if err != nil || !strings.Contains(out, "identical (255x259 float32)") {
+			t.Fatalf("ndvi on %s differs from the Go reference: %v\n%s", engine, err, out)
+		}
+	}
+}
+
+func TestCellRunExitStatusAndErrors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "exit.c")
+	os.WriteFile(src, []byte("#include <stdio.h>\nint main(int c, char **v) { printf(\"args %d\\n\", c); return 42; }\n"), 0o644)
+	wasm := filepath.Join(dir, "exit.wasm")
+	if out, err := run(t, nil, "cell", "cc", src, "-o", wasm); err != nil {
+		t.Fatalf("cell cc: %v\n%s", err, out)
+	}
+	out, err := run(t, nil, "cell", "run", wasm, "a", "--not-a-flag")
+	if code := exitCode(err); code != 42 || out != "args 3\n" {
+		t.Fatalf("cell run: exit %d (%v), output %q", code, err, out)
+	}
+	notWasm := filepath.Join(dir, "not.wasm")
+	os.WriteFile(notWasm, []byte("hello"), 0o644)
+	out, err = run(t, nil, "cell", "run", notWasm)
+	if exitCode(err) != 1 || !strings.Contains(out, notWasm) {
+		t.Fatalf("cell run on a non-wasm file: %v\n%s", err, out)
+	}
+	out, err = run(t, nil, "cell", "cc", filepath.Join(dir, "missing.c"), "-o", wasm)
+	if err == nil || !strings.Contains(out, "missing.c") {
+		t.Fatalf("cell cc of a missing file: %v\n%s", err, out)
+	}
+}

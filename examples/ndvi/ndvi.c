@@ -1,0 +1,272 @@
+/*
+ * ndvi: the Normalized Difference Vegetation Index of a scene, in parallel.
+ *
+ *	ndvi RED.csr NIR.csr OUT.csr
+ *
+ * Rank 0 reads the red and near-infrared bands (CSR1 rasters of uint16
+ * samples, e.g. Landsat 8 bands 4 and 5 converted by package cell/raster),
+ * scatters their rows over all ranks (MPI_Scatterv: the first height%size
+ * ranks get one row more), every rank computes
+ *
+ *	NDVI = (NIR - Red) / (NIR + Red)	as float32, 0 where NIR + Red == 0
+ *
+ * for its rows, and rank 0 gathers the result (MPI_Gatherv) and writes it as
+ * a CSR1 raster of float32 samples. Rank 0 prints the phases' times,
+ * measured with MPI_Wtime.
+ *
+ * The arithmetic is exact up to the one division: a uint16 converts to
+ * float exactly, and their sum and difference (|x| < 2^17) are exact in
+ * float's 24-bit significand, so the result is the correctly rounded
+ * quotient and matches raster.NDVI in Go bit for bit, as a cell and as a
+ * native program (mpicc) alike. Do not build with -ffast-math.
+ *
+ * CSR1 (see package cell/raster): a 16-byte little-endian header, magic
+ * "CSR1", uint32 width, uint32 height, uint16 sample type (1 = uint16,
+ * 2 = float32), uint16 reserved 0; then width*height samples, row-major,
+ * little-endian. A file of another type, size or with trailing bytes is
+ * refused.
+ */
+#include <mpi.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CSR_HEADER_SIZE 16
+#define CSR_UINT16 1
+#define CSR_FLOAT32 2
+
+static uint32_t get_u32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+	p[0] = v & 0xff;
+	p[1] = v >> 8 & 0xff;
+	p[2] = v >> 16 & 0xff;
+	p[3] = v >> 24 & 0xff;
+}
+
+/* Samples are stored as they are in memory, so the host must be little-endian. */
+static int little_endian(void)
+{
+	uint16_t one = 1;
+	unsigned char first;
+	memcpy(&first, &one, 1);
+	return first == 1;
+}
+
+/*
+ * read_band reads a CSR1 raster of uint16 samples from path into a new
+ * buffer. On error it prints why and returns NULL.
+ */
+static uint16_t *read_band(const char *path, uint32_t *width, uint32_t *height)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL) {
+		perror(path);
+		return NULL;
+	}
+	unsigned char h[CSR_HEADER_SIZE];
+	uint16_t *data = NULL;
+	if (fread(h, 1, sizeof h, f) != sizeof h) {
+		fprintf(stderr, "%s: truncated header\n", path);
+		goto fail;
+	}
+	if (memcmp(h, "CSR1", 4) != 0) {
+		fprintf(stderr, "%s: not a CSR1 raster (bad magic)\n", path);
+		goto fail;
+	}
+	uint32_t w = get_u32(h + 4), ht = get_u32(h + 8);
+	unsigned type = h[12] | h[13] << 8, reserved = h[14] | h[15] << 8;
+	if (type != CSR_UINT16 || reserved != 0) {
+		fprintf(stderr, "%s: sample type %u, reserved %u: want uint16 (1), 0\n", path, type, reserved);
+		goto fail;
+	}
+	uint64_t n = (uint64_t)w * ht;
+	if (w == 0 || ht == 0 || n * sizeof *data > SIZE_MAX || n * sizeof(float) > UINT32_MAX) {
+		fprintf(stderr, "%s: bad size %" PRIu32 "x%" PRIu32 "\n", path, w, ht);
+		goto fail;
+	}
+	data = malloc((size_t)n * sizeof *data);
+	if (data == NULL) {
+		fprintf(stderr, "%s: out of memory for %" PRIu32 "x%" PRIu32 "\n", path, w, ht);
+		goto fail;
+	}
+	if (fread(data, sizeof *data, (size_t)n, f) != (size_t)n) {
+		fprintf(stderr, "%s: truncated: want %" PRIu64 " samples\n", path, n);
+		goto fail;
+	}
+	if (fgetc(f) != EOF) {
+		fprintf(stderr, "%s: trailing data after %" PRIu64 " samples\n", path, n);
+		goto fail;
+	}
+	fclose(f);
+	*width = w;
+	*height = ht;
+	return data;
+fail:
+	free(data);
+	fclose(f);
+	return NULL;
+}
+
+/* write_ndvi writes a CSR1 raster of float32 samples; it returns 0 on success. */
+static int write_ndvi(const char *path, uint32_t width, uint32_t height, const float *data)
+{
+	unsigned char h[CSR_HEADER_SIZE] = {'C', 'S', 'R', '1'};
+	put_u32(h + 4, width);
+	put_u32(h + 8, height);
+	h[12] = CSR_FLOAT32;
+	FILE *f = fopen(path, "wb");
+	if (f == NULL) {
+		perror(path);
+		return -1;
+	}
+	size_t n = (size_t)width * height;
+	int bad = fwrite(h, 1, sizeof h, f) != sizeof h || fwrite(data, sizeof *data, n, f) != n;
+	bad |= fclose(f) != 0;
+	if (bad)
+		perror(path);
+	return bad ? -1 : 0;
+}
+
+/* ndvi computes n samples; it returns how many had NIR + Red != 0. */
+static long long ndvi(const uint16_t *red, const uint16_t *nir, float *out, int n)
+{
+	long long valid = 0;
+	for (int i = 0; i < n; i++) {
+		float r = red[i], v = nir[i];
+		float sum = v + r;
+		if (sum == 0) {
+			out[i] = 0;
+		} else {
+			out[i] = (v - r) / sum;
+			valid++;
+		}
+	}
+	return valid;
+}
+
+static void *alloc(size_t n)
+{
+	void *p = malloc(n > 0 ? n : 1);
+	if (p == NULL) {
+		fprintf(stderr, "ndvi: out of memory (%zu bytes)\n", n);
+		MPI_Abort(MPI_COMM_WORLD, 1);
+	}
+	return p;
+}
+
+int main(int argc, char **argv)
+{
+	MPI_Init(&argc, &argv);
+	int rank, size;
+	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+	MPI_Comm_size(MPI_COMM_WORLD, &size);
+	double t0 = MPI_Wtime();
+
+	if (argc != 4) {
+		if (rank == 0)
+			fprintf(stderr, "usage: ndvi RED.csr NIR.csr OUT.csr\n");
+		MPI_Finalize();
+		return 2;
+	}
+	if (!little_endian()) {
+		if (rank == 0)
+			fprintf(stderr, "ndvi: this program needs a little-endian host\n");
+		MPI_Finalize();
+		return 1;
+	}
+
+	/* Rank 0 reads both bands and tells everyone the size (0 on error). */
+	uint16_t *red = NULL, *nir = NULL;
+	unsigned dims[2] = {0, 0};
+	if (rank == 0) {
+		uint32_t rw, rh, nw, nh;
+		red = read_band(argv[1], &rw, &rh);
+		nir = red != NULL ? read_band(argv[2], &nw, &nh) : NULL;
+		if (nir != NULL && (rw != nw || rh != nh))
+			fprintf(stderr, "ndvi: red is %" PRIu32 "x%" PRIu32 ", NIR %" PRIu32 "x%" PRIu32 "\n", rw, rh, nw, nh);
+		else if (nir != NULL)
+			dims[0] = rw, dims[1] = rh;
+	}
+	MPI_Bcast(dims, 2, MPI_UNSIGNED, 0, MPI_COMM_WORLD);
+	unsigned width = dims[0], height = dims[1];
+	if (width == 0) {
+		MPI_Finalize();
+		return 1;
+	}
+	double t_read = MPI_Wtime();
+
+	/*
+	 * MPI counts and displacements are ints: the whole scene, in bytes of
+	 * uint16, must fit one (about 1 Gpixel, more than rank 0 can hold in
+	 * a cell's 4 GiB anyway).
+	 */
+	if ((uint64_t)width * height * sizeof(uint16_t) > INT_MAX) {
+		if (rank == 0)
+			fprintf(stderr, "ndvi: %ux%u is too large for MPI's int counts\n", width, height);
+		MPI_Finalize();
+		return 1;
+	}
+	/* Split rows as evenly as possible: the first height%size ranks get one more. */
+	int *pixels = alloc(size * sizeof(int)), *pixel_off = alloc(size * sizeof(int));
+	int *bytes = alloc(size * sizeof(int)), *byte_off = alloc(size * sizeof(int));
+	unsigned row = 0;
+	for (int r = 0; r < size; r++) {
+		unsigned rows = height / size + ((unsigned)r < height % size);
+		pixels[r] = (int)(rows * width);
+		pixel_off[r] = (int)(row * width);
+		bytes[r] = pixels[r] * (int)sizeof(uint16_t);
+		byte_off[r] = pixel_off[r] * (int)sizeof(uint16_t);
+		row += rows;
+	}
+
+	int n = pixels[rank];
+	uint16_t *my_red = alloc((size_t)n * sizeof *my_red);
+	uint16_t *my_nir = alloc((size_t)n * sizeof *my_nir);
+	float *my_out = alloc((size_t)n * sizeof *my_out);
+	MPI_Scatterv(red, bytes, byte_off, MPI_BYTE, my_red, bytes[rank], MPI_BYTE, 0, MPI_COMM_WORLD);
+	MPI_Scatterv(nir, bytes, byte_off, MPI_BYTE, my_nir, bytes[rank], MPI_BYTE, 0, MPI_COMM_WORLD);
+	double t_scatter = MPI_Wtime();
+
+	long long valid = ndvi(my_red, my_nir, my_out, n);
+	double t_compute = MPI_Wtime();
+
+	float *out = rank == 0 ? alloc((size_t)width * height * sizeof *out) : NULL;
+	MPI_Gatherv(my_out, n, MPI_FLOAT, out, pixels, pixel_off, MPI_FLOAT, 0, MPI_COMM_WORLD);
+	double t_gather = MPI_Wtime();
+
+	long long all_valid = 0;
+	MPI_Reduce(&valid, &all_valid, 1, MPI_LONG_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
+	double compute = t_compute - t_scatter, max_compute = 0;
+	MPI_Reduce(&compute, &max_compute, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+
+	int status = 0;
+	if (rank == 0) {
+		status = write_ndvi(argv[3], width, height, out) == 0 ? 0 : 1;
+		double t_write = MPI_Wtime();
+		printf("ndvi: %ux%u pixels on %d ranks, %lld valid\n", width, height, size, all_valid);
+		printf("ndvi: read %.6f s, scatter %.6f s, compute %.6f s (slowest rank), gather %.6f s, write %.6f s, total %.6f s\n",
+		       t_read - t0, t_scatter - t_read, max_compute, t_gather - t_compute, t_write - t_gather, t_write - t0);
+		if (max_compute > 0)
+			printf("ndvi: %.1f Mpixel/s\n", (double)width * height / max_compute / 1e6);
+	}
+	free(red);
+	free(nir);
+	free(out);
+	free(my_red);
+	free(my_nir);
+	free(my_out);
+	free(pixels);
+	free(pixel_off);
+	free(bytes);
+	free(byte_off);
+	MPI_Finalize();
+	return status;
+}
