@@ -43,7 +43,7 @@ func module(t testing.TB, name string) []byte {
 		modules = map[string][]byte{}
 		sources := map[string]string{
 			"hello": "testdata/hello.c", "faults": "testdata/faults.c", "files": "testdata/files.c",
-			"imports": "testdata/imports.c", "mpifail": "testdata/mpifail.c", "empty": "testdata/empty.c", "idle": "testdata/idle.c", "ring": "../examples/mpi/ring.c", "allreduce": "../examples/mpi/allreduce.c",
+			"imports": "testdata/imports.c", "mpifail": "testdata/mpifail.c", "nofinalize": "testdata/nofinalize.c", "empty": "testdata/empty.c", "idle": "testdata/idle.c", "ring": "../examples/mpi/ring.c", "allreduce": "../examples/mpi/allreduce.c",
 		}
 		for name, src := range sources {
 			out := filepath.Join(dir, name+".wasm")
@@ -296,8 +296,46 @@ func TestMPIRankFailureEndsTheWorld(t *testing.T) {
 			if ctx.Err() != nil {
 				t.Fatal("the world hung after a rank trapped")
 			}
-			if err == nil || !strings.Contains(err.Error(), "rank 1") || !strings.Contains(err.Error(), "trap") {
+			if err == nil || !strings.HasPrefix(err.Error(), "rank 1: cell trapped") {
 				t.Fatalf("err = %v, want rank 1's trap", err)
+			}
+		})
+	}
+}
+
+func TestMPIRankEndingWithoutFinalizeEndsTheWorld(t *testing.T) {
+	for _, e := range engines {
+		t.Run(string(e), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			_, err := load(t, "nofinalize", e).RunMPI(ctx, 2, func(int) cell.Spec { return cell.Spec{} })
+			if ctx.Err() != nil {
+				t.Fatal("the world hung after a rank ended without MPI_Finalize")
+			}
+			if err == nil || err.Error() != "rank 1: exited without calling MPI_Finalize" {
+				t.Fatalf("err = %v", err)
+			}
+		})
+	}
+}
+
+func TestMPIAbortAndExitStatusesAreTheProgramsOwn(t *testing.T) {
+	for _, e := range engines {
+		t.Run(string(e), func(t *testing.T) {
+			p := load(t, "nofinalize", e)
+			results, err := p.RunMPI(context.Background(), 3, func(int) cell.Spec { return cell.Spec{Args: []string{"abort"}} })
+			if err != nil {
+				t.Fatalf("MPI_Abort: err = %v, want the exit statuses to say it", err)
+			}
+			for i, r := range results {
+				if r.ExitCode != 42 {
+					t.Errorf("rank %d exit %d after MPI_Abort(…, 42)", i, r.ExitCode)
+				}
+			}
+			// Run of an MPI program is a world of one; its exit status is the program's.
+			res, err := p.Run(context.Background(), cell.Spec{Args: []string{"exit"}})
+			if err != nil || res.ExitCode != 3 {
+				t.Fatalf("Run: exit %d err %v, want exit 3", res.ExitCode, err)
 			}
 		})
 	}

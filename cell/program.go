@@ -153,10 +153,11 @@ func argv0(name string) string {
 }
 
 // RunMPI runs an MPI world of n cells of this program, rank i described by
-// spec(i). If a rank traps, times out or exits non-zero before the others
-// finish, the world is failed so that ranks waiting on it stop instead of
-// hanging, as mpirun does. It returns every rank's result and the first
-// error.
+// spec(i). If a rank traps, times out, exits non-zero, or exits without
+// MPI_Finalize while others may wait for it, the world is failed so that
+// the other ranks stop instead of hanging, as mpirun does. It returns every
+// rank's result and, if the world failed, an error naming the rank that
+// caused it.
 func (p *Program) RunMPI(ctx context.Context, n int, spec func(rank int) Spec) ([]Result, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("mpi world of %d ranks: need at least 1", n)
@@ -169,38 +170,49 @@ func (p *Program) RunMPI(ctx context.Context, n int, spec func(rank int) Spec) (
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, err := p.run(ctx, spec(i), world.Rank(i))
+			rank := world.Rank(i)
+			res, err := p.run(ctx, spec(i), rank)
 			results[i], errs[i] = res, err
 			switch {
 			case err != nil:
 				world.Fail(i, err)
 			case res.ExitCode != 0:
-				world.Fail(i, fmt.Errorf("exit status %d", res.ExitCode))
+				world.Fail(i, &exitStatusError{res.ExitCode})
+			case rank.Unfinished():
+				world.Fail(i, errors.New("exited without calling MPI_Finalize"))
 			}
 		}()
 	}
 	wg.Wait()
-	return results, firstRankError(errs)
+	return results, worldError(world, errs)
 }
 
-// firstRankError prefers the error that caused the world to fail over the
-// errors of ranks that were stopped because of it.
-func firstRankError(errs []error) error {
-	var fallout error
-	for i, err := range errs {
-		if err == nil {
-			continue
-		}
-		var failed *mpi.FailedError
-		if errors.As(err, &failed) {
-			if fallout == nil {
-				fallout = fmt.Errorf("rank %d: %w", i, err)
-			}
-			continue
-		}
-		return fmt.Errorf("rank %d: %w", i, err)
+// exitStatusError fails a world because a rank exited with a non-zero
+// status; the status itself is in that rank's Result.
+type exitStatusError struct{ code int }
+
+func (e *exitStatusError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// worldError names what ended the world: the rank that failed or aborted
+// it, rather than the ranks that were stopped because of it.
+func worldError(world *mpi.World, errs []error) error {
+	var failed *mpi.FailedError
+	var aborted *mpi.AbortError
+	var exit *exitStatusError
+	switch err := world.Err(); {
+	case errors.As(err, &aborted), errors.As(err, &exit):
+		return nil // the exit statuses in the results say it
+	case errors.As(err, &failed) && errs[failed.Rank] != nil:
+		return fmt.Errorf("rank %d: %w", failed.Rank, errs[failed.Rank])
+	case errors.As(err, &failed):
+		return fmt.Errorf("rank %d: %w", failed.Rank, failed.Err)
 	}
-	return fallout
+	for i, err := range errs {
+		if err != nil {
+			return fmt.Errorf("rank %d: %w", i, err)
+		}
+	}
+	return nil
 }
 
 // Close releases the compiled module.

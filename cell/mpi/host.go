@@ -34,8 +34,9 @@ import (
 //
 // A call reads mem.Bytes() once: the guest cannot run, and so cannot grow
 // its memory, until the call returns; other ranks only copy into it in
-// place. Only MPI_Irecv's buffer is kept beyond the call, as an offset
-// (see buffer).
+// place. Only the rank's own goroutine calls mem.Bytes(), during its own
+// calls (wasmtime's Memory is only valid there). Only MPI_Irecv's buffer is
+// kept beyond the call, as an offset (see buffer).
 
 // inPlace is MPI_IN_PLACE, (void *)-1 on wasm32.
 const inPlace = 0xFFFFFFFF
@@ -283,6 +284,7 @@ func completed(st Status, err error) bool { return err == nil || st.Err != nil }
 
 func (h *host) init(a *args) error {
 	h.initialized = true // argc and argv are not used, and may be NULL
+	h.r.initialized.Store(true)
 	return nil
 }
 
@@ -297,11 +299,13 @@ func (h *host) initThread(a *args) error {
 	// Cells have one thread that calls MPI; FUNNELED is all we promise.
 	a.store(provided, min(required, 1))
 	h.initialized = true
+	h.r.initialized.Store(true)
 	return nil
 }
 
 func (h *host) finalize(a *args) error {
 	h.finalized = true
+	h.r.finalized.Store(true)
 	return nil
 }
 

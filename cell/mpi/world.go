@@ -177,6 +177,17 @@ type Rank struct {
 	// comms maps this rank's communicator handles; only the rank's own
 	// goroutine uses it.
 	comms []*commRef
+
+	// initialized and finalized record MPI_Init and MPI_Finalize, so the
+	// runner can tell a rank that ended without finalizing.
+	initialized, finalized atomic.Bool
+}
+
+// Unfinished reports whether the rank called MPI_Init but not
+// MPI_Finalize: if its cell has ended, ranks waiting for it would wait
+// forever, so the runner fails the world (as mpirun aborts such a job).
+func (r *Rank) Unfinished() bool {
+	return r.initialized.Load() && !r.finalized.Load()
 }
 
 // Index is the rank's number in MPI_COMM_WORLD.

@@ -19,6 +19,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -462,15 +463,16 @@ func testCancel(t *testing.T, newEngine NewEngine) {
 	stopsWithin(t, instantiate(t, c, engine.InstanceConfig{}), ctx, cancel, context.Canceled, 100*time.Millisecond)
 
 	// A deadline stops it too, with its own error.
-	start := time.Now()
+	inst := instantiate(t, c, engine.InstanceConfig{})
 	ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	_, err := instantiate(t, c, engine.InstanceConfig{}).Call(ctx, "spin")
+	deadline, _ := ctx.Deadline()
+	_, err := inst.Call(ctx, "spin")
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("spin past its deadline returned %v, want an error wrapping context.DeadlineExceeded", err)
 	}
-	if d := time.Since(start); d > 150*time.Millisecond {
-		t.Errorf("spin with a 50ms deadline ran %v", d)
+	if d := time.Since(deadline); d > 100*time.Millisecond {
+		t.Errorf("spin stopped %v after its deadline, want within 100ms", d)
 	}
 
 	// An already cancelled context does not run the guest at all.
@@ -582,13 +584,16 @@ func testInvalidModules(t *testing.T, newEngine NewEngine) {
 	for _, tc := range []struct {
 		name string
 		wasm []byte
+		// The error must mention one of these (engines word it
+		// differently), case-insensitively.
+		says []string
 	}{
-		{"text", []byte("not wasm")},
-		{"empty", nil},
-		{"magic only", valid[:4]},
-		{"truncated", valid[:len(valid)/2]},
-		{"bad version", append([]byte("\x00asm\x02\x00\x00\x00"), valid[8:]...)},
-		{"trailing garbage", append(append([]byte{}, valid...), 0xff, 0xff)},
+		{"text", []byte("not wasm"), []string{"magic"}},
+		{"empty", nil, []string{"magic", "end-of-file"}},
+		{"magic only", valid[:4], []string{"version", "end-of-file"}},
+		{"truncated", valid[:len(valid)/2], []string{"eof", "end-of-file"}},
+		{"bad version", append([]byte("\x00asm\x02\x00\x00\x00"), valid[8:]...), []string{"version"}},
+		{"trailing garbage", append(append([]byte{}, valid...), 0xff, 0xff), []string{"section"}},
 	} {
 		c, err := e.Compile(context.Background(), tc.wasm)
 		if err == nil {
@@ -596,9 +601,9 @@ func testInvalidModules(t *testing.T, newEngine NewEngine) {
 			t.Errorf("%s: compiled", tc.name)
 			continue
 		}
-		// The message must say more than that compiling failed.
-		if msg := err.Error(); len(msg) < 20 {
-			t.Errorf("%s: error %q says too little", tc.name, msg)
+		msg := strings.ToLower(err.Error())
+		if !slices.ContainsFunc(tc.says, func(s string) bool { return strings.Contains(msg, s) }) {
+			t.Errorf("%s: error %q mentions none of %q", tc.name, err, tc.says)
 		}
 	}
 }

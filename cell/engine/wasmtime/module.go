@@ -20,8 +20,12 @@ type Compiled struct {
 	e       *Engine
 	imports []engine.Import
 	// types holds the type of each function import, by position in
-	// imports (nil for other kinds).
-	types []*wasmtime.FuncType
+	// imports (nil for other kinds). wasmtime's C API fills caches inside
+	// a function type lazily, and two goroutines doing so at once abort
+	// the process ("reentrant init"), so every use of types by
+	// instantiation holds typesMu.
+	typesMu sync.Mutex
+	types   []*wasmtime.FuncType
 
 	// mu guards m against Close: instantiating (which may run a start
 	// function for long) holds it for reading.
@@ -73,10 +77,6 @@ func (c *Compiled) instantiate(ctx context.Context, cfg engine.InstanceConfig) (
 	if err := engine.CheckImports(c.imports, cfg.HostModules); err != nil {
 		return nil, err
 	}
-	funcs, err := c.hostFuncs(cfg.HostModules)
-	if err != nil {
-		return nil, err
-	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if c.closed {
@@ -90,10 +90,10 @@ func (c *Compiled) instantiate(ctx context.Context, cfg engine.InstanceConfig) (
 		store.Limiter(int64(limit)*pageSize, -1, -1, -1, -1)
 	}
 	watchStore(store, inst.watch)
-
-	externs := make([]wasmtime.AsExtern, len(c.imports))
-	for i, imp := range c.imports {
-		externs[i] = inst.hostFunc(imp.Module+"."+imp.Name, funcs[i], c.types[i])
+	externs, err := c.externs(inst, cfg.HostModules)
+	if err != nil {
+		store.Close()
+		return nil, err
 	}
 	// A start function runs now, so instantiating is a call like any other.
 	err = inst.enter(ctx, func() error {
@@ -114,6 +114,21 @@ func (c *Compiled) instantiate(ctx context.Context, cfg engine.InstanceConfig) (
 		inst.mem = ext.Memory()
 	}
 	return inst, nil
+}
+
+// externs binds the host functions to inst, one per import in order.
+func (c *Compiled) externs(inst *Instance, modules []engine.HostModule) ([]wasmtime.AsExtern, error) {
+	c.typesMu.Lock()
+	defer c.typesMu.Unlock()
+	funcs, err := c.hostFuncs(modules)
+	if err != nil {
+		return nil, err
+	}
+	externs := make([]wasmtime.AsExtern, len(c.imports))
+	for i, imp := range c.imports {
+		externs[i] = inst.hostFunc(imp.Module+"."+imp.Name, funcs[i], c.types[i])
+	}
+	return externs, nil
 }
 
 // hostFuncs returns the host function for each import, by position, after

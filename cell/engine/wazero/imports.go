@@ -57,7 +57,7 @@ func (r *reader) fail(format string, args ...any) {
 
 func (r *reader) byte() byte {
 	if r.off >= len(r.b) {
-		r.fail("unexpected end")
+		r.fail("unexpected EOF")
 		return 0
 	}
 	c := r.b[r.off]

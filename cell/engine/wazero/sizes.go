@@ -32,7 +32,7 @@ func checkSizes(wasm []byte) error {
 			break
 		}
 		if uint64(size) > uint64(len(r.b)-r.off) {
-			return fmt.Errorf("section %d claims %d bytes, %d remain", id, size, len(r.b)-r.off)
+			return fmt.Errorf("unexpected EOF: section %d claims %d bytes, %d remain", id, size, len(r.b)-r.off)
 		}
 		sec := &reader{b: r.b[r.off : r.off+int(size)]}
 		checkSection(sec, id)
