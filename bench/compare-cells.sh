@@ -21,6 +21,16 @@ rm -f "$rows"
 CLOUDSKIN_COMPARE_OUT=$PWD/$rows go test -count=1 -run TestCompareWithNative ./cell >&2
 cat "$rows"
 
+# MPI latency at 2 ranks (examples/mpi/latency.c): µs per operation as the
+# program reports it, median of $RUNS runs.
+latency() { # op, command...
+	local op=$1
+	shift
+	for _ in $(seq "$RUNS"); do
+		"$@" 2>&1 | awk -v op="$op" '$2 == op { print $3 }'
+	done | median
+}
+
 # Compute.
 CLOUDSKIN=$cloudskin bash examples/build.sh "$out/wasm" >&2 2>/dev/null
 bash examples/build.sh --native "$out/native" >&2 2>/dev/null
@@ -40,6 +50,15 @@ seconds() {
 }
 
 ms() { awk -v s="$1" 'BEGIN { printf "%.3g ms", s * 1000 }'; }
+
+for op in pingpong-8B barrier allreduce-8B bcast-64KiB; do
+	peer=$(latency "$op" "${mpirun[@]}" -n 2 "$out/native/latency" 20000)
+	for engine in wasmtime wazero; do
+		ours=$(latency "$op" "$cloudskin" cell mpirun -n 2 --engine "$engine" "$out/wasm/latency.wasm" 20000)
+		printf '%s\t%s\t%s\t%s µs\t%s µs\n' "MPI $op latency, 2 ranks ($engine)" \
+			"cloudskin cell mpirun -n 2 --engine $engine latency.wasm 20000" "Open MPI mpirun -n 2 (shared memory), gcc -O2" "$ours" "$peer"
+	done
+done
 
 avg='s/.*avg time \([0-9.e+-]*\) s.*/\1/p'
 compute='s/.*compute \([0-9.e+-]*\) s.*/\1/p'

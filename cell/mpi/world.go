@@ -206,12 +206,41 @@ func (r *Rank) check() error {
 	}
 }
 
-// await blocks until ch is closed, ctx is done or the world is down.
-func (r *Rank) await(ctx context.Context, ch <-chan struct{}) error {
+// spinFor bounds how long a waiting rank polls before it blocks. Under
+// wasmtime a rank's goroutine waits inside a cgo callback, locked to its OS
+// thread, and waking a blocked locked goroutine costs a thread hand-off of
+// tens of microseconds; polling briefly first, as MPI implementations do,
+// lets a message that arrives soon be taken without that hand-off.
+const spinFor = 20 * time.Microsecond
+
+// spin polls ready until it reports true or spinFor has passed.
+func spin(ready func() bool) bool {
+	deadline := time.Now().Add(spinFor)
+	for i := 0; ; i++ {
+		if ready() {
+			return true
+		}
+		if i%64 == 63 && time.Now().After(deadline) {
+			return false
+		}
+	}
+}
+
+// received reports whether a receive from ch succeeds without blocking:
+// ch is closed, or held a token (which is taken).
+func received(ch <-chan struct{}) bool {
 	select {
 	case <-ch:
-		return nil
+		return true
 	default:
+		return false
+	}
+}
+
+// await blocks until ch is closed, ctx is done or the world is down.
+func (r *Rank) await(ctx context.Context, ch <-chan struct{}) error {
+	if spin(func() bool { return received(ch) }) {
+		return nil
 	}
 	select {
 	case <-ch:

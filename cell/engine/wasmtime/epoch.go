@@ -15,7 +15,8 @@ package wasmtime
 // one call with a cancellable context is running, so an idle engine costs
 // nothing. A running store thus gets one callback per tick; the cost of a
 // callback (a cgo round trip) every few milliseconds is negligible next to
-// the checks in the compiled code, which epoch_test.go measures.
+// the checks in the compiled code, which TestEpochOverhead and BenchmarkLoop
+// measure.
 //
 // The Go bindings do not expose wasmtime_store_epoch_deadline_callback, so
 // this file declares the C API functions it needs itself, with opaque

@@ -23,7 +23,7 @@
 // Two costs are worth knowing. Cancellation (wazero's
 // WithCloseOnContextDone) makes compiled code call into Go at every loop
 // iteration and function entry: a tight loop runs about 30 times slower
-// than without it (TestCancelOverhead). And wazero 1.12 allocates what
+// than without it (BenchmarkLoop). And wazero 1.12 allocates what
 // counts in a module's binary claim before reading them, so Compile first
 // checks them (sizes.go): a tiny malformed module would otherwise kill the
 // process by exhausting memory.
@@ -53,7 +53,7 @@ type Options struct {
 	CacheDir string
 
 	// noCloseOnDone turns cancellation off, so that tests can measure its
-	// cost (see TestCancelOverhead).
+	// cost (see BenchmarkLoop).
 	noCloseOnDone bool
 }
 
@@ -157,7 +157,7 @@ func (e *Engine) runtime(ctx context.Context, limit uint32) (*runtime, error) {
 	// NewRuntimeConfig picks the compiler where wazero has one. With
 	// WithCloseOnContextDone, cancelling a call's context stops the guest:
 	// compiled code then calls into Go to check for it at every function
-	// entry and loop iteration, which TestCancelOverhead measures.
+	// entry and loop iteration, which BenchmarkLoop measures.
 	cfg := wazero.NewRuntimeConfig().
 		WithCompilationCache(e.cache).
 		WithCloseOnContextDone(e.closeOnDone).
