@@ -101,6 +101,24 @@ func TestHelloArgsEnvStdioExitCode(t *testing.T) {
 	}
 }
 
+func TestUninterruptibleCellsRunTheSame(t *testing.T) {
+	for _, e := range engines {
+		t.Run(string(e), func(t *testing.T) {
+			p := load(t, "hello", e)
+			var out bytes.Buffer
+			res, err := p.Run(context.Background(), cell.Spec{Name: "hello", Args: []string{"5"}, Stdout: &out, Uninterruptible: true})
+			if err != nil || res.ExitCode != 5 || !strings.HasPrefix(out.String(), "hello from hello with 1 args: 5\n") {
+				t.Fatalf("exit %d err %v out %q", res.ExitCode, err, out.String())
+			}
+			// A time limit still stops a runaway cell that asked to be uninterruptible.
+			_, err = load(t, "faults", e).Run(context.Background(), cell.Spec{Args: []string{"loop"}, Uninterruptible: true, Timeout: 100 * time.Millisecond})
+			if !errors.Is(err, cell.ErrTimeout) {
+				t.Fatalf("runaway uninterruptible cell with a time limit: err = %v", err)
+			}
+		})
+	}
+}
+
 func TestFaultsAreErrorsAndTheHostSurvives(t *testing.T) {
 	cases := []struct {
 		arg, want string

@@ -48,6 +48,12 @@ type Spec struct {
 	MemoryLimit int64
 	// Timeout stops the cell after this much wall-clock time; 0 means none.
 	Timeout time.Duration
+	// Uninterruptible runs the cell without the checks that let a
+	// cancelled context stop running guest code (see
+	// engine.InstanceConfig): much faster loops on wazero, but only the
+	// end of the program, a trap or a host call that looks at the context
+	// stops it. Ignored when Timeout is set.
+	Uninterruptible bool
 }
 
 // Result is how a cell ended.
@@ -101,7 +107,11 @@ func (p *Program) run(ctx context.Context, spec Spec, rank *mpi.Rank) (Result, e
 		defer cancel()
 	}
 	start := time.Now()
-	inst, err := p.compiled.Instantiate(ctx, engine.InstanceConfig{HostModules: hosts, MemoryLimitPages: pages})
+	inst, err := p.compiled.Instantiate(ctx, engine.InstanceConfig{
+		HostModules:      hosts,
+		MemoryLimitPages: pages,
+		Uninterruptible:  spec.Uninterruptible && spec.Timeout == 0,
+	})
 	if err != nil {
 		return Result{}, fmt.Errorf("start cell: %w", err)
 	}

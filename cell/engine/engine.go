@@ -108,8 +108,9 @@ type Engine interface {
 type Compiled interface {
 	// Imports lists what the module imports, in declaration order.
 	Imports() []Import
-	// Instantiate makes a new, isolated instance. Start functions are not
-	// run; the caller calls the entry point (e.g. _start) itself.
+	// Instantiate makes a new, isolated instance. A module's start section
+	// runs now; exported entry points such as _start are not run: the
+	// caller calls them itself.
 	Instantiate(ctx context.Context, cfg InstanceConfig) (Instance, error)
 	Close(ctx context.Context) error
 }
@@ -122,13 +123,21 @@ type InstanceConfig struct {
 	// MemoryLimitPages caps linear memory in 64 KiB pages; 0 means the
 	// WebAssembly maximum (65536 pages, 4 GiB).
 	MemoryLimitPages uint32
+	// Uninterruptible says the caller will not stop running guest code
+	// through the context, so engines may leave out the checks that make
+	// that possible: on wazero they cost a call into Go at every loop
+	// iteration and function entry (20-30x on tight loops); wasmtime's
+	// epoch checks are nearly free and stay. A cancelled context then
+	// stops the guest only where a host function looks at it.
+	Uninterruptible bool
 }
 
 // Instance is a running or runnable guest.
 type Instance interface {
 	// Call calls an exported function. Cancelling ctx stops the guest
-	// (the call returns an error wrapping ctx.Err()). A proc_exit returns
-	// *Exit; a trap returns *Trap.
+	// (the call returns an error wrapping ctx.Err()), unless the instance
+	// is Uninterruptible; after a cancelled call the instance must not be
+	// called again. A proc_exit returns *Exit; a trap returns *Trap.
 	Call(ctx context.Context, name string, args ...uint64) ([]uint64, error)
 	// Memory is the instance's exported memory ("memory"), or nil.
 	Memory() Memory

@@ -73,6 +73,9 @@ func (f *cellFlags) spec(module string, args []string) (cell.Spec, error) {
 		Name: filepath.Base(module), Args: args, Env: f.env,
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 		Dirs: dirs, MemoryLimit: mem.Value(), Timeout: f.timeout,
+		// Without a time limit nothing needs to stop guest code from
+		// outside: Ctrl-C ends the process (exitWhenInterrupted).
+		Uninterruptible: f.timeout == 0,
 	}, nil
 }
 
@@ -86,6 +89,7 @@ func (f *cellFlags) load(cmd *cobra.Command, module string) (*cell.Runtime, *cel
 	if err != nil {
 		return nil, nil, err
 	}
+	exitWhenInterrupted(cmd)
 	rt := cell.NewRuntime(cell.Options{CacheDir: f.cacheDir})
 	prog, err := rt.Load(cmd.Context(), wasm, choice)
 	if err != nil {
@@ -217,4 +221,17 @@ unchanged. Defaults: -O2, SIMD on.`,
 	fl.StringArrayVarP(&opts.Defines, "define", "D", nil, "define a macro NAME[=VALUE]")
 	fl.BoolVarP(&verbose, "verbose", "v", false, "print the clang command line")
 	return cmd
+}
+
+// exitWhenInterrupted ends the process soon after Ctrl-C or SIGTERM if the
+// cells have not stopped by then: a cell without a time limit runs
+// uninterruptible code, which only its own next host call would notice.
+func exitWhenInterrupted(cmd *cobra.Command) {
+	ctx := cmd.Context()
+	go func() {
+		<-ctx.Done()
+		time.Sleep(time.Second)
+		fmt.Fprintln(cmd.ErrOrStderr(), "cell: interrupted")
+		os.Exit(130)
+	}()
 }

@@ -77,6 +77,7 @@ func Run(t *testing.T, newEngine NewEngine) {
 		{"Globals", testGlobals},
 		{"Cache", testCache},
 		{"ManyInstances", testManyInstances},
+		{"ConcurrentInstantiate", testConcurrentInstantiate},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newEngine) })
@@ -777,4 +778,38 @@ func runOne(id int, host, arith engine.Compiled, wantFib uint64) (err error) {
 		return fail("bump(1) = %v, %v; want %d", res, err, id+1)
 	}
 	return nil
+}
+
+// testConcurrentInstantiate instantiates one compiled module from many
+// goroutines released at once, so that anything the adapter shares between
+// instantiations (types, caches) is used concurrently. wasmtime aborts the
+// process when two threads first use one function type at once.
+func testConcurrentInstantiate(t *testing.T, newEngine NewEngine) {
+	e := newEngine(t, "")
+	const goroutines, rounds = 8, 25
+	for range rounds {
+		c := compile(t, e, "host") // fresh types each round
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		errs := make(chan error, goroutines)
+		for range goroutines {
+			wg.Go(func() {
+				<-start
+				inst, err := c.Instantiate(context.Background(), hostConfig(&hostState{}))
+				if err != nil {
+					errs <- err
+					return
+				}
+				errs <- inst.Close(context.Background())
+			})
+		}
+		close(start)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 }

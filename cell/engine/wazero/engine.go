@@ -64,7 +64,7 @@ type Engine struct {
 	closeOnDone bool
 
 	mu       sync.Mutex
-	runtimes map[uint32]*runtime // by memory limit in pages
+	runtimes map[runtimeKey]*runtime
 	closed   bool
 }
 
@@ -83,7 +83,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		cache:       cache,
 		version:     "wazero " + moduleVersion("github.com/tetratelabs/wazero"),
 		closeOnDone: !opts.noCloseOnDone,
-		runtimes:    make(map[uint32]*runtime),
+		runtimes:    make(map[runtimeKey]*runtime),
 	}, nil
 }
 
@@ -97,7 +97,7 @@ func (e *Engine) Version() string { return e.version }
 // the Runtime without a memory limit; Instantiate compiles it again (from
 // the cache) in the Runtime of the instance's limit.
 func (e *Engine) Compile(ctx context.Context, wasm []byte) (engine.Compiled, error) {
-	rt, err := e.runtime(ctx, maxPages)
+	rt, err := e.runtime(ctx, runtimeKey{limit: maxPages, interruptible: true})
 	if err != nil {
 		return nil, err
 	}
@@ -144,30 +144,38 @@ func (e *Engine) Close(ctx context.Context) error {
 	return nil
 }
 
-// runtime returns the Runtime for a memory limit, making it on first use.
-func (e *Engine) runtime(ctx context.Context, limit uint32) (*runtime, error) {
+// runtimeKey says which Runtime an instance belongs in: wazero sets the
+// memory limit and cancellation per Runtime, not per instance.
+type runtimeKey struct {
+	limit         uint32 // pages
+	interruptible bool
+}
+
+// runtime returns the Runtime for key, making it on first use.
+func (e *Engine) runtime(ctx context.Context, key runtimeKey) (*runtime, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
 		return nil, errors.New("wazero: engine is closed")
 	}
-	if rt := e.runtimes[limit]; rt != nil {
+	if rt := e.runtimes[key]; rt != nil {
 		return rt, nil
 	}
 	// NewRuntimeConfig picks the compiler where wazero has one. With
 	// WithCloseOnContextDone, cancelling a call's context stops the guest:
 	// compiled code then calls into Go to check for it at every function
-	// entry and loop iteration, which BenchmarkLoop measures.
+	// entry and loop iteration, which BenchmarkLoop measures; so only
+	// interruptible instances get it.
 	cfg := wazero.NewRuntimeConfig().
 		WithCompilationCache(e.cache).
-		WithCloseOnContextDone(e.closeOnDone).
-		WithMemoryLimitPages(limit)
+		WithCloseOnContextDone(e.closeOnDone && key.interruptible).
+		WithMemoryLimitPages(key.limit)
 	rt := &runtime{
 		r:     wazero.NewRuntimeWithConfig(ctx, cfg),
-		limit: limit,
+		limit: key.limit,
 		hosts: make(map[string]*hostModule),
 	}
-	e.runtimes[limit] = rt
+	e.runtimes[key] = rt
 	return rt, nil
 }
 

@@ -56,7 +56,7 @@ func (c *Compiled) instantiate(ctx context.Context, cfg engine.InstanceConfig) (
 	if limit == 0 || limit > maxPages {
 		limit = maxPages
 	}
-	rt, err := c.e.runtime(ctx, limit)
+	rt, err := c.e.runtime(ctx, runtimeKey{limit: limit, interruptible: !cfg.Uninterruptible})
 	if err != nil {
 		return nil, err
 	}
