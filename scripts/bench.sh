@@ -60,5 +60,7 @@ done
 		fi
 		echo "| $name | \`$cmd\` | $peer | $ours | $theirs | $ratio | $machine | $today |"
 	done <"$rows"
+	echo
+	cat bench/NOTES.md
 } >docs/BENCHMARKS.md
 echo "bench: wrote docs/BENCHMARKS.md ($(wc -l <"$rows") rows)" >&2
