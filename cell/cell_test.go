@@ -137,6 +137,15 @@ func TestFaultsAreErrorsAndTheHostSurvives(t *testing.T) {
 					t.Errorf("%s: err = %v, want it to mention %q", c.arg, err, c.want)
 				}
 			}
+			// Traps name the function they happened in (the toolchain keeps
+			// the name section); wazero does not for stack overflows.
+			_, err := p.Run(context.Background(), cell.Spec{Args: []string{"div0"}})
+			if err == nil || !strings.Contains(err.Error(), "trap in _start") {
+				t.Errorf("div0 trap does not name its function: %v", err)
+			}
+			if _, err := p.Run(context.Background(), cell.Spec{Args: []string{"recurse"}}); e == cell.Wasmtime && (err == nil || !strings.Contains(err.Error(), "trap in depth")) {
+				t.Errorf("stack overflow does not name the recursing function: %v", err)
+			}
 			// The same program still runs fine afterwards.
 			res, err := p.Run(context.Background(), cell.Spec{})
 			if err != nil || res.ExitCode != 2 {

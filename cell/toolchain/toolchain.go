@@ -86,6 +86,16 @@ type Toolchain struct {
 	// MPIHeader is the content of mpi.h, mpi.Header() after Find; nil
 	// writes nothing. Compile writes the file only when its content differs.
 	MPIHeader []byte
+
+	// WasmOpt is binaryen's wasm-opt, which clang runs on its output at
+	// -O1 and above when it finds it; "" when it is not installed. Alone,
+	// that run drops the "name" section, so traps could not name the
+	// function they happened in, and keeps wasi-libc's DWARF (about 90 KB
+	// per module). So Compile writes a wasm-opt wrapper into ToolsDir that
+	// adds --debuginfo --strip-dwarf, and Command puts ToolsDir first on
+	// clang's program path (-B).
+	WasmOpt  string
+	ToolsDir string
 }
 
 // Options say what to compile and how.
@@ -187,6 +197,10 @@ func Find() (*Toolchain, error) {
 	}
 	t.MPIInclude = filepath.Join(cache, "cloudskin", "include")
 	t.MPIHeader = mpi.Header()
+	if path, err := exec.LookPath("wasm-opt"); err == nil {
+		t.WasmOpt = path
+		t.ToolsDir = filepath.Join(cache, "cloudskin", "toolchain-bin")
+	}
 	return t, nil
 }
 
@@ -251,6 +265,9 @@ func (t *Toolchain) Command(opts Options) []string {
 		argv = append(argv, "-msimd128")
 	}
 	argv = append(argv, "-mmutable-globals", "-nostdinc")
+	if t.WasmOpt != "" {
+		argv = append(argv, "-B"+t.ToolsDir)
+	}
 	if cxx {
 		// clang 14 has no WebAssembly exception handling: with exceptions
 		// on, a throw links to the missing __cxa_throw.
@@ -298,7 +315,12 @@ func (t *Toolchain) Compile(ctx context.Context, opts Options) error {
 		return fmt.Errorf("toolchain: optimization level %q: want -O0, -O1, -O2, -O3, -Os or -Oz", opts.OptLevel)
 	}
 	if t.MPIHeader != nil {
-		if err := writeIfChanged(filepath.Join(t.MPIInclude, "mpi.h"), t.MPIHeader); err != nil {
+		if err := writeIfChanged(filepath.Join(t.MPIInclude, "mpi.h"), t.MPIHeader, 0o644); err != nil {
+			return err
+		}
+	}
+	if t.WasmOpt != "" {
+		if err := writeIfChanged(filepath.Join(t.ToolsDir, "wasm-opt"), wasmOptWrapper(t.WasmOpt), 0o755); err != nil {
 			return err
 		}
 	}
@@ -328,10 +350,15 @@ func (t *Toolchain) Compile(ctx context.Context, opts Options) error {
 	return nil
 }
 
+// wasmOptWrapper is the script clang runs as wasm-opt (see Toolchain.WasmOpt).
+func wasmOptWrapper(real string) []byte {
+	return []byte("#!/bin/sh\n# Written by cloudskin cell cc: keep function names, drop DWARF.\nexec " + Quote([]string{real}) + " --debuginfo --strip-dwarf \"$@\"\n")
+}
+
 // writeIfChanged writes data to path unless the file already holds exactly
 // data. It writes a temporary file and renames it, so concurrent compiles
 // never read a half-written header.
-func writeIfChanged(path string, data []byte) error {
+func writeIfChanged(path string, data []byte, mode os.FileMode) error {
 	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
 		return nil
 	}
@@ -339,7 +366,7 @@ func writeIfChanged(path string, data []byte) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("toolchain: %w", err)
 	}
-	f, err := os.CreateTemp(dir, ".mpi.h-*")
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*")
 	if err != nil {
 		return fmt.Errorf("toolchain: %w", err)
 	}
@@ -348,7 +375,7 @@ func writeIfChanged(path string, data []byte) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Chmod(f.Name(), 0o644)
+		err = os.Chmod(f.Name(), mode)
 	}
 	if err == nil {
 		err = os.Rename(f.Name(), path)

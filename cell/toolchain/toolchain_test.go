@@ -321,18 +321,18 @@ func TestBuildScript(t *testing.T) {
 
 func TestWriteIfChanged(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sub", "mpi.h")
-	if err := writeIfChanged(path, []byte("one")); err != nil {
+	if err := writeIfChanged(path, []byte("one"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	old := time.Now().Add(-time.Hour)
 	os.Chtimes(path, old, old)
-	if err := writeIfChanged(path, []byte("one")); err != nil {
+	if err := writeIfChanged(path, []byte("one"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if fi, _ := os.Stat(path); !fi.ModTime().Equal(old) {
 		t.Error("rewrote a file whose content had not changed")
 	}
-	if err := writeIfChanged(path, []byte("two")); err != nil {
+	if err := writeIfChanged(path, []byte("two"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(path); string(b) != "two" {
