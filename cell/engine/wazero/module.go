@@ -83,6 +83,9 @@ func (c *Compiled) instantiate(ctx context.Context, cfg engine.InstanceConfig) (
 	// the host, so the context carries the instance already.
 	ctx = experimental.WithImportResolver(ctx, func(name string) api.Module { return resolved[name] })
 	ctx = context.WithValue(ctx, instanceKey{}, inst)
+	if memoryAllocator != nil {
+		ctx = experimental.WithMemoryAllocator(ctx, memoryAllocator)
+	}
 	mod, err := rt.r.InstantiateModule(ctx, cm, wazeroModuleConfig())
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
