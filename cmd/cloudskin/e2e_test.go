@@ -240,6 +240,7 @@ func TestUpServesSitesMetricsAndCLIThenStopsOnSIGINT(t *testing.T) {
 	if took > 5*time.Second {
 		t.Fatalf("shutdown took %s, want under 5 s", took)
 	}
+	t.Logf("stopped %s after SIGINT", took.Round(time.Millisecond))
 }
 
 func TestUpKeepsSitesAcrossRestart(t *testing.T) {
