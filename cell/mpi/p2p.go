@@ -409,7 +409,7 @@ func (r *Rank) wait(ctx context.Context, qs ...*Request) error {
 	var err error
 	for !allDone(qs) {
 		r.mu.Unlock()
-		if spin(func() bool { return received(r.wake) }) {
+		if r.spin(func() bool { return received(r.wake) }) {
 			r.mu.Lock()
 			continue
 		}

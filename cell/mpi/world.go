@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,7 @@ type World struct {
 	name      string
 	now       func() time.Time
 	epoch     time.Time
+	spin      time.Duration // how long a waiting rank polls
 
 	bufs bufPool // input copies of collectives
 
@@ -57,6 +59,7 @@ func NewWorld(size int, opts Options) *World {
 		panic(fmt.Sprintf("mpi: world size %d", size))
 	}
 	w := &World{
+		spin:      spinDuration(size),
 		transport: opts.Transport,
 		name:      opts.ProcessorName,
 		now:       opts.Now,
@@ -206,16 +209,30 @@ func (r *Rank) check() error {
 	}
 }
 
-// spinFor bounds how long a waiting rank polls before it blocks. Under
-// wasmtime a rank's goroutine waits inside a cgo callback, locked to its OS
-// thread, and waking a blocked locked goroutine costs a thread hand-off of
-// tens of microseconds; polling briefly first, as MPI implementations do,
-// lets a message that arrives soon be taken without that hand-off.
-const spinFor = 20 * time.Microsecond
+// How long a waiting rank polls before it blocks. Under wasmtime a rank's
+// goroutine waits inside a cgo callback, locked to its OS thread, and
+// waking a blocked locked goroutine costs a thread hand-off of tens of
+// microseconds; polling first, as MPI implementations do, takes a message
+// that arrives soon without it (wasmtime ping-pong: 34 µs without polling,
+// 9 µs polling 20 µs, 3 µs polling 200 µs). Polling steals the core from
+// the rank we wait for when there are more ranks than cores, so then the
+// poll is short.
+const (
+	spinFor            = 200 * time.Microsecond
+	spinOversubscribed = 5 * time.Microsecond
+)
 
-// spin polls ready until it reports true or spinFor has passed.
-func spin(ready func() bool) bool {
-	deadline := time.Now().Add(spinFor)
+// spinDuration is how long ranks of a world of size poll.
+func spinDuration(size int) time.Duration {
+	if size > runtime.GOMAXPROCS(0) {
+		return spinOversubscribed
+	}
+	return spinFor
+}
+
+// spin polls ready until it reports true or the rank's poll time has passed.
+func (r *Rank) spin(ready func() bool) bool {
+	deadline := time.Now().Add(r.w.spin)
 	for i := 0; ; i++ {
 		if ready() {
 			return true
@@ -239,7 +256,7 @@ func received(ch <-chan struct{}) bool {
 
 // await blocks until ch is closed, ctx is done or the world is down.
 func (r *Rank) await(ctx context.Context, ch <-chan struct{}) error {
-	if spin(func() bool { return received(ch) }) {
+	if r.spin(func() bool { return received(ch) }) {
 		return nil
 	}
 	select {
