@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -62,7 +61,7 @@ func newEngine(opts Options, epoch bool) (*Engine, error) {
 	cfg.SetEpochInterruption(epoch)
 	settings := fmt.Sprintf("cranelift speed simd epoch=%t", epoch)
 
-	version := "wasmtime " + moduleVersion("github.com/bytecodealliance/wasmtime-go/v39")
+	version := "wasmtime " + engine.ModuleVersion("github.com/bytecodealliance/wasmtime-go/v39")
 	key := sha256.Sum256([]byte(version + "\x00" + runtime.GOOS + "/" + runtime.GOARCH + "\x00" + settings))
 	eng := wasmtime.NewEngineWithConfig(cfg)
 	return &Engine{
@@ -125,27 +124,6 @@ func (e *Engine) Close(ctx context.Context) error {
 		e.eng.Close()
 	})
 	return nil
-}
-
-// moduleVersion returns the version of a module this binary was built
-// with, or "unknown" (as in test binaries, which record no dependencies).
-func moduleVersion(path string) string {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	for _, dep := range info.Deps {
-		if dep.Path != path {
-			continue
-		}
-		if dep.Replace != nil && dep.Replace.Version != "" {
-			return dep.Replace.Version
-		}
-		if dep.Version != "" {
-			return dep.Version
-		}
-	}
-	return "unknown"
 }
 
 var errClosed = errors.New("instance is closed")

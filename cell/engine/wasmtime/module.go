@@ -159,7 +159,7 @@ func (c *Compiled) hostFuncs(modules []engine.HostModule) ([]engine.HostFunc, er
 		results, okR := engineTypes(c.types[i].Results())
 		if !okP || !okR || !slices.Equal(params, f.Params) || !slices.Equal(results, f.Results) {
 			mismatched = append(mismatched, fmt.Sprintf("%s.%s (module wants %s, host has %s)",
-				imp.Module, imp.Name, wasmSignature(c.types[i]), signature(f.Params, f.Results)))
+				imp.Module, imp.Name, wasmSignature(c.types[i]), engine.Signature(f.Params, f.Results)))
 		}
 		out[i] = f
 	}
@@ -208,46 +208,20 @@ func engineType(k wasmtime.ValKind) engine.ValueType {
 	return 0
 }
 
-// signature formats a function type for error messages, e.g.
-// "(i32,i64)->(f64)".
-func signature(params, results []engine.ValueType) string {
-	var b strings.Builder
-	list := func(ts []engine.ValueType) {
-		b.WriteByte('(')
-		for i, t := range ts {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(t.String())
-		}
-		b.WriteByte(')')
-	}
-	list(params)
-	b.WriteString("->")
-	list(results)
-	return b.String()
-}
-
-// wasmSignature formats a wasmtime function type like signature. (ValKind's
-// own String panics on kinds it does not know, such as v128.)
+// wasmSignature formats a wasmtime function type like engine.Signature,
+// naming kinds that have no engine.ValueType by number. (ValKind's own
+// String panics on kinds it does not know, such as v128.)
 func wasmSignature(ty *wasmtime.FuncType) string {
-	var b strings.Builder
-	list := func(ts []*wasmtime.ValType) {
-		b.WriteByte('(')
+	names := func(ts []*wasmtime.ValType) []string {
+		out := make([]string, len(ts))
 		for i, t := range ts {
-			if i > 0 {
-				b.WriteByte(',')
-			}
 			if et := engineType(t.Kind()); et != 0 {
-				b.WriteString(et.String())
+				out[i] = et.String()
 			} else {
-				fmt.Fprintf(&b, "kind%d", t.Kind())
+				out[i] = fmt.Sprintf("kind%d", t.Kind())
 			}
 		}
-		b.WriteByte(')')
+		return out
 	}
-	list(ty.Params())
-	b.WriteString("->")
-	list(ty.Results())
-	return b.String()
+	return engine.FormatSignature(names(ty.Params()), names(ty.Results()))
 }

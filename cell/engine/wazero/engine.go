@@ -33,7 +33,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime/debug"
 	"slices"
 	"sync"
 
@@ -81,7 +80,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	return &Engine{
 		cache:       cache,
-		version:     "wazero " + moduleVersion("github.com/tetratelabs/wazero"),
+		version:     "wazero " + engine.ModuleVersion("github.com/tetratelabs/wazero"),
 		closeOnDone: !opts.noCloseOnDone,
 		runtimes:    make(map[runtimeKey]*runtime),
 	}, nil
@@ -187,25 +186,4 @@ type runtime struct {
 
 	mu    sync.Mutex
 	hosts map[string]*hostModule // by hostKey
-}
-
-// moduleVersion returns the version of a module this binary was built
-// with, or "unknown".
-func moduleVersion(path string) string {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	for _, dep := range info.Deps {
-		if dep.Path != path {
-			continue
-		}
-		if dep.Replace != nil && dep.Replace.Version != "" {
-			return dep.Replace.Version
-		}
-		if dep.Version != "" {
-			return dep.Version
-		}
-	}
-	return "unknown"
 }

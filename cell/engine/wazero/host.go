@@ -52,7 +52,7 @@ func hostKey(name string, funcs []engine.HostFunc) string {
 	for _, f := range funcs {
 		b.WriteByte(0)
 		b.WriteString(f.Name)
-		b.WriteString(signature(f.Params, f.Results))
+		b.WriteString(engine.Signature(f.Params, f.Results))
 	}
 	return b.String()
 }
@@ -141,26 +141,6 @@ func apiTypes(ts []engine.ValueType) []api.ValueType {
 		}
 	}
 	return out
-}
-
-// signature formats a function type for keys and error messages, e.g.
-// "(i32,i64)->(f64)".
-func signature(params, results []engine.ValueType) string {
-	var b strings.Builder
-	list := func(ts []engine.ValueType) {
-		b.WriteByte('(')
-		for i, t := range ts {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(t.String())
-		}
-		b.WriteByte(')')
-	}
-	list(params)
-	b.WriteString("->")
-	list(results)
-	return b.String()
 }
 
 // engineTypes converts wazero value types; ok is false for types host

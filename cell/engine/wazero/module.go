@@ -136,7 +136,7 @@ func (c *Compiled) importedHosts(modules []engine.HostModule) (map[string][]engi
 		results, okR := engineTypes(def.ResultTypes())
 		if !okP || !okR || !slices.Equal(params, f.Params) || !slices.Equal(results, f.Results) {
 			mismatched = append(mismatched, fmt.Sprintf("%s.%s (module wants %s, host has %s)",
-				modName, name, wasmSignature(def), signature(f.Params, f.Results)))
+				modName, name, wasmSignature(def), engine.Signature(f.Params, f.Results)))
 		}
 	}
 	if len(mismatched) > 0 {
@@ -145,23 +145,16 @@ func (c *Compiled) importedHosts(modules []engine.HostModule) (map[string][]engi
 	return hosts, nil
 }
 
-// wasmSignature formats an imported function's type like signature does.
+// wasmSignature formats an imported function's type like engine.Signature.
 func wasmSignature(def api.FunctionDefinition) string {
-	var b strings.Builder
-	list := func(ts []api.ValueType) {
-		b.WriteByte('(')
+	names := func(ts []api.ValueType) []string {
+		out := make([]string, len(ts))
 		for i, t := range ts {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(api.ValueTypeName(t))
+			out[i] = api.ValueTypeName(t)
 		}
-		b.WriteByte(')')
+		return out
 	}
-	list(def.ParamTypes())
-	b.WriteString("->")
-	list(def.ResultTypes())
-	return b.String()
+	return engine.FormatSignature(names(def.ParamTypes()), names(def.ResultTypes()))
 }
 
 // compiledIn returns the module compiled in rt, compiling it on first use.
