@@ -2,9 +2,12 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestNDVIOnLandsatAsCellsMatchesTheGoReference is the agriculture use case
@@ -63,5 +66,27 @@ func TestCellRunExitStatusAndErrors(t *testing.T) {
 	out, err = run(t, nil, "cell", "cc", filepath.Join(dir, "missing.c"), "-o", wasm)
 	if err == nil || !strings.Contains(out, "missing.c") {
 		t.Fatalf("cell cc of a missing file: %v\n%s", err, out)
+	}
+}
+
+func TestCellRunStopsOnSIGINT(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	wasm := filepath.Join(dir, "faults.wasm")
+	if out, err := run(t, nil, "cell", "cc", "../../cell/testdata/faults.c", "-o", wasm); err != nil {
+		t.Fatalf("cell cc: %v\n%s", err, out)
+	}
+	for _, engine := range []string{"wasmtime", "wazero"} {
+		cmd := exec.Command(binary, "cell", "run", "--engine", engine, wasm, "loop")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond) // let it reach the loop
+		begin := time.Now()
+		cmd.Process.Signal(syscall.SIGINT)
+		err := cmd.Wait()
+		if code := exitCode(err); code != 130 || time.Since(begin) > 3*time.Second {
+			t.Fatalf("%s: a runaway cell ended with %d %s after SIGINT, want 130 within 3 s", engine, code, time.Since(begin))
+		}
 	}
 }

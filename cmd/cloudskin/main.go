@@ -22,6 +22,9 @@ func main() {
 	switch {
 	case errors.As(err, &exit):
 		os.Exit(exit.code) // a cell's own exit status, already explained by the program
+	case err != nil && ctx.Err() != nil:
+		fmt.Fprintln(os.Stderr, "Error:", err)
+		os.Exit(130) // stopped by a signal, as shells report it
 	case err != nil:
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		os.Exit(1)
