@@ -371,3 +371,18 @@ func TestMPIAbortAndExitStatusesAreTheProgramsOwn(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+// BenchmarkRunEmpty is a whole cell's life from a compiled program: WASI
+// set-up, instantiation, wasi-libc's start-up, main, exit, clean-up.
+func BenchmarkRunEmpty(b *testing.B) {
+	for _, e := range engines {
+		b.Run(string(e), func(b *testing.B) {
+			p := load(b, "empty", e)
+			for b.Loop() {
+				if _, err := p.Run(context.Background(), cell.Spec{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package wazero
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"slices"
@@ -101,8 +102,12 @@ func (c *Compiled) instantiate(ctx context.Context, cfg engine.InstanceConfig) (
 // that a Runtime holds any number of instances of one module, and without
 // running start functions (_start), which the caller calls itself. No
 // stdio, file system or clock is configured: the host modules provide them.
+//
+// The random source is set only because wazero otherwise seeds a math/rand
+// source for every instance, a fifth of a small cell's start-up; nothing
+// reads it, as our WASI serves random_get.
 func wazeroModuleConfig() wazero.ModuleConfig {
-	return wazero.NewModuleConfig().WithName("").WithStartFunctions()
+	return wazero.NewModuleConfig().WithName("").WithStartFunctions().WithRandSource(rand.Reader)
 }
 
 // importedHosts returns, by module name, the functions (sorted by name) of
