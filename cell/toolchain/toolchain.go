@@ -33,7 +33,8 @@
 //
 // When clang is given an optimization flag and finds binaryen's wasm-opt, it
 // runs wasm-opt on the linked module itself; Command shows only the clang
-// command line.
+// command line. A migratable module (Options.Migratable) gets a second
+// wasm-opt run, Asyncify, shown by AsyncifyCommand.
 package toolchain
 
 import (
@@ -116,8 +117,62 @@ type Options struct {
 
 	CXX bool // compile with clang++; set implicitly by a C++ source
 
+	// Migratable makes a module that can stop at any call into the host
+	// and continue later in a fresh instance, on either engine (package
+	// cell/migrate). After clang links, Compile runs binaryen's
+	// Asyncify transform (wasm-opt --asyncify), which lets a host function
+	// unwind the guest's call stack into a buffer in linear memory and
+	// rewind it later, and links in MigrateSupport. It needs wasm-opt.
+	Migratable bool
+	// AsyncifyDataSize is the size in bytes of the buffer the call stack
+	// is unwound into; 0 means DefaultAsyncifyDataSize. A cell whose stack
+	// does not fit traps when it is stopped.
+	AsyncifyDataSize int
+
 	Verbose io.Writer // when set, receives each command line run
 	Stderr  io.Writer // when set, receives clang's warnings on success
+}
+
+// DefaultAsyncifyDataSize is the default Options.AsyncifyDataSize. The
+// examples need well under 1 KiB (see the package migrate tests); 64 KiB
+// leaves room for deep recursion at the cost of 64 KiB of zeroed memory,
+// which the module file does not carry.
+const DefaultAsyncifyDataSize = 64 << 10
+
+// Asyncify imports: every import from these host modules may stop the
+// cell. binaryen 108 matches "module.*" as a wildcard.
+var asyncifyImports = []string{"wasi_snapshot_preview1.*", "mpi.*"}
+
+// The exports MigrateSupport adds, which package cell/migrate uses.
+const (
+	// ExportAsyncifyData is a global holding the address of the unwind
+	// buffer's header: Asyncify's {current, end} pair of i32 pointers.
+	ExportAsyncifyData = "cloudskin_asyncify_data"
+	// ExportMemoryGrow is a function (i32 pages) -> i32 old size that
+	// grows linear memory, so a resumed cell's memory can be made as
+	// large as the snapshot's without an engine API for it.
+	ExportMemoryGrow = "cloudskin_memory_grow"
+)
+
+// MigrateSupport returns the C source linked into a migratable module: a
+// zeroed static buffer of size bytes (bss, so the module file does not
+// grow) with the header Asyncify wants, exported as a global by wasm-ld,
+// and the memory-grow function. A C object is the simplest robust way:
+// wasm-ld lays out and exports the buffer like any other data, so it needs
+// no post-link rewriting of the module and no cooperation from the guest's
+// malloc.
+func MigrateSupport(size int) []byte {
+	return fmt.Appendf(nil, `/* Written by cloudskin for migratable cells (toolchain.Options.Migratable). */
+static char cloudskin_asyncify_buf[%d] __attribute__((aligned(16)));
+
+/* Asyncify's data header: where the unwound stack goes next, and its end. */
+struct cloudskin_asyncify_header { char *current, *end; };
+struct cloudskin_asyncify_header %s = {
+	cloudskin_asyncify_buf, cloudskin_asyncify_buf + sizeof cloudskin_asyncify_buf,
+};
+
+int %s(int pages) { return __builtin_wasm_memory_grow(0, pages); }
+`, size, ExportAsyncifyData, ExportMemoryGrow)
 }
 
 // Find locates clang (clang, then clang-19 down to clang-14 on PATH), the
@@ -291,6 +346,11 @@ func (t *Toolchain) Command(opts Options) []string {
 	argv = append(argv, opts.ExtraFlags...)
 	argv = append(argv, "-o", opts.Output)
 	argv = append(argv, opts.Sources...)
+	if opts.Migratable {
+		// -x c: the support file is C even when clang++ drives.
+		argv = append(argv, "-x", "c", t.migrateSupportPath(opts), "-x", "none",
+			"-Wl,--export="+ExportAsyncifyData, "-Wl,--export="+ExportMemoryGrow)
+	}
 	argv = append(argv,
 		"-Wl,--export=__stack_pointer",
 		"-Wl,--export=__heap_base",
@@ -298,6 +358,37 @@ func (t *Toolchain) Command(opts Options) []string {
 		fmt.Sprintf("-Wl,-z,stack-size=%d", StackSize),
 	)
 	return append(argv, opts.LinkArgs...)
+}
+
+func (o *Options) asyncifyDataSize() int {
+	if o.AsyncifyDataSize == 0 {
+		return DefaultAsyncifyDataSize
+	}
+	return o.AsyncifyDataSize
+}
+
+// migrateSupportPath is where Compile writes MigrateSupport for opts: one
+// file per buffer size, so concurrent compiles never rewrite each other's.
+func (t *Toolchain) migrateSupportPath(opts Options) string {
+	return filepath.Join(t.ToolsDir, fmt.Sprintf("cloudskin-migrate-%d.c", opts.asyncifyDataSize()))
+}
+
+// AsyncifyCommand returns the wasm-opt argv that Compile runs on
+// opts.Output after linking when opts.Migratable is set: Asyncify with
+// every WASI and MPI import as a migration point, then the optimization
+// level again (Asyncify's output needs it: -O2 roughly halves its cost),
+// keeping the name section and dropping DWARF as the wrapper does.
+func (t *Toolchain) AsyncifyCommand(opts Options) []string {
+	argv := []string{t.WasmOpt, opts.Output, "--asyncify",
+		"--pass-arg=asyncify-imports@" + strings.Join(asyncifyImports, ",")}
+	switch opts.OptLevel {
+	case "":
+		argv = append(argv, "-O2")
+	case "-O0":
+	default:
+		argv = append(argv, opts.OptLevel)
+	}
+	return append(argv, "--debuginfo", "--strip-dwarf", "-o", opts.Output)
 }
 
 // Compile compiles and links opts.Sources into opts.Output. Its error
@@ -319,12 +410,33 @@ func (t *Toolchain) Compile(ctx context.Context, opts Options) error {
 			return err
 		}
 	}
+	if opts.Migratable {
+		if t.WasmOpt == "" {
+			return errors.New("toolchain: a migratable module needs binaryen's wasm-opt (apt-get install binaryen)")
+		}
+		if opts.AsyncifyDataSize < 0 || opts.AsyncifyDataSize%8 != 0 {
+			return fmt.Errorf("toolchain: asyncify data size %d: want a positive multiple of 8", opts.AsyncifyDataSize)
+		}
+		if err := writeIfChanged(t.migrateSupportPath(opts), MigrateSupport(opts.asyncifyDataSize()), 0o644); err != nil {
+			return err
+		}
+	}
 	if t.WasmOpt != "" {
 		if err := writeIfChanged(filepath.Join(t.ToolsDir, "wasm-opt"), wasmOptWrapper(t.WasmOpt), 0o755); err != nil {
 			return err
 		}
 	}
-	argv := t.Command(opts)
+	if err := t.run(ctx, opts, t.Command(opts)); err != nil {
+		return err
+	}
+	if opts.Migratable {
+		return t.run(ctx, opts, t.AsyncifyCommand(opts))
+	}
+	return nil
+}
+
+// run runs one step of Compile. Its error includes the tool's diagnostics.
+func (t *Toolchain) run(ctx context.Context, opts Options, argv []string) error {
 	if opts.Verbose != nil {
 		fmt.Fprintln(opts.Verbose, Quote(argv))
 	}

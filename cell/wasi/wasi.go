@@ -91,6 +91,28 @@ type preopenDir struct {
 // New makes the WASI state of one cell: stdio on fds 0-2 and each preopen,
 // opened with os.Root, on fds 3 and up.
 func New(cfg Config) (*System, error) {
+	s, err := newSystem(cfg)
+	if err != nil {
+		return nil, err
+	}
+	for i := range uint32(3) {
+		s.fds[i] = newStdioEntry(int(i))
+	}
+	for i, p := range cfg.Preopens {
+		dir, err := s.openPreopen(i, p)
+		if err != nil {
+			_ = s.Close()
+			return nil, err
+		}
+		s.fds[uint32(3+i)] = newPreopenEntry(i, dir)
+	}
+	return s, nil
+}
+
+// newSystem checks cfg's args and environment and makes a System with
+// cfg's stdio, clocks and randomness (or their defaults), no preopens and
+// an empty fd table: what New and Restore have in common.
+func newSystem(cfg Config) (*System, error) {
 	if err := checkStrings("argument", cfg.Args); err != nil {
 		return nil, err
 	}
@@ -133,15 +155,6 @@ func New(cfg Config) (*System, error) {
 	if s.random == nil {
 		s.random = rand.Reader
 	}
-	for i := range uint32(3) {
-		s.fds[i] = newStdioEntry(int(i))
-	}
-	for i, p := range cfg.Preopens {
-		if err := s.addPreopen(i, p); err != nil {
-			_ = s.Close()
-			return nil, err
-		}
-	}
 	return s, nil
 }
 
@@ -161,17 +174,18 @@ func checkStrings(what string, ss []string) error {
 	return nil
 }
 
-// addPreopen opens preopen i and puts it on fd 3+i.
-func (s *System) addPreopen(i int, p Preopen) error {
+// openPreopen opens preopen i's root, appends it to s.preopens and
+// returns its directory, for the preopen's own fd.
+func (s *System) openPreopen(i int, p Preopen) (*os.File, error) {
 	if p.GuestPath == "" {
-		return fmt.Errorf("wasi: preopen %d (%s): empty guest path", i, p.HostDir)
+		return nil, fmt.Errorf("wasi: preopen %d (%s): empty guest path", i, p.HostDir)
 	}
 	if strings.IndexByte(p.GuestPath, 0) >= 0 {
-		return fmt.Errorf("wasi: preopen %d: guest path %q contains a NUL byte", i, p.GuestPath)
+		return nil, fmt.Errorf("wasi: preopen %d: guest path %q contains a NUL byte", i, p.GuestPath)
 	}
 	root, err := os.OpenRoot(p.HostDir)
 	if err != nil {
-		return fmt.Errorf("wasi: preopen %q for guest path %q: %w", p.HostDir, p.GuestPath, err)
+		return nil, fmt.Errorf("wasi: preopen %q for guest path %q: %w", p.HostDir, p.GuestPath, err)
 	}
 	// OpenRoot succeeds on a directory we cannot list; find out now rather
 	// than when the guest first reads it.
@@ -187,10 +201,15 @@ func (s *System) addPreopen(i int, p Preopen) error {
 			_ = dir.Close()
 		}
 		_ = root.Close()
-		return fmt.Errorf("wasi: preopen %q for guest path %q: %w", p.HostDir, p.GuestPath, err)
+		return nil, fmt.Errorf("wasi: preopen %q for guest path %q: %w", p.HostDir, p.GuestPath, err)
 	}
 	s.preopens = append(s.preopens, preopenDir{Preopen: p, root: root})
-	s.fds[uint32(3+i)] = &fdEntry{
+	return dir, nil
+}
+
+// newPreopenEntry is the fd entry of preopen i's own directory.
+func newPreopenEntry(i int, dir *os.File) *fdEntry {
+	return &fdEntry{
 		kind:             KindDir,
 		file:             dir,
 		preopen:          i,
@@ -200,7 +219,6 @@ func (s *System) addPreopen(i int, p Preopen) error {
 		rightsBase:       rightsDir,
 		rightsInheriting: rightsDir | rightsFile,
 	}
-	return nil
 }
 
 // Close closes every open file and every preopen root. The System is

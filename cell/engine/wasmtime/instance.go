@@ -41,15 +41,40 @@ type Instance struct {
 
 var _ engine.Instance = (*Instance)(nil)
 
-// enter runs the guest through run with ctx watched for cancellation.
+// enter runs the guest through run with ctx watched for cancellation. A
+// call made from inside a host function (such as Asyncify's unwind and
+// rewind exports, which migration calls) nests: it saves the outer call's
+// state and gives it back, so the outer call stays cancellable and keeps
+// how it ended.
 func (i *Instance) enter(ctx context.Context, run func() error) error {
 	leave := i.e.epoch.enter(ctx)
 	defer leave()
+	outerCtx, outerInterrupted := i.watch.ctx, i.watch.interrupted
+	outerExit, outerTrap := i.exit, i.hostTrap
+	nested := i.caller != nil
 	i.watch.ctx, i.watch.interrupted = ctx, false
-	defer func() { i.watch.ctx = nil }()
 	i.exit, i.hostTrap = nil, nil
-	i.store.SetEpochDeadline(1)
+	defer func() {
+		if nested {
+			i.watch.ctx, i.watch.interrupted = outerCtx, outerInterrupted
+			i.exit, i.hostTrap = outerExit, outerTrap
+			return
+		}
+		i.watch.ctx = nil // interrupted stays: callError reads it
+	}()
+	if !nested {
+		i.store.SetEpochDeadline(1)
+	}
 	return run()
+}
+
+// storelike is what calls go through: the caller inside a host function,
+// as wasmtime wants, else the store.
+func (i *Instance) storelike() wasmtime.Storelike {
+	if i.caller != nil {
+		return i.caller
+	}
+	return i.store
 }
 
 // Call implements engine.Instance.
@@ -60,11 +85,12 @@ func (i *Instance) Call(ctx context.Context, name string, args ...uint64) ([]uin
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("wasmtime: call %s: %w", name, err)
 	}
-	f := i.inst.GetFunc(i.store, name)
+	store := i.storelike()
+	f := i.inst.GetFunc(store, name)
 	if f == nil {
 		return nil, fmt.Errorf("wasmtime: call %s: no exported function of that name", name)
 	}
-	ty := f.Type(i.store)
+	ty := f.Type(store)
 	params, okP := engineTypes(ty.Params())
 	results, okR := engineTypes(ty.Results())
 	if !okP || !okR {
@@ -79,7 +105,7 @@ func (i *Instance) Call(ctx context.Context, name string, args ...uint64) ([]uin
 	}
 	var res any
 	err := i.enter(ctx, func() (err error) {
-		res, err = f.Call(i.store, vals...)
+		res, err = f.Call(store, vals...)
 		return err
 	})
 	if err != nil {
