@@ -24,8 +24,9 @@ type Program struct {
 	// Engine is the engine the program runs on, and Reason why it was chosen.
 	Engine EngineChoice
 	Reason string
-	// Hash is the SHA-256 of the module's bytes.
+	// Hash is the SHA-256 of the module's bytes, in hex.
 	Hash string
+	sum  [32]byte
 	// UsesMPI says whether the module imports MPI functions.
 	UsesMPI bool
 }
@@ -84,14 +85,7 @@ func (p *Program) run(ctx context.Context, spec Spec, rank *mpi.Rank) (Result, e
 	if err != nil {
 		return Result{}, err
 	}
-	sys, err := wasi.New(wasi.Config{
-		Args:     append([]string{argv0(spec.Name)}, spec.Args...),
-		Env:      spec.Env,
-		Stdin:    spec.Stdin,
-		Stdout:   spec.Stdout,
-		Stderr:   spec.Stderr,
-		Preopens: spec.Dirs,
-	})
+	sys, err := wasi.New(wasiConfig(spec))
 	if err != nil {
 		return Result{}, fmt.Errorf("cell filesystem: %w", err)
 	}
@@ -119,6 +113,18 @@ func (p *Program) run(ctx context.Context, spec Spec, rank *mpi.Rank) (Result, e
 	_, err = inst.Call(ctx, "_start")
 	res := Result{Elapsed: time.Since(start)}
 	return exitStatus(ctx, res, err)
+}
+
+// wasiConfig is the WASI a cell described by spec starts with.
+func wasiConfig(spec Spec) wasi.Config {
+	return wasi.Config{
+		Args:     append([]string{argv0(spec.Name)}, spec.Args...),
+		Env:      spec.Env,
+		Stdin:    spec.Stdin,
+		Stdout:   spec.Stdout,
+		Stderr:   spec.Stderr,
+		Preopens: spec.Dirs,
+	}
 }
 
 // exitStatus turns the end of _start into a Result or an error.

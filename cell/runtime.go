@@ -133,6 +133,7 @@ func (r *Runtime) Load(ctx context.Context, wasm []byte, choice EngineChoice) (*
 		Engine:   concrete,
 		Reason:   reason,
 		Hash:     hex.EncodeToString(sum[:]),
+		sum:      sum,
 	}
 	for _, imp := range compiled.Imports() {
 		p.UsesMPI = p.UsesMPI || imp.Module == "mpi"
@@ -154,4 +155,49 @@ func (r *Runtime) Close(ctx context.Context) error {
 	}
 	r.engines = map[EngineChoice]engine.Engine{}
 	return errors.Join(errs...)
+}
+
+// modulesDir keeps modules by hash, so that a snapshot, which names its
+// module only by hash, can be resumed without the caller finding the file.
+func (r *Runtime) modulesDir() string { return filepath.Join(r.cacheDir, "modules") }
+
+// Keep stores wasm in the runtime's module store under its SHA-256.
+func (r *Runtime) Keep(wasm []byte) error {
+	sum := sha256.Sum256(wasm)
+	path := filepath.Join(r.modulesDir(), hex.EncodeToString(sum[:])+".wasm")
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(r.modulesDir(), 0o700); err != nil {
+		return fmt.Errorf("module store: %w", err)
+	}
+	tmp, err := os.CreateTemp(r.modulesDir(), ".module-*")
+	if err != nil {
+		return fmt.Errorf("module store: %w", err)
+	}
+	_, err = tmp.Write(wasm)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("module store: %w", err)
+	}
+	return nil
+}
+
+// Kept returns the module stored under hash by Keep.
+func (r *Runtime) Kept(hash [32]byte) ([]byte, error) {
+	path := filepath.Join(r.modulesDir(), hex.EncodeToString(hash[:])+".wasm")
+	wasm, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("module %x is not in the module store %s (give it with --module): %w", hash[:8], r.modulesDir(), err)
+	}
+	if sha256.Sum256(wasm) != hash {
+		return nil, fmt.Errorf("module store: %s is damaged: its content does not match its name", path)
+	}
+	return wasm, nil
 }

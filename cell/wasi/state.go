@@ -8,15 +8,15 @@ import (
 
 // State is a cell's WASI state as plain data: what a snapshot records so
 // that the cell can be resumed, on either engine, with the same fds at the
-// same offsets. It holds no host handles; a resumed System reopens each fd
-// from its preopen index and path.
+// same offsets. It holds no host handles; Restore reopens each fd from its
+// preopen index and path.
 type State struct {
 	Args     []string  `json:"args"`
 	Env      []string  `json:"env"`
 	Preopens []Preopen `json:"preopens"`
-	// Monotonic is the cell's monotonic clock when the state was taken. A
-	// resumed cell passes it as Config.MonotonicOffset so its clock goes on
-	// from there instead of jumping back to zero.
+	// Monotonic is the cell's monotonic clock when the state was taken.
+	// Restore makes it the MonotonicOffset, so the resumed cell's clock
+	// goes on from there instead of jumping back to zero.
 	Monotonic time.Duration `json:"monotonicNs"`
 	// FDs are the open fds, by number.
 	FDs []FDState `json:"fds"`

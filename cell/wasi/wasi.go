@@ -41,8 +41,9 @@ type Config struct {
 	// Now is the realtime clock; nil is time.Now.
 	Now func() time.Time
 	// Monotonic is the monotonic clock; nil is the time since New.
-	// MonotonicOffset is added to it, so a resumed cell's clock continues
-	// from State.Monotonic instead of starting again at zero.
+	// MonotonicOffset is added to it. Restore sets it to State.Monotonic,
+	// so a resumed cell's clock continues instead of starting again at
+	// zero; New takes it as given.
 	Monotonic       func() time.Duration
 	MonotonicOffset time.Duration
 	// Random feeds random_get; nil is crypto/rand.

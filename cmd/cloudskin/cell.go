@@ -12,6 +12,7 @@ import (
 
 	"github.com/cloudskin/cloudskin/api/v1alpha1"
 	"github.com/cloudskin/cloudskin/cell"
+	"github.com/cloudskin/cloudskin/cell/snapshot"
 	"github.com/cloudskin/cloudskin/cell/toolchain"
 	"github.com/cloudskin/cloudskin/cell/wasi"
 )
@@ -26,7 +27,7 @@ func newCellCommand() *cobra.Command {
 		Use:   "cell",
 		Short: "Build and run C-Cells: C/C++ and MPI programs as WebAssembly sandboxes",
 	}
-	cmd.AddCommand(newCellRunCommand(), newCellMPIRunCommand(), newCellCCCommand())
+	cmd.AddCommand(newCellRunCommand(), newCellResumeCommand(), newCellMPIRunCommand(), newCellCCCommand())
 	return cmd
 }
 
@@ -104,16 +105,22 @@ func (f *cellFlags) load(cmd *cobra.Command, module string) (*cell.Runtime, *cel
 
 func newCellRunCommand() *cobra.Command {
 	f := &cellFlags{}
+	var snapshotAt uint64
+	var snapshotOut string
 	cmd := &cobra.Command{
 		Use:   "run [flags] MODULE.wasm [ARGS...]",
 		Short: "Run a WASI module as a cell; the exit status is the program's",
 		Example: `  cloudskin cell run hello.wasm world
-  cloudskin cell run --dir ./data:/data:ro --dir ./out:/out --memory 512Mi --timeout 1m ndvi.wasm /data /out`,
+  cloudskin cell run --dir ./data:/data:ro --dir ./out:/out --memory 512Mi --timeout 1m ndvi.wasm /data /out
+  cloudskin cell run --snapshot-at 100 --snapshot-out cell.snap prog.wasm   # then: cloudskin cell resume cell.snap`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			spec, err := f.spec(args[0], args[1:])
 			if err != nil {
 				return err
+			}
+			if (snapshotAt == 0) != (snapshotOut == "") {
+				return errors.New("--snapshot-at and --snapshot-out go together")
 			}
 			rt, prog, err := f.load(cmd, args[0])
 			if err != nil {
@@ -121,6 +128,9 @@ func newCellRunCommand() *cobra.Command {
 			}
 			defer rt.Close(cmd.Context())
 			defer prog.Close(cmd.Context())
+			if snapshotAt > 0 {
+				return runUntilSnapshot(cmd, rt, prog, spec, args[0], snapshotAt, snapshotOut)
+			}
 			res, err := prog.Run(cmd.Context(), spec)
 			if f.verbose {
 				fmt.Fprintf(cmd.ErrOrStderr(), "cell: exit %d after %s\n", res.ExitCode, res.Elapsed)
@@ -135,6 +145,99 @@ func newCellRunCommand() *cobra.Command {
 		},
 	}
 	f.register(cmd)
+	cmd.Flags().Uint64Var(&snapshotAt, "snapshot-at", 0, "stop at this call into the host (counting from 1) and write a snapshot; needs a module built with cell cc --migratable")
+	cmd.Flags().StringVar(&snapshotOut, "snapshot-out", "", "file the snapshot is written to")
+	return cmd
+}
+
+// runUntilSnapshot runs the cell to its n-th host call and writes the
+// snapshot; a cell that ends before it exits with its own status.
+func runUntilSnapshot(cmd *cobra.Command, rt *cell.Runtime, prog *cell.Program, spec cell.Spec, module string, n uint64, out string) error {
+	wasm, err := os.ReadFile(module)
+	if err != nil {
+		return err
+	}
+	if err := rt.Keep(wasm); err != nil { // so that `cell resume` finds the module by hash
+		return err
+	}
+	snap, res, err := prog.RunUntil(cmd.Context(), spec, n)
+	if err != nil {
+		return err
+	}
+	if snap == nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "cell: ended before host call %d\n", n)
+		if res.ExitCode != 0 {
+			return &exitCodeError{res.ExitCode}
+		}
+		return nil
+	}
+	if err := snapshot.WriteFile(out, snap); err != nil {
+		return err
+	}
+	info, _ := os.Stat(out)
+	fmt.Fprintf(cmd.ErrOrStderr(), "cell: stopped at host call %d after %s; snapshot %s (%d of %d pages travel, %d bytes)\n",
+		n, res.Elapsed.Round(time.Microsecond), out, len(snap.Pages), snap.MemoryPages, info.Size())
+	return nil
+}
+
+func newCellResumeCommand() *cobra.Command {
+	f := &cellFlags{}
+	var module string
+	cmd := &cobra.Command{
+		Use:   "resume [flags] SNAPSHOT",
+		Short: "Continue a cell from a snapshot written by cell run --snapshot-at",
+		Long: `Continue a cell from a snapshot. Its module is found by hash in the module
+store (cell run --snapshot-at keeps it there), or given with --module. Args,
+env and granted directories come from the snapshot; the exit status is the
+program's. It may run on either engine, whichever took the snapshot.`,
+		Example: `  cloudskin cell resume cell.snap
+  cloudskin cell resume --engine wasmtime --module prog.wasm cell.snap`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec, err := f.spec(args[0], nil)
+			if err != nil {
+				return err
+			}
+			snap, err := snapshot.ReadFile(args[0], nil)
+			if err != nil {
+				return err
+			}
+			exitWhenInterrupted(cmd)
+			choice, err := cell.ParseEngine(f.engine)
+			if err != nil {
+				return err
+			}
+			rt := cell.NewRuntime(cell.Options{CacheDir: f.cacheDir})
+			defer rt.Close(cmd.Context())
+			var wasm []byte
+			if module != "" {
+				wasm, err = os.ReadFile(module)
+			} else {
+				wasm, err = rt.Kept(snap.ModuleHash)
+			}
+			if err != nil {
+				return err
+			}
+			prog, err := rt.Load(cmd.Context(), wasm, choice)
+			if err != nil {
+				return err
+			}
+			defer prog.Close(cmd.Context())
+			if f.verbose {
+				fmt.Fprintf(cmd.ErrOrStderr(), "cell: resuming %s (taken on %s at host call %d) on %s (%s)\n", args[0], snap.Engine, snap.HostCalls, prog.Engine, prog.Reason)
+			}
+			res, err := prog.Resume(cmd.Context(), spec, snap)
+			if err != nil {
+				return err
+			}
+			if res.ExitCode != 0 {
+				return &exitCodeError{res.ExitCode}
+			}
+			return nil
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVar(&module, "module", "", "the module the snapshot was taken from (default: from the module store, by hash)")
 	return cmd
 }
 
@@ -220,6 +323,7 @@ unchanged. Defaults: -O2, SIMD on.`,
 	fl.StringArrayVarP(&opts.IncludeDirs, "include", "I", nil, "add an include directory")
 	fl.StringArrayVarP(&opts.Defines, "define", "D", nil, "define a macro NAME[=VALUE]")
 	fl.BoolVarP(&verbose, "verbose", "v", false, "print the clang command line")
+	fl.BoolVar(&opts.Migratable, "migratable", false, "make every host call a migration point (Binaryen Asyncify), for snapshots and live migration")
 	return cmd
 }
 

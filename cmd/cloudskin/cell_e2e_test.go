@@ -90,3 +90,42 @@ func TestCellRunStopsOnSIGINT(t *testing.T) {
 		}
 	}
 }
+
+// TestSnapshotAndResumeEqualsAnUninterruptedRun stops a migratable cell at
+// a host call on one engine, resumes it from the snapshot file on the
+// other, and compares the combined output and exit status with a straight
+// run.
+func TestSnapshotAndResumeEqualsAnUninterruptedRun(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	wasm := filepath.Join(dir, "steps.wasm")
+	if out, err := run(t, nil, "cell", "cc", "--migratable", "testdata/steps.c", "-o", wasm); err != nil {
+		t.Fatalf("cell cc --migratable: %v\n%s", err, out)
+	}
+	cache := "--cache-dir=" + filepath.Join(dir, "cache")
+	straight, err := exec.Command(binary, "cell", "run", cache, wasm, "5").Output()
+	wantCode := exitCode(err)
+	if len(straight) == 0 || wantCode < 0 {
+		t.Fatalf("straight run: %v %q", err, straight)
+	}
+	for _, c := range []struct{ from, to, at string }{{"wazero", "wasmtime", "1"}, {"wasmtime", "wazero", "4"}, {"wasmtime", "wasmtime", "6"}} {
+		snap := filepath.Join(dir, c.from+c.at+".snap")
+		first, err := exec.Command(binary, "cell", "run", cache, "--engine", c.from, "--snapshot-at", c.at, "--snapshot-out", snap, wasm, "5").Output()
+		if err != nil {
+			t.Fatalf("run to host call %s on %s: %v", c.at, c.from, err)
+		}
+		rest, err := exec.Command(binary, "cell", "resume", cache, "--engine", c.to, snap).Output()
+		if got := string(first) + string(rest); got != string(straight) || exitCode(err) != wantCode {
+			t.Fatalf("%s@%s -> %s: output %q exit %d; want %q exit %d", c.from, c.at, c.to, got, exitCode(err), straight, wantCode)
+		}
+	}
+	// A damaged snapshot is refused, naming what is wrong.
+	snap := filepath.Join(dir, "wasmtime4.snap")
+	data, _ := os.ReadFile(snap)
+	data[len(data)/2] ^= 0xFF
+	os.WriteFile(snap, data, 0o600)
+	out, err := run(t, nil, "cell", "resume", cache, snap)
+	if err == nil || !strings.Contains(out, "corrupt") {
+		t.Fatalf("resume of a damaged snapshot: %v\n%s", err, out)
+	}
+}

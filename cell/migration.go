@@ -1,0 +1,65 @@
+package cell
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cloudskin/cloudskin/cell/migrate"
+	"github.com/cloudskin/cloudskin/cell/snapshot"
+)
+
+// RunUntil runs a migratable cell (built with `cloudskin cell cc
+// --migratable`) until its n-th call into the host and returns the
+// snapshot taken there; the call itself is made when the snapshot resumes.
+// A cell that ends first returns a nil snapshot and its Result, as Run does.
+func (p *Program) RunUntil(ctx context.Context, spec Spec, n uint64) (*snapshot.Snapshot, Result, error) {
+	if n == 0 {
+		return nil, Result{}, errors.New("snapshot at host call 0: calls count from 1")
+	}
+	return p.migrated(ctx, spec, nil, n)
+}
+
+// Resume continues a snapshot of this program to the end. Args, env and
+// granted directories come from the snapshot; stdio and limits from spec.
+func (p *Program) Resume(ctx context.Context, spec Spec, snap *snapshot.Snapshot) (Result, error) {
+	if snap == nil {
+		return Result{}, errors.New("resume: no snapshot")
+	}
+	_, res, err := p.migrated(ctx, spec, snap, 0)
+	return res, err
+}
+
+// migrated runs the cell through package migrate, from its start or from a
+// snapshot, until it ends or reaches host call stopAt (0: never stops).
+func (p *Program) migrated(ctx context.Context, spec Spec, from *snapshot.Snapshot, stopAt uint64) (*snapshot.Snapshot, Result, error) {
+	if p.UsesMPI {
+		return nil, Result{}, errors.New("snapshots of MPI programs are not supported yet")
+	}
+	pages, err := memoryPages(spec.MemoryLimit)
+	if err != nil {
+		return nil, Result{}, err
+	}
+	if spec.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, spec.Timeout, fmt.Errorf("cell: %w (%s)", ErrTimeout, spec.Timeout))
+		defer cancel()
+	}
+	c := migrate.Cell{
+		Compiled:         p.compiled,
+		Engine:           string(p.Engine),
+		ModuleHash:       p.sum,
+		WASI:             wasiConfig(spec),
+		MemoryLimitPages: pages,
+		Uninterruptible:  spec.Uninterruptible && spec.Timeout == 0,
+	}
+	start := time.Now()
+	snap, err := migrate.Run(ctx, c, from, stopAt)
+	res := Result{Elapsed: time.Since(start)}
+	if snap != nil {
+		return snap, res, nil
+	}
+	res, err = exitStatus(ctx, res, err)
+	return nil, res, err
+}
