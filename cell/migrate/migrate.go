@@ -23,7 +23,9 @@
 // globals, starts a rewind and calls _start; the wrapper sees the
 // re-entered call N, stops the rewind and performs the real host call.
 // Output buffered by the C library is in linear memory and moves with the
-// cell; files and their offsets are in the WASI state.
+// cell; files and their offsets are in the WASI state, and wasi.Restore
+// reopens them on the same fds, so the preopened directories must be
+// reachable, with the cell's files in them, where the cell resumes.
 //
 // Both engines allow a host function to call back into its own instance,
 // which is how the wrapper reaches the Asyncify exports. Nothing here
@@ -72,10 +74,10 @@ type Cell struct {
 	// ModuleHash is the SHA-256 of the module's bytes. A snapshot resumes
 	// only in a cell of the module it was taken from.
 	ModuleHash [32]byte
-	// WASI configures the cell's WASI. When resuming, Args, Env and
-	// Preopens come from the snapshot instead, and MonotonicOffset is set
-	// so that the clock goes on from where it was; stdio, the realtime
-	// clock and randomness still come from here.
+	// WASI configures the cell's WASI. When resuming, Args, Env,
+	// Preopens and the open files come from the snapshot instead, and the
+	// monotonic clock goes on from where it was (see wasi.Restore); stdio,
+	// the realtime clock and randomness still come from here.
 	WASI wasi.Config
 	// MemoryLimitPages and Uninterruptible are as in engine.InstanceConfig.
 	MemoryLimitPages uint32
@@ -128,24 +130,14 @@ func Run(ctx context.Context, c Cell, from *snapshot.Snapshot, stopAt uint64) (*
 	if from != nil && stopAt != 0 && stopAt <= from.HostCalls {
 		return nil, fmt.Errorf("migrate: stop at host call %d: the snapshot is at call %d already", stopAt, from.HostCalls)
 	}
-	cfg := c.WASI
-	if from != nil {
-		if from.ModuleHash != c.ModuleHash {
-			return nil, fmt.Errorf("migrate: snapshot of module %x cannot resume module %x", from.ModuleHash[:8], c.ModuleHash[:8])
-		}
-		cfg.Args, cfg.Env, cfg.Preopens = from.WASI.Args, from.WASI.Env, from.WASI.Preopens
-		cfg.MonotonicOffset = from.WASI.Monotonic
+	if from != nil && from.ModuleHash != c.ModuleHash {
+		return nil, fmt.Errorf("migrate: snapshot of module %x cannot resume module %x", from.ModuleHash[:8], c.ModuleHash[:8])
 	}
-	sys, err := wasi.New(cfg)
+	sys, err := newWASI(c.WASI, from)
 	if err != nil {
-		return nil, fmt.Errorf("migrate: cell filesystem: %w", err)
+		return nil, err
 	}
 	defer sys.Close()
-	if from != nil {
-		if err := checkFDs(sys.State().FDs, from.WASI.FDs); err != nil {
-			return nil, fmt.Errorf("migrate: resume: %w", err)
-		}
-	}
 
 	p := &point{stopAt: stopAt}
 	inst, err := c.Compiled.Instantiate(ctx, engine.InstanceConfig{
@@ -326,24 +318,20 @@ func restore(ctx context.Context, inst engine.Instance, mem engine.Memory, snap 
 	return nil
 }
 
-// checkFDs makes sure a fresh WASI System has the fds a snapshot had.
-// wasi.New opens stdio and the preopens; files and directories the cell
-// opened later would have to be reopened at their offsets, which needs an
-// API package wasi does not have yet.
-func checkFDs(fresh, snap []wasi.FDState) error {
-	byFD := make(map[uint32]wasi.FDState, len(fresh))
-	for _, f := range fresh {
-		byFD[f.FD] = f
-	}
-	for _, s := range snap {
-		f, ok := byFD[s.FD]
-		if !ok || f.Kind != s.Kind || f.Stdio != s.Stdio || f.Preopen != s.Preopen || f.IsPreopen != s.IsPreopen || f.Path != s.Path {
-			return fmt.Errorf("fd %d (%s, preopen %d): reopening files a cell opened is not supported yet (needs wasi.Restore)", s.FD, s.Path, s.Preopen)
+// newWASI makes the cell's WASI: fresh from cfg, or, resuming, the
+// snapshot's, with every fd the cell had reopened on its number at its
+// offset (wasi.Restore, which also continues the monotonic clock).
+func newWASI(cfg wasi.Config, from *snapshot.Snapshot) (*wasi.System, error) {
+	if from == nil {
+		sys, err := wasi.New(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("migrate: cell filesystem: %w", err)
 		}
-		delete(byFD, s.FD)
+		return sys, nil
 	}
-	for fd := range byFD {
-		return fmt.Errorf("fd %d was closed by the cell: closing fds on resume is not supported yet (needs wasi.Restore)", fd)
+	sys, err := wasi.Restore(cfg, from.WASI)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: resume: cell filesystem: %w", err)
 	}
-	return nil
+	return sys, nil
 }
