@@ -8,6 +8,6 @@ grep -rl --include='*_test.go' '^func Fuzz' . | while read -r f; do
 	pkg=./$(dirname "${f#./}")
 	for target in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | cut -d' ' -f2); do
 		echo "fuzz $pkg $target for $fuzztime"
-		go test -run '^$' -fuzz "^$target\$" -fuzztime "$fuzztime" "$pkg"
+		go test -run "^$" -fuzz "^$target\$" -fuzztime "$fuzztime" -fuzzminimizetime 3s "$pkg"
 	done
 done
