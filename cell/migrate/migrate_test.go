@@ -6,9 +6,13 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -302,11 +306,192 @@ func TestRefusals(t *testing.T) {
 	}
 }
 
-// TestFileAcrossMigration writes a file in a granted directory across the
-// migration point.
+// fileC works on files in the granted directory /data across its host
+// calls: lines written with stdio and flushed one by one (fopen "w+":
+// O_CREAT|O_TRUNC), lines appended to a file that existed before (fopen
+// "a": O_APPEND), single bytes written with write(2) from an lseek'd
+// offset, then the first line read back through the same FILE, and the
+// directory opened at the start listed again (wasi-libc read its first
+// listing before the files existed) after rewinddir.
+const fileC = `
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+
+int main(void) {
+	DIR *d = opendir("/data");
+	FILE *log = fopen("/data/log.txt", "w+");
+	FILE *app = fopen("/data/append.txt", "a");
+	int raw = open("/data/raw.bin", O_RDWR | O_CREAT | O_TRUNC, 0644);
+	if (!d || !log || !app || raw < 0) { perror("open"); return 2; }
+	if (write(raw, "................", 16) != 16) return 3;
+	lseek(raw, 4, SEEK_SET);
+	for (int i = 0; i < 10; i++) {
+		fprintf(log, "line %d\n", i);
+		fflush(log);
+		fprintf(app, "append %d\n", i);
+		fflush(app);
+		char c = '0' + i;
+		if (write(raw, &c, 1) != 1) return 4;
+	}
+	char first[32] = "";
+	fseek(log, 0, SEEK_SET);
+	if (!fgets(first, sizeof first, log)) return 5;
+	fseek(log, 0, SEEK_END);
+	fprintf(log, "first line was: %s", first);
+	fclose(log);
+	fclose(app);
+	close(raw);
+	int n = 0, m = 0;
+	while (readdir(d) != NULL) n++;
+	rewinddir(d);
+	while (readdir(d) != NULL) m++;
+	closedir(d);
+	printf("%d entries, %d after rewinddir\n", n, m);
+	return 0;
+}
+`
+
+// fileRun is what a run of fileC left: its outcome and the files of its
+// directory.
+type fileRun struct {
+	outcome
+	files map[string]string
+}
+
+// dataDir makes the directory granted to fileC, with append.txt already
+// there.
+func dataDir(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "append.txt"), []byte("before\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// fileCell is h.cell with dir granted read-write at /data.
+func (h *harness) fileCell(name, dir string, stdout, stderr *bytes.Buffer) Cell {
+	c := h.cell(name, stdout, stderr)
+	c.WASI.Preopens = []wasi.Preopen{{HostDir: dir, GuestPath: "/data"}}
+	return c
+}
+
+// readFiles reads every file in dir.
+func readFiles(t testing.TB, dir string) map[string]string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[e.Name()] = string(b)
+	}
+	return files
+}
+
+// TestFileAcrossMigration stops fileC at host calls between its writes and
+// resumes it, on each pair of engines: the files must be those of an
+// uninterrupted run, so every fd is back on its number at its offset,
+// nothing was truncated or created again, and appends still append.
 func TestFileAcrossMigration(t *testing.T) {
-	t.Skip("needs a wasi API to reopen a cell's files at their offsets on resume " +
-		"(e.g. wasi.Restore(cfg Config, st State) (*System, error)); migrate refuses such snapshots for now")
+	h := newHarness(t, build(t, fileC))
+	straight := func(name string) (fileRun, uint64) {
+		dir := dataDir(t)
+		var stdout, stderr bytes.Buffer
+		c := h.fileCell(name, dir, &stdout, &stderr)
+		var stats Stats
+		c.Stats = &stats
+		_, err := Run(context.Background(), c, nil, 0)
+		return fileRun{outcome{stdout.String(), stderr.String(), exitCode(t, err)}, readFiles(t, dir)}, stats.HostCalls
+	}
+	migrated := func(t *testing.T, from, to string, n uint64) fileRun {
+		dir := dataDir(t)
+		var stdout, stderr bytes.Buffer
+		snap, err := RunUntil(context.Background(), h.fileCell(from, dir, &stdout, &stderr), n)
+		if err != nil || snap == nil {
+			t.Fatalf("RunUntil %d on %s: snapshot %v, %v", n, from, snap != nil, err)
+		}
+		// The resumed cell's directory comes from the snapshot.
+		err = Resume(context.Background(), h.fileCell(to, t.TempDir(), &stdout, &stderr), snap)
+		return fileRun{outcome{stdout.String(), stderr.String(), exitCode(t, err)}, readFiles(t, dir)}
+	}
+
+	want, total := straight(h.names[0])
+	if want.code != 0 || want.stdout != "3 entries, 5 after rewinddir\n" ||
+		want.files["log.txt"] != "line 0\nline 1\nline 2\nline 3\nline 4\nline 5\nline 6\nline 7\nline 8\nline 9\nfirst line was: line 0\n" ||
+		want.files["raw.bin"] != "....0123456789.." ||
+		!strings.HasPrefix(want.files["append.txt"], "before\nappend 0\n") {
+		t.Fatalf("straight run:\n%v\n%q", want.outcome, want.files)
+	}
+	for _, name := range h.names[1:] {
+		if got, n := straight(name); !fileRunEqual(got, want) || n != total {
+			t.Fatalf("%s: %d host calls and\n%v\n%q\nwant %d", name, n, got.outcome, got.files, total)
+		}
+	}
+	t.Logf("%d host calls, engines %v", total, h.names)
+	last := h.names[len(h.names)-1]
+	for n := uint64(1); n <= total; n++ {
+		if got := migrated(t, last, last, n); !fileRunEqual(got, want) {
+			t.Errorf("%s, stop at %d of %d: got\n%v\n%q\nwant\n%v\n%q", last, n, total, got.outcome, got.files, want.outcome, want.files)
+		}
+	}
+	for _, from := range h.names {
+		for _, to := range h.names {
+			if from == to {
+				continue
+			}
+			for _, n := range points(total) {
+				if got := migrated(t, from, to, n); !fileRunEqual(got, want) {
+					t.Errorf("%s to %s, stop at %d of %d: got\n%v\n%q\nwant\n%v\n%q", from, to, n, total, got.outcome, got.files, want.outcome, want.files)
+				}
+			}
+		}
+	}
+}
+
+func fileRunEqual(a, b fileRun) bool {
+	return a.outcome == b.outcome && maps.Equal(a.files, b.files)
+}
+
+// TestResumeFileGone: a file the cell had open that is gone when it
+// resumes is an error naming it, and is not created again.
+func TestResumeFileGone(t *testing.T) {
+	h := newHarness(t, build(t, fileC))
+	dir := dataDir(t)
+	ctx := context.Background()
+	c := h.fileCell(h.names[0], dir, new(bytes.Buffer), new(bytes.Buffer))
+	var stats Stats
+	c.Stats = &stats
+	if _, err := Run(ctx, c, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	dir = dataDir(t)
+	c = h.fileCell(h.names[0], dir, new(bytes.Buffer), new(bytes.Buffer))
+	snap, err := RunUntil(ctx, c, stats.HostCalls/2)
+	if err != nil || snap == nil {
+		t.Fatalf("RunUntil: snapshot %v, %v", snap != nil, err)
+	}
+	if !slices.ContainsFunc(snap.WASI.FDs, func(f wasi.FDState) bool { return f.Path == "log.txt" }) {
+		t.Fatalf("log.txt is not open at call %d: %+v", snap.HostCalls, snap.WASI.FDs)
+	}
+	log := filepath.Join(dir, "log.txt")
+	if err := os.Remove(log); err != nil {
+		t.Fatal(err)
+	}
+	err = Resume(ctx, c, snap)
+	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "log.txt") {
+		t.Errorf("resume without log.txt: %v, want an error naming it", err)
+	}
+	if _, err := os.Stat(log); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("log.txt came back: %v", err)
+	}
 }
 
 // TestNotMigratable: a module built without Migratable is refused clearly.

@@ -12,7 +12,7 @@
 // fd numbers, offsets and clock, so that state has to be ours, engine
 // neutral and reachable. Here it lives in a System: one per cell, exposed
 // to the guest as an engine.HostModule whose closures hold that System, and
-// described as plain data by System.State.
+// described as plain data by System.State and rebuilt from it by Restore.
 //
 // # Files
 //

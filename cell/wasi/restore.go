@@ -32,8 +32,9 @@ import (
 // kind, is an error naming the fd and path; so is a preopen directory that
 // is gone. What is reopened is whatever is at the path now: a file renamed
 // or unlinked while open (State records the path it was opened by) is not
-// followed, and neither are fd_readdir's cached listings, which are read
-// again at the guest's next call. State that New and the guest could not
+// followed. fd_readdir's cached listing is not carried either: it is read
+// again at the guest's next call, so a cookie lands on the same entry only
+// if the directory did not change. State that New and the guest could not
 // have made (unknown kinds, flags or rights, write access in a read-only
 // preopen, an fd number twice) is refused rather than trusted.
 func Restore(cfg Config, st State) (*System, error) {
