@@ -18,7 +18,7 @@ mpirun=(mpirun --allow-run-as-root --oversubscribe --bind-to none)
 # Start latency and idle memory.
 rows=$out/start.tsv
 rm -f "$rows"
-CLOUDSKIN_COMPARE_OUT=$PWD/$rows go test -count=1 -run TestCompareWithNative ./cell >&2
+CLOUDSKIN_COMPARE_OUT=$PWD/$rows go test -count=1 -run 'TestCompareWithNative|TestCompareMigrationDowntime' ./cell >&2
 cat "$rows"
 
 # MPI latency at 2 ranks (examples/mpi/latency.c): µs per operation as the
@@ -83,5 +83,36 @@ for ranks in 1 2; do
 			printf '%s\t%s\t%s\t%s\t%s\n' "$what, $ranks rank(s) ($engine)" \
 				"cloudskin cell mpirun -n $ranks --engine $engine $k.wasm" "Open MPI mpirun -n $ranks, gcc -O2" "$(ms "$ours")" "$(ms "$peer")"
 		done
+	done
+done
+
+# What migratability costs: the kernels built with --migratable (Asyncify)
+# against the same cells without it, 1 rank, per-iteration time.
+mkdir -p "$out/wasm-migratable"
+for k in nstream transpose stencil ndvi; do
+	src=examples/kernels/$k.c
+	[ "$k" = ndvi ] && src=examples/ndvi/ndvi.c
+	"$cloudskin" cell cc --migratable -O2 -o "$out/wasm-migratable/$k.wasm" "$src"
+done
+for k in nstream transpose stencil ndvi; do
+	if [ "$k" = ndvi ]; then
+		pat=$compute
+		plain=(--dir "$out:/data" "$out/wasm/ndvi.wasm" /data/red.csr /data/nir.csr /data/ndvi-cell.csr)
+		mig=(--dir "$out:/data" "$out/wasm-migratable/ndvi.wasm" /data/red.csr /data/nir.csr /data/ndvi-cell.csr)
+		what="ndvi compute phase, 4000x4000"
+	else
+		pat=$avg
+		read -r -a a <<<"${args[$k]}"
+		plain=("$out/wasm/$k.wasm" "${a[@]}")
+		mig=("$out/wasm-migratable/$k.wasm" "${a[@]}")
+		what="$k ${args[$k]}, time per iteration"
+	fi
+	for engine in wasmtime wazero; do
+		peer=$(seconds "$pat" "$cloudskin" cell mpirun -n 1 --engine "$engine" "${plain[@]}")
+		ours=$(seconds "$pat" "$cloudskin" cell mpirun -n 1 --engine "$engine" "${mig[@]}")
+		size_plain=$(stat -c %s "$out/wasm/$k.wasm")
+		size_mig=$(stat -c %s "$out/wasm-migratable/$k.wasm")
+		printf '%s\t%s\t%s\t%s\t%s\n' "migratable (Asyncify) $what, 1 rank ($engine); module $size_mig vs $size_plain bytes" \
+			"cloudskin cell cc --migratable; cell mpirun -n 1 --engine $engine" "the same cell built without --migratable" "$(ms "$ours")" "$(ms "$peer")"
 	done
 done
