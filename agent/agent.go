@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cloudskin/cloudskin/api/v1alpha1"
+	"github.com/cloudskin/cloudskin/cell"
 	"github.com/cloudskin/cloudskin/client"
 	"github.com/cloudskin/cloudskin/internal/component"
 	"github.com/cloudskin/cloudskin/internal/version"
@@ -31,6 +32,7 @@ type Agent struct {
 
 	log        *slog.Logger
 	client     *client.Client
+	cacheDir   string // compiled cells and the modules they came from
 	heartbeats *prometheus.CounterVec
 	info       v1alpha1.AgentInfo
 }
@@ -70,6 +72,12 @@ func (a *Agent) Setup(h *component.Host) error {
 		return fmt.Errorf("%s: %w", a.Name(), err)
 	}
 	a.client = c
+	a.cacheDir = cell.DefaultCacheDir()
+	if h.DataDir != "" {
+		if a.cacheDir, err = h.SubDir("cells"); err != nil {
+			return err
+		}
+	}
 	a.heartbeats = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name:        "agent_heartbeats_total",
 		Help:        "Heartbeats and registrations the agent sent, by result.",
@@ -82,8 +90,12 @@ func (a *Agent) Setup(h *component.Host) error {
 	return nil
 }
 
-// Run registers the site, then heartbeats every interval until ctx ends.
+// Run registers the site, then heartbeats every interval and runs the cell
+// runs assigned to the site, until ctx ends.
 func (a *Agent) Run(ctx context.Context) error {
+	cellsDone := make(chan struct{})
+	go func() { defer close(cellsDone); a.runCells(ctx) }()
+	defer func() { <-cellsDone }()
 	ticker := time.NewTicker(a.interval)
 	defer ticker.Stop()
 	registered, connected := false, true

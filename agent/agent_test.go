@@ -36,7 +36,7 @@ func controlPlane(t *testing.T, addr, dataDir string) (url string, stop func()) 
 		t.Fatal(err)
 	}
 	reg := metrics.New("t", "t")
-	h := &component.Host{Log: logging.Discard(), Metrics: reg.Registerer, Server: httpserver.New(logging.Discard(), reg), Store: st, ControlPlaneURL: "http://" + ln.Addr().String()}
+	h := &component.Host{Log: logging.Discard(), Metrics: reg.Registerer, Server: httpserver.New(logging.Discard(), reg), Store: st, DataDir: dataDir, ControlPlaneURL: "http://" + ln.Addr().String()}
 	cp := orchestrator.New(orchestrator.Options{NotReadyAfter: 3 * time.Second})
 	if err := cp.Setup(h); err != nil {
 		t.Fatal(err)

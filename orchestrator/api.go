@@ -44,6 +44,10 @@ func (cp *ControlPlane) handle(fn func(w http.ResponseWriter, r *http.Request) (
 
 // apiError maps domain errors to HTTP ones.
 func apiError(err error) error {
+	var done *httpapi.Error
+	if errors.As(err, &done) {
+		return err // the handler chose the code already
+	}
 	if errors.Is(err, sites.ErrNotFound) {
 		return httpapi.NotFound(err)
 	}

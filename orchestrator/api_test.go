@@ -38,6 +38,7 @@ func startControlPlane(t testing.TB) string {
 		Metrics:         reg.Registerer,
 		Server:          httpserver.New(logging.Discard(), reg),
 		Store:           st,
+		DataDir:         t.TempDir(),
 		ControlPlaneURL: "http://" + ln.Addr().String(),
 	}
 	cp := orchestrator.New(orchestrator.Options{NotReadyAfter: 6 * time.Second})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cloudskin/cloudskin/api/v1alpha1"
 	"github.com/cloudskin/cloudskin/internal/component"
+	"github.com/cloudskin/cloudskin/orchestrator/cells"
 	"github.com/cloudskin/cloudskin/orchestrator/sites"
 )
 
@@ -26,6 +27,7 @@ type ControlPlane struct {
 	opts  Options
 	log   *slog.Logger
 	sites *sites.Registry
+	cells *cells.Registry
 }
 
 var _ component.Component = (*ControlPlane)(nil)
@@ -48,7 +50,13 @@ func (cp *ControlPlane) Name() string { return "control-plane" }
 func (cp *ControlPlane) Setup(h *component.Host) error {
 	cp.log = h.Log.With("component", cp.Name())
 	cp.sites = sites.NewRegistry(h.Store, cp.opts.NotReadyAfter, cp.opts.Now)
+	modules, err := h.SubDir("modules")
+	if err != nil {
+		return err
+	}
+	cp.cells = cells.NewRegistry(h.Store, modules, cp.opts.Now)
 	cp.routes(h)
+	cp.cellRoutes(h)
 	if err := h.Metrics.Register(newSiteCollector(cp.sites, cp.log)); err != nil {
 		return fmt.Errorf("control plane metrics: %w", err)
 	}

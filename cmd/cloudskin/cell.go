@@ -22,12 +22,12 @@ type exitCodeError struct{ code int }
 
 func (e *exitCodeError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
-func newCellCommand() *cobra.Command {
+func newCellCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cell",
 		Short: "Build and run C-Cells: C/C++ and MPI programs as WebAssembly sandboxes",
 	}
-	cmd.AddCommand(newCellRunCommand(), newCellResumeCommand(), newCellMPIRunCommand(), newCellCCCommand())
+	cmd.AddCommand(newCellRunCommand(g), newCellResumeCommand(), newCellMPIRunCommand(), newCellCCCommand())
 	return cmd
 }
 
@@ -103,10 +103,10 @@ func (f *cellFlags) load(cmd *cobra.Command, module string) (*cell.Runtime, *cel
 	return rt, prog, nil
 }
 
-func newCellRunCommand() *cobra.Command {
+func newCellRunCommand(g *globals) *cobra.Command {
 	f := &cellFlags{}
 	var snapshotAt uint64
-	var snapshotOut string
+	var snapshotOut, site string
 	cmd := &cobra.Command{
 		Use:   "run [flags] MODULE.wasm [ARGS...]",
 		Short: "Run a WASI module as a cell; the exit status is the program's",
@@ -121,6 +121,9 @@ func newCellRunCommand() *cobra.Command {
 			}
 			if (snapshotAt == 0) != (snapshotOut == "") {
 				return errors.New("--snapshot-at and --snapshot-out go together")
+			}
+			if site != "" {
+				return runAtSite(cmd, g, f, site, args[0], args[1:])
 			}
 			rt, prog, err := f.load(cmd, args[0])
 			if err != nil {
@@ -147,7 +150,68 @@ func newCellRunCommand() *cobra.Command {
 	f.register(cmd)
 	cmd.Flags().Uint64Var(&snapshotAt, "snapshot-at", 0, "stop at this call into the host (counting from 1) and write a snapshot; needs a module built with cell cc --migratable")
 	cmd.Flags().StringVar(&snapshotOut, "snapshot-out", "", "file the snapshot is written to")
+	cmd.Flags().StringVar(&site, "site", "", "run the cell at this site of the control plane (--server), not here")
 	return cmd
+}
+
+// runAtSite uploads the module to the control plane, asks for a cell run at
+// site, waits for the site's agent to finish it, prints its output and
+// exits with its status.
+func runAtSite(cmd *cobra.Command, g *globals, f *cellFlags, site, module string, args []string) error {
+	if len(f.dirs) > 0 {
+		return errors.New("--dir is not supported with --site yet: a remote cell sees no host directories")
+	}
+	c, err := g.client()
+	if err != nil {
+		return err
+	}
+	wasm, err := os.ReadFile(module)
+	if err != nil {
+		return err
+	}
+	mem, err := v1alpha1.ParseQuantity(f.memory)
+	if err != nil {
+		return fmt.Errorf("--memory: %w", err)
+	}
+	ctx := cmd.Context()
+	digest, err := c.PutModule(ctx, wasm)
+	if err != nil {
+		return err
+	}
+	run, err := c.CreateCellRun(ctx, v1alpha1.CellRun{
+		TypeMeta: v1alpha1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.KindCellRun},
+		Spec: v1alpha1.CellRunSpec{
+			Site: site, Module: digest, Args: args, Env: f.env, Engine: f.engine,
+			Memory: mem, Timeout: v1alpha1.Duration{Duration: f.timeout},
+		},
+	})
+	if err != nil {
+		return err
+	}
+	if f.verbose {
+		fmt.Fprintf(cmd.ErrOrStderr(), "cell: %s asked to run %s at site %s\n", run.Metadata.Name, module, site)
+	}
+	for !run.Status.Phase.Done() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cell run %s left running at site %s: %w", run.Metadata.Name, site, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+		if run, err = c.GetCellRun(ctx, run.Metadata.Name); err != nil {
+			return err
+		}
+	}
+	fmt.Fprint(cmd.OutOrStdout(), run.Status.Output)
+	if f.verbose {
+		fmt.Fprintf(cmd.ErrOrStderr(), "cell: %s %s on %s at site %s, exit %d\n", run.Metadata.Name, run.Status.Phase, run.Status.Engine, site, run.Status.ExitCode)
+	}
+	switch {
+	case run.Status.ExitCode > 0:
+		return &exitCodeError{run.Status.ExitCode}
+	case run.Status.Phase == v1alpha1.CellFailed:
+		return fmt.Errorf("cell run %s at site %s: %s", run.Metadata.Name, site, run.Status.Message)
+	}
+	return nil
 }
 
 // runUntilSnapshot runs the cell to its n-th host call and writes the

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cloudskin/cloudskin/api/v1alpha1"
 )
 
 // TestNDVIOnLandsatAsCellsMatchesTheGoReference is the agriculture use case
@@ -127,5 +129,33 @@ func TestSnapshotAndResumeEqualsAnUninterruptedRun(t *testing.T) {
 	out, err := run(t, nil, "cell", "resume", cache, snap)
 	if err == nil || !strings.Contains(out, "corrupt") {
 		t.Fatalf("resume of a damaged snapshot: %v\n%s", err, out)
+	}
+}
+
+// TestCellRunAtASiteOfUp runs cells through the control plane of `up`: the
+// module is uploaded once, the site's agent runs it, and the CLI prints
+// its output and exits with its status.
+func TestCellRunAtASiteOfUp(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	_, base := start(t, "up", "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"))
+	wasm := filepath.Join(dir, "hello.wasm")
+	if out, err := run(t, nil, "cell", "cc", "../../cell/testdata/hello.c", "-o", wasm); err != nil {
+		t.Fatalf("cell cc: %v\n%s", err, out)
+	}
+	for _, site := range []string{"edge", "cloud"} {
+		out, err := run(t, nil, "cell", "run", "--server", base, "--site", site, "--env", "GREETING="+site, wasm, "4", "x")
+		if code := exitCode(err); code != 4 || !strings.Contains(out, "GREETING="+site+"\n") || !strings.Contains(out, "with 2 args: 4 x\n") {
+			t.Fatalf("cell run --site %s: exit %d (%v)\n%s", site, code, err, out)
+		}
+	}
+	out, err := run(t, nil, "cell", "run", "--server", base, "--site", "mars", wasm)
+	if err == nil || !strings.Contains(out, `site "mars"`) {
+		t.Fatalf("cell run at an unknown site: %v\n%s", err, out)
+	}
+	var list struct{ Items []v1alpha1.CellRun }
+	getJSON(t, base+"/api/v1/cells", &list)
+	if len(list.Items) != 2 || list.Items[0].Status.Phase != v1alpha1.CellFailed || list.Items[0].Status.ExitCode != 4 {
+		t.Fatalf("cell runs recorded: %+v", list.Items)
 	}
 }

@@ -1,0 +1,101 @@
+package v1alpha1
+
+import (
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// KindCellRun is the kind of a request to run one cell at a site.
+const KindCellRun = "CellRun"
+
+// CellRun asks the continuum to run a WebAssembly module as a cell at a
+// site; the site's node agent runs it and reports back in Status.
+type CellRun struct {
+	TypeMeta `json:",inline" yaml:",inline"`
+	Metadata ObjectMeta    `json:"metadata" yaml:"metadata"`
+	Spec     CellRunSpec   `json:"spec" yaml:"spec"`
+	Status   CellRunStatus `json:"status,omitzero" yaml:"status,omitempty"`
+}
+
+// CellRunSpec is what to run and where.
+type CellRunSpec struct {
+	// Site is the site whose agent runs the cell.
+	Site string `json:"site" yaml:"site"`
+	// Module is the SHA-256 of the module, uploaded to /api/v1/modules first.
+	Module string   `json:"module" yaml:"module"`
+	Args   []string `json:"args,omitempty" yaml:"args,omitempty"`
+	Env    []string `json:"env,omitempty" yaml:"env,omitempty"`
+	// Engine is wasmtime, wazero or auto (default).
+	Engine string `json:"engine,omitempty" yaml:"engine,omitempty"`
+	// Memory caps linear memory; zero means 4 GiB.
+	Memory Quantity `json:"memory,omitzero" yaml:"memory,omitempty"`
+	// Timeout stops the cell after this long; zero means no limit.
+	Timeout Duration `json:"timeout,omitzero" yaml:"timeout,omitempty"`
+}
+
+// CellPhase is where a cell run is.
+type CellPhase string
+
+// The phases of a cell run.
+const (
+	CellPending   CellPhase = "Pending"
+	CellRunning   CellPhase = "Running"
+	CellSucceeded CellPhase = "Succeeded" // exited with status 0
+	CellFailed    CellPhase = "Failed"    // exited non-zero, trapped, timed out or could not start
+)
+
+// Done reports whether the phase is final.
+func (p CellPhase) Done() bool { return p == CellSucceeded || p == CellFailed }
+
+// CellRunStatus is written by the agent.
+type CellRunStatus struct {
+	Phase      CellPhase  `json:"phase,omitempty" yaml:"phase,omitempty"`
+	ExitCode   int        `json:"exitCode" yaml:"exitCode"`
+	Message    string     `json:"message,omitempty" yaml:"message,omitempty"`
+	Engine     string     `json:"engine,omitempty" yaml:"engine,omitempty"`
+	Output     string     `json:"output,omitempty" yaml:"output,omitempty"`
+	StartTime  *time.Time `json:"startTime,omitempty" yaml:"startTime,omitempty"`
+	FinishTime *time.Time `json:"finishTime,omitempty" yaml:"finishTime,omitempty"`
+}
+
+var digestPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// ValidateDigest checks a module digest: 64 lower-case hex characters.
+func ValidateDigest(d string) error {
+	if !digestPattern.MatchString(d) {
+		return fmt.Errorf("module digest %q: want the SHA-256 as 64 lower-case hex characters", d)
+	}
+	return nil
+}
+
+// Validate checks what a user may set on a CellRun.
+func (c *CellRun) Validate() error {
+	if err := ValidateTypeMeta(c.TypeMeta, KindCellRun); err != nil {
+		return err
+	}
+	if err := ValidateMeta(c.Metadata); err != nil {
+		return err
+	}
+	if err := ValidateName(c.Spec.Site); err != nil {
+		return fmt.Errorf("spec.site: %w", err)
+	}
+	if err := ValidateDigest(c.Spec.Module); err != nil {
+		return fmt.Errorf("spec.module: %w", err)
+	}
+	switch c.Spec.Engine {
+	case "", "auto", "wasmtime", "wazero":
+	default:
+		return fmt.Errorf("spec.engine %q: want wasmtime, wazero or auto", c.Spec.Engine)
+	}
+	if c.Spec.Memory.Sign() < 0 || c.Spec.Timeout.Duration < 0 {
+		return fmt.Errorf("spec.memory and spec.timeout must not be negative")
+	}
+	return nil
+}
+
+// CellRunList is the answer to listing cell runs.
+type CellRunList struct {
+	TypeMeta `json:",inline" yaml:",inline"`
+	Items    []CellRun `json:"items" yaml:"items"`
+}

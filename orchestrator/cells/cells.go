@@ -1,0 +1,175 @@
+// Package cells keeps the control plane's cell runs and the modules they
+// run: a client uploads a module once by its SHA-256, asks for a cell run at
+// a site, and that site's agent takes it, runs it and reports its status.
+package cells
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/cloudskin/cloudskin/api/v1alpha1"
+	"github.com/cloudskin/cloudskin/store"
+)
+
+const keyPrefix = "/cells/"
+
+// MaxModuleBytes bounds an uploaded module.
+const MaxModuleBytes = 256 << 20
+
+// ErrNotFound is returned (wrapped) for a missing cell run or module.
+var ErrNotFound = errors.New("not found")
+
+// ErrInvalid is returned (wrapped) for a request that cannot be accepted.
+var ErrInvalid = errors.New("invalid")
+
+// Registry stores cell runs in the store and modules as files.
+type Registry struct {
+	store      store.Store
+	modulesDir string
+	now        func() time.Time
+
+	mu sync.Mutex // serialises status updates
+}
+
+// NewRegistry keeps modules under modulesDir.
+func NewRegistry(s store.Store, modulesDir string, now func() time.Time) *Registry {
+	return &Registry{store: s, modulesDir: modulesDir, now: now}
+}
+
+// PutModule stores a module under digest after checking that it is the
+// module's SHA-256. Putting a module twice is harmless.
+func (r *Registry) PutModule(digest string, body io.Reader) error {
+	if err := v1alpha1.ValidateDigest(digest); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if err := os.MkdirAll(r.modulesDir, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(r.modulesDir, ".upload-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(body, MaxModuleBytes+1))
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	switch {
+	case err != nil:
+		return fmt.Errorf("module upload: %w", err)
+	case n > MaxModuleBytes:
+		return fmt.Errorf("%w: module larger than %d bytes", ErrInvalid, MaxModuleBytes)
+	case hex.EncodeToString(h.Sum(nil)) != digest:
+		return fmt.Errorf("%w: the body's SHA-256 is %x, not %s", ErrInvalid, h.Sum(nil), digest)
+	}
+	return os.Rename(tmp.Name(), r.modulePath(digest))
+}
+
+// OpenModule opens a stored module.
+func (r *Registry) OpenModule(digest string) (*os.File, error) {
+	if err := v1alpha1.ValidateDigest(digest); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	f, err := os.Open(r.modulePath(digest))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("module %s: %w", digest, ErrNotFound)
+	}
+	return f, err
+}
+
+func (r *Registry) modulePath(digest string) string {
+	return filepath.Join(r.modulesDir, digest+".wasm")
+}
+
+// Create records a new cell run as Pending; an empty name gets a generated one.
+func (r *Registry) Create(ctx context.Context, c v1alpha1.CellRun) (v1alpha1.CellRun, error) {
+	if c.Metadata.Name == "" {
+		c.Metadata.Name = "cell-" + rand.Text()[:10]
+	}
+	c.Metadata.Name = lowerName(c.Metadata.Name)
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if _, err := os.Stat(r.modulePath(c.Spec.Module)); err != nil {
+		return c, fmt.Errorf("%w: spec.module %s has not been uploaded (PUT /api/v1/modules/%s)", ErrInvalid, c.Spec.Module, c.Spec.Module)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, err := r.store.Get(ctx, keyPrefix+c.Metadata.Name); err == nil {
+		return c, fmt.Errorf("%w: cell run %q exists already", ErrInvalid, c.Metadata.Name)
+	}
+	now := r.now().UTC()
+	c.Metadata.CreationTimestamp = &now
+	c.Status = v1alpha1.CellRunStatus{Phase: v1alpha1.CellPending}
+	return c, store.PutJSON(ctx, r.store, keyPrefix+c.Metadata.Name, c)
+}
+
+// Get returns one cell run.
+func (r *Registry) Get(ctx context.Context, name string) (v1alpha1.CellRun, error) {
+	var c v1alpha1.CellRun
+	err := store.GetJSON(ctx, r.store, keyPrefix+name, &c)
+	if errors.Is(err, store.ErrNotFound) {
+		return c, fmt.Errorf("cell run %q: %w", name, ErrNotFound)
+	}
+	return c, err
+}
+
+// List returns the cell runs at site in phase ("" matches any), by name.
+func (r *Registry) List(ctx context.Context, site string, phase v1alpha1.CellPhase) ([]v1alpha1.CellRun, error) {
+	kvs, err := r.store.List(ctx, keyPrefix)
+	if err != nil {
+		return nil, err
+	}
+	out := []v1alpha1.CellRun{}
+	for _, kv := range kvs {
+		var c v1alpha1.CellRun
+		if err := json.Unmarshal(kv.Value, &c); err != nil {
+			return nil, fmt.Errorf("cell runs: decode %s: %w", kv.Key, err)
+		}
+		if (site == "" || c.Spec.Site == site) && (phase == "" || c.Status.Phase == phase) {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// SetStatus records what the agent reports. A finished run stays finished.
+func (r *Registry) SetStatus(ctx context.Context, name string, st v1alpha1.CellRunStatus) (v1alpha1.CellRun, error) {
+	if !slices.Contains([]v1alpha1.CellPhase{v1alpha1.CellRunning, v1alpha1.CellSucceeded, v1alpha1.CellFailed}, st.Phase) {
+		return v1alpha1.CellRun{}, fmt.Errorf("%w: status.phase %q: an agent reports Running, Succeeded or Failed", ErrInvalid, st.Phase)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, err := r.Get(ctx, name)
+	if err != nil {
+		return c, err
+	}
+	if c.Status.Phase.Done() {
+		return c, fmt.Errorf("%w: cell run %q is %s already", ErrInvalid, name, c.Status.Phase)
+	}
+	c.Status = st
+	return c, store.PutJSON(ctx, r.store, keyPrefix+name, c)
+}
+
+// lowerName makes generated names DNS labels (rand.Text is upper-case base32).
+func lowerName(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}

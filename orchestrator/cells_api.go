@@ -1,0 +1,104 @@
+package orchestrator
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/cloudskin/cloudskin/api/v1alpha1"
+	"github.com/cloudskin/cloudskin/internal/component"
+	"github.com/cloudskin/cloudskin/internal/httpapi"
+	"github.com/cloudskin/cloudskin/orchestrator/cells"
+)
+
+// cellRoutes mounts modules and cell runs:
+//
+//	PUT  /api/v1/modules/{digest}        upload a module (body: the .wasm); digest is its SHA-256
+//	GET  /api/v1/modules/{digest}        download it (agents)
+//	POST /api/v1/cells                   ask for a cell run at a site
+//	GET  /api/v1/cells?site=S&phase=P    list cell runs (agents poll for Pending ones)
+//	GET  /api/v1/cells/{name}            one cell run
+//	PUT  /api/v1/cells/{name}/status     report status (agents)
+func (cp *ControlPlane) cellRoutes(h *component.Host) {
+	h.Server.HandleFunc("PUT /api/v1/modules/{digest}", cp.handle(cp.putModule))
+	h.Server.HandleFunc("GET /api/v1/modules/{digest}", cp.getModule)
+	h.Server.HandleFunc("POST /api/v1/cells", cp.handle(cp.createCell))
+	h.Server.HandleFunc("GET /api/v1/cells", cp.handle(cp.listCells))
+	h.Server.HandleFunc("GET /api/v1/cells/{name}", cp.handle(cp.getCell))
+	h.Server.HandleFunc("PUT /api/v1/cells/{name}/status", cp.handle(cp.putCellStatus))
+}
+
+// cellError maps the cells registry's errors to HTTP ones.
+func cellError(err error) error {
+	switch {
+	case errors.Is(err, cells.ErrNotFound):
+		return httpapi.NotFound(err)
+	case errors.Is(err, cells.ErrInvalid):
+		return httpapi.BadRequest(err)
+	}
+	return err
+}
+
+func (cp *ControlPlane) putModule(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	body := http.MaxBytesReader(w, r.Body, cells.MaxModuleBytes)
+	if err := cp.cells.PutModule(r.PathValue("digest"), body); err != nil {
+		return 0, nil, cellError(err)
+	}
+	return http.StatusNoContent, nil, nil
+}
+
+func (cp *ControlPlane) getModule(w http.ResponseWriter, r *http.Request) {
+	f, err := cp.cells.OpenModule(r.PathValue("digest"))
+	if err != nil {
+		httpapi.WriteError(w, cp.log, cellError(err))
+		return
+	}
+	defer f.Close()
+	w.Header().Set("Content-Type", "application/wasm")
+	if _, err := io.Copy(w, f); err != nil {
+		cp.log.Debug("sending module", "err", err)
+	}
+}
+
+func (cp *ControlPlane) createCell(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	var c v1alpha1.CellRun
+	if err := httpapi.DecodeJSON(w, r, &c); err != nil {
+		return 0, nil, err
+	}
+	if _, err := cp.sites.Get(r.Context(), c.Spec.Site); err != nil {
+		return 0, nil, httpapi.BadRequest(fmt.Errorf("spec.site: %w", err))
+	}
+	created, err := cp.cells.Create(r.Context(), c)
+	if err != nil {
+		return 0, nil, cellError(err)
+	}
+	cp.log.Info("cell run requested", "cell", created.Metadata.Name, "site", created.Spec.Site, "module", created.Spec.Module[:12])
+	return http.StatusCreated, created, nil
+}
+
+func (cp *ControlPlane) listCells(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	q := r.URL.Query()
+	list, err := cp.cells.List(r.Context(), q.Get("site"), v1alpha1.CellPhase(q.Get("phase")))
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, v1alpha1.CellRunList{
+		TypeMeta: v1alpha1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: "CellRunList"},
+		Items:    list,
+	}, nil
+}
+
+func (cp *ControlPlane) getCell(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	c, err := cp.cells.Get(r.Context(), r.PathValue("name"))
+	return http.StatusOK, c, cellError(err)
+}
+
+func (cp *ControlPlane) putCellStatus(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	var st v1alpha1.CellRunStatus
+	if err := httpapi.DecodeJSON(w, r, &st); err != nil {
+		return 0, nil, err
+	}
+	c, err := cp.cells.SetStatus(r.Context(), r.PathValue("name"), st)
+	return http.StatusOK, c, cellError(err)
+}
