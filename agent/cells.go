@@ -10,21 +10,33 @@ import (
 
 	"github.com/cloudskin/cloudskin/api/v1alpha1"
 	"github.com/cloudskin/cloudskin/cell"
+	"github.com/cloudskin/cloudskin/cell/snapshot"
+	"github.com/cloudskin/cloudskin/client"
 )
 
 // cellPoll is how often the agent asks for cell runs assigned to its site.
-const cellPoll = 250 * time.Millisecond
+const cellPoll = 100 * time.Millisecond
 
 // maxOutput bounds the output of a cell kept in its status.
 const maxOutput = 1 << 20
 
-// runCells takes the site's Pending cell runs and runs each in its own
-// goroutine until ctx ends; it waits for the running ones to finish.
+// cells is what the agent runs: one stop channel per running cell, closed
+// when the cell is asked to move to another site.
+type cells struct {
+	mu      sync.Mutex
+	running map[string]chan struct{}
+}
+
+// runCells takes the cell runs assigned to the site (new ones, and
+// migrating ones with their snapshot) and runs each in its own goroutine,
+// and stops those asked to move elsewhere, until ctx ends; it waits for the
+// running ones to finish.
 func (a *Agent) runCells(ctx context.Context) {
 	rt := cell.NewRuntime(cell.Options{CacheDir: a.cacheDir})
 	defer rt.Close(context.WithoutCancel(ctx))
-	var running sync.WaitGroup
-	defer running.Wait()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	cs := &cells{running: map[string]chan struct{}{}}
 	ticker := time.NewTicker(cellPoll)
 	defer ticker.Stop()
 	for {
@@ -33,30 +45,96 @@ func (a *Agent) runCells(ctx context.Context) {
 			return
 		case <-ticker.C:
 		}
-		pending, err := a.client.ListCellRuns(ctx, a.site.Metadata.Name, v1alpha1.CellPending)
-		if err != nil {
-			continue // the heartbeat loop reports connectivity
-		}
-		for _, run := range pending {
-			now := time.Now().UTC()
-			status := v1alpha1.CellRunStatus{Phase: v1alpha1.CellRunning, StartTime: &now}
-			if _, err := a.client.SetCellRunStatus(ctx, run.Metadata.Name, status); err != nil {
-				a.log.Warn("claiming cell run", "cell", run.Metadata.Name, "err", err)
-				continue
+		a.stopMoving(ctx, cs)
+		for _, phase := range []v1alpha1.CellPhase{v1alpha1.CellPending, v1alpha1.CellMigrating} {
+			runs, err := a.client.ListCellRuns(ctx, client.CellRunQuery{Site: a.site.Metadata.Name, Phase: phase})
+			if err != nil {
+				break // the heartbeat loop reports connectivity
 			}
-			running.Add(1)
-			go func() {
-				defer running.Done()
-				a.finish(ctx, run.Metadata.Name, a.runCell(ctx, rt, run, status))
-			}()
+			for _, run := range runs {
+				a.take(ctx, rt, cs, &wg, run)
+			}
 		}
 	}
 }
 
-// runCell runs one cell run to its end and returns its final status.
-func (a *Agent) runCell(ctx context.Context, rt *cell.Runtime, run v1alpha1.CellRun, st v1alpha1.CellRunStatus) v1alpha1.CellRunStatus {
+// stopMoving closes the stop channel of running cells whose spec.site no
+// longer names this site.
+func (a *Agent) stopMoving(ctx context.Context, cs *cells) {
+	cs.mu.Lock()
+	n := len(cs.running)
+	cs.mu.Unlock()
+	if n == 0 {
+		return
+	}
+	runs, err := a.client.ListCellRuns(ctx, client.CellRunQuery{At: a.site.Metadata.Name, Phase: v1alpha1.CellRunning})
+	if err != nil {
+		return
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	for _, run := range runs {
+		if stop, ok := cs.running[run.Metadata.Name]; ok && run.Spec.Site != a.site.Metadata.Name {
+			close(stop)
+			delete(cs.running, run.Metadata.Name)
+		}
+	}
+}
+
+// take claims a run and starts it (or, for a migrating one, resumes it
+// from its snapshot) in a goroutine.
+func (a *Agent) take(ctx context.Context, rt *cell.Runtime, cs *cells, wg *sync.WaitGroup, run v1alpha1.CellRun) {
+	var snap *snapshot.Snapshot
+	var snapBytes int
+	if run.Status.Phase == v1alpha1.CellMigrating {
+		data, err := a.client.GetSnapshot(ctx, run.Metadata.Name)
+		if err == nil {
+			snap, err = snapshot.Decode(bytes.NewReader(data), nil)
+		}
+		if err != nil {
+			a.log.Warn("fetching a migrating cell's snapshot", "cell", run.Metadata.Name, "err", err)
+			return
+		}
+		snapBytes = len(data)
+	}
+	now := time.Now().UTC()
+	st := run.Status
+	st.Phase, st.Site = v1alpha1.CellRunning, a.site.Metadata.Name
+	if st.StartTime == nil {
+		st.StartTime = &now
+	}
+	if snap != nil && st.StoppedAt != nil {
+		st.Migrations = append(st.Migrations, v1alpha1.CellMigration{
+			From: run.Status.Site, To: a.site.Metadata.Name, HostCall: snap.HostCalls,
+			Bytes: int64(snapBytes), Downtime: v1alpha1.Duration{Duration: now.Sub(*st.StoppedAt)},
+		})
+		st.StoppedAt = nil
+	}
+	if _, err := a.client.SetCellRunStatus(ctx, run.Metadata.Name, st); err != nil {
+		a.log.Warn("claiming cell run", "cell", run.Metadata.Name, "err", err)
+		return
+	}
+	stop := make(chan struct{})
+	cs.mu.Lock()
+	cs.running[run.Metadata.Name] = stop
+	cs.mu.Unlock()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		final := a.runCell(ctx, rt, run, st, snap, stop)
+		cs.mu.Lock()
+		delete(cs.running, run.Metadata.Name)
+		cs.mu.Unlock()
+		a.report(ctx, run.Metadata.Name, final)
+	}()
+}
+
+// runCell runs one cell run until it ends or moves, and returns the status
+// to report: final, or Migrating after its snapshot was handed over.
+func (a *Agent) runCell(ctx context.Context, rt *cell.Runtime, run v1alpha1.CellRun, st v1alpha1.CellRunStatus, from *snapshot.Snapshot, stop <-chan struct{}) v1alpha1.CellRunStatus {
 	fail := func(err error) v1alpha1.CellRunStatus {
-		st.Phase, st.ExitCode, st.Message = v1alpha1.CellFailed, -1, err.Error()
+		now := time.Now().UTC()
+		st.Phase, st.ExitCode, st.Message, st.FinishTime = v1alpha1.CellFailed, -1, err.Error(), &now
 		return st
 	}
 	prog, err := a.load(ctx, rt, run.Spec)
@@ -65,20 +143,50 @@ func (a *Agent) runCell(ctx context.Context, rt *cell.Runtime, run v1alpha1.Cell
 	}
 	defer prog.Close(context.WithoutCancel(ctx))
 	st.Engine = string(prog.Engine)
-	out := &cappedBuffer{limit: maxOutput}
-	res, err := prog.Run(ctx, cell.Spec{
+	out := &cappedBuffer{limit: maxOutput - len(st.Output)}
+	spec := cell.Spec{
 		Name: run.Metadata.Name, Args: run.Spec.Args, Env: run.Spec.Env,
 		Stdout: out, Stderr: out,
 		MemoryLimit: run.Spec.Memory.Value(), Timeout: run.Spec.Timeout.Duration,
-	})
-	st.Output = out.String()
+	}
+	var res cell.Result
+	var snap *snapshot.Snapshot
+	if prog.Migratable {
+		snap, res, err = prog.RunStoppable(ctx, spec, from, stop)
+	} else {
+		res, err = prog.Run(ctx, spec)
+	}
+	st.Output += out.String()
 	if err != nil {
 		return fail(err)
 	}
+	if snap != nil {
+		return a.handOver(ctx, run.Metadata.Name, snap, st)
+	}
+	now := time.Now().UTC()
+	st.FinishTime = &now
 	st.ExitCode, st.Phase = res.ExitCode, v1alpha1.CellSucceeded
 	if res.ExitCode != 0 {
 		st.Phase, st.Message = v1alpha1.CellFailed, fmt.Sprintf("exit status %d", res.ExitCode)
 	}
+	return st
+}
+
+// handOver gives a stopped cell's snapshot to the control plane, for the
+// site it moves to.
+func (a *Agent) handOver(ctx context.Context, name string, snap *snapshot.Snapshot, st v1alpha1.CellRunStatus) v1alpha1.CellRunStatus {
+	stopped := time.Now().UTC()
+	var buf bytes.Buffer
+	if err := snapshot.Encode(&buf, snap); err != nil {
+		st.Phase, st.Message = v1alpha1.CellFailed, fmt.Sprintf("encoding the snapshot to migrate: %v", err)
+		return st
+	}
+	if err := a.client.PutSnapshot(context.WithoutCancel(ctx), name, buf.Bytes()); err != nil {
+		st.Phase, st.Message = v1alpha1.CellFailed, fmt.Sprintf("handing over the snapshot to migrate: %v", err)
+		return st
+	}
+	st.Phase, st.StoppedAt = v1alpha1.CellMigrating, &stopped
+	a.log.Info("cell stopped to migrate", "cell", name, "hostCall", snap.HostCalls, "bytes", buf.Len())
 	return st
 }
 
@@ -105,17 +213,15 @@ func (a *Agent) load(ctx context.Context, rt *cell.Runtime, spec v1alpha1.CellRu
 	return rt.Load(ctx, wasm, choice)
 }
 
-// finish reports a run's final status, even while the agent stops.
-func (a *Agent) finish(ctx context.Context, name string, st v1alpha1.CellRunStatus) {
-	now := time.Now().UTC()
-	st.FinishTime = &now
+// report sends a run's status, even while the agent stops.
+func (a *Agent) report(ctx context.Context, name string, st v1alpha1.CellRunStatus) {
 	reportCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if _, err := a.client.SetCellRunStatus(reportCtx, name, st); err != nil {
 		a.log.Warn("reporting cell run", "cell", name, "err", err)
 		return
 	}
-	a.log.Info("cell run finished", "cell", name, "phase", string(st.Phase), "exit", st.ExitCode)
+	a.log.Info("cell run reported", "cell", name, "phase", string(st.Phase), "exit", st.ExitCode)
 }
 
 // cappedBuffer keeps the first limit bytes written to it, safely for the

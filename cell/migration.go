@@ -18,7 +18,14 @@ func (p *Program) RunUntil(ctx context.Context, spec Spec, n uint64) (*snapshot.
 	if n == 0 {
 		return nil, Result{}, errors.New("snapshot at host call 0: calls count from 1")
 	}
-	return p.migrated(ctx, spec, nil, n)
+	return p.migrated(ctx, spec, nil, n, nil)
+}
+
+// RunStoppable runs a migratable cell from its start, or from a snapshot,
+// until it ends, or until stop is closed: then it stops at its next host
+// call and returns the snapshot taken there.
+func (p *Program) RunStoppable(ctx context.Context, spec Spec, from *snapshot.Snapshot, stop <-chan struct{}) (*snapshot.Snapshot, Result, error) {
+	return p.migrated(ctx, spec, from, 0, stop)
 }
 
 // Resume continues a snapshot of this program to the end. Args, env and
@@ -27,13 +34,13 @@ func (p *Program) Resume(ctx context.Context, spec Spec, snap *snapshot.Snapshot
 	if snap == nil {
 		return Result{}, errors.New("resume: no snapshot")
 	}
-	_, res, err := p.migrated(ctx, spec, snap, 0)
+	_, res, err := p.migrated(ctx, spec, snap, 0, nil)
 	return res, err
 }
 
 // migrated runs the cell through package migrate, from its start or from a
 // snapshot, until it ends or reaches host call stopAt (0: never stops).
-func (p *Program) migrated(ctx context.Context, spec Spec, from *snapshot.Snapshot, stopAt uint64) (*snapshot.Snapshot, Result, error) {
+func (p *Program) migrated(ctx context.Context, spec Spec, from *snapshot.Snapshot, stopAt uint64, stop <-chan struct{}) (*snapshot.Snapshot, Result, error) {
 	if p.UsesMPI {
 		return nil, Result{}, errors.New("snapshots of MPI programs are not supported yet")
 	}
@@ -53,6 +60,7 @@ func (p *Program) migrated(ctx context.Context, spec Spec, from *snapshot.Snapsh
 		WASI:             wasiConfig(spec),
 		MemoryLimitPages: pages,
 		Uninterruptible:  spec.Uninterruptible && spec.Timeout == 0,
+		Stop:             stop,
 	}
 	start := time.Now()
 	snap, err := migrate.Run(ctx, c, from, stopAt)

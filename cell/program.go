@@ -29,6 +29,9 @@ type Program struct {
 	sum  [32]byte
 	// UsesMPI says whether the module imports MPI functions.
 	UsesMPI bool
+	// Migratable says whether the module was built with `cell cc
+	// --migratable`, so that RunUntil, RunStoppable and Resume work.
+	Migratable bool
 }
 
 // Spec describes one cell.

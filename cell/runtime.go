@@ -13,6 +13,7 @@ import (
 	"github.com/cloudskin/cloudskin/cell/engine"
 	"github.com/cloudskin/cloudskin/cell/engine/wasmtime"
 	"github.com/cloudskin/cloudskin/cell/engine/wazero"
+	"github.com/cloudskin/cloudskin/cell/migrate"
 )
 
 // EngineChoice names an engine, or auto.
@@ -134,6 +135,8 @@ func (r *Runtime) Load(ctx context.Context, wasm []byte, choice EngineChoice) (*
 		Reason:   reason,
 		Hash:     hex.EncodeToString(sum[:]),
 		sum:      sum,
+
+		Migratable: migrate.Migratable(wasm),
 	}
 	for _, imp := range compiled.Imports() {
 		p.UsesMPI = p.UsesMPI || imp.Module == "mpi"

@@ -18,45 +18,19 @@ import (
 func (c *Client) PutModule(ctx context.Context, wasm []byte) (string, error) {
 	sum := sha256.Sum256(wasm)
 	digest := hex.EncodeToString(sum[:])
-	req, err := c.request(ctx, http.MethodPut, "/api/v1/modules/"+digest, bytes.NewReader(wasm))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", "application/wasm")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("control plane at %s: %w", c.base, err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode/100 != 2 {
-		return "", statusError(resp, data)
-	}
-	return digest, nil
+	return digest, c.raw(ctx, http.MethodPut, "/api/v1/modules/"+digest, wasm, nil)
 }
 
 // GetModule downloads a module and checks it against its digest.
 func (c *Client) GetModule(ctx context.Context, digest string) ([]byte, error) {
-	req, err := c.request(ctx, http.MethodGet, "/api/v1/modules/"+url.PathEscape(digest), nil)
-	if err != nil {
+	var wasm []byte
+	if err := c.raw(ctx, http.MethodGet, "/api/v1/modules/"+url.PathEscape(digest), nil, &wasm); err != nil {
 		return nil, err
 	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("control plane at %s: %w", c.base, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20+1))
-	if err != nil {
-		return nil, fmt.Errorf("module %s: %w", digest, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		return nil, statusError(resp, data)
-	}
-	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != digest {
+	if sum := sha256.Sum256(wasm); hex.EncodeToString(sum[:]) != digest {
 		return nil, fmt.Errorf("module %s: the downloaded bytes have another SHA-256", digest)
 	}
-	return data, nil
+	return wasm, nil
 }
 
 // CreateCellRun asks for a cell run.
@@ -73,18 +47,72 @@ func (c *Client) GetCellRun(ctx context.Context, name string) (v1alpha1.CellRun,
 	return out, err
 }
 
-// ListCellRuns lists cell runs at site in phase ("" matches any).
-func (c *Client) ListCellRuns(ctx context.Context, site string, phase v1alpha1.CellPhase) ([]v1alpha1.CellRun, error) {
-	q := url.Values{}
-	if site != "" {
-		q.Set("site", site)
-	}
-	if phase != "" {
-		q.Set("phase", string(phase))
+// CellRunQuery selects cell runs; empty fields match anything.
+type CellRunQuery struct {
+	Site  string             // spec.site: where the run should be
+	At    string             // status.site: where it runs now
+	Phase v1alpha1.CellPhase // status.phase
+}
+
+// ListCellRuns lists the cell runs q selects.
+func (c *Client) ListCellRuns(ctx context.Context, q CellRunQuery) ([]v1alpha1.CellRun, error) {
+	v := url.Values{}
+	for key, val := range map[string]string{"site": q.Site, "at": q.At, "phase": string(q.Phase)} {
+		if val != "" {
+			v.Set(key, val)
+		}
 	}
 	var list v1alpha1.CellRunList
-	err := c.do(ctx, http.MethodGet, "/api/v1/cells?"+q.Encode(), nil, &list)
+	err := c.do(ctx, http.MethodGet, "/api/v1/cells?"+v.Encode(), nil, &list)
 	return list.Items, err
+}
+
+// MigrateCellRun asks a running cell to move to site.
+func (c *Client) MigrateCellRun(ctx context.Context, name, site string) (v1alpha1.CellRun, error) {
+	var out v1alpha1.CellRun
+	err := c.do(ctx, http.MethodPost, "/api/v1/cells/"+url.PathEscape(name)+"/migrate", v1alpha1.CellMigrationRequest{To: site}, &out)
+	return out, err
+}
+
+// PutSnapshot hands a migrating cell's snapshot to the control plane.
+func (c *Client) PutSnapshot(ctx context.Context, name string, snap []byte) error {
+	return c.raw(ctx, http.MethodPut, "/api/v1/cells/"+url.PathEscape(name)+"/snapshot", snap, nil)
+}
+
+// GetSnapshot fetches a migrating cell's snapshot.
+func (c *Client) GetSnapshot(ctx context.Context, name string) ([]byte, error) {
+	var out []byte
+	err := c.raw(ctx, http.MethodGet, "/api/v1/cells/"+url.PathEscape(name)+"/snapshot", nil, &out)
+	return out, err
+}
+
+// raw sends body as bytes and reads the answer's bytes into out (if set).
+func (c *Client) raw(ctx context.Context, method, path string, body []byte, out *[]byte) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := c.request(ctx, method, path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("control plane at %s: %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 8<<30))
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		return statusError(resp, data)
+	}
+	if out != nil {
+		*out = data
+	}
+	return nil
 }
 
 // SetCellRunStatus reports a cell run's status (what agents do).

@@ -17,7 +17,10 @@ import (
 //	PUT  /api/v1/modules/{digest}        upload a module (body: the .wasm); digest is its SHA-256
 //	GET  /api/v1/modules/{digest}        download it (agents)
 //	POST /api/v1/cells                   ask for a cell run at a site
-//	GET  /api/v1/cells?site=S&phase=P    list cell runs (agents poll for Pending ones)
+//	GET  /api/v1/cells?site=S&at=A&phase=P  list cell runs (agents poll): spec.site, status.site, status.phase
+//	POST /api/v1/cells/{name}/migrate    move a running cell: {"to": SITE}
+//	PUT  /api/v1/cells/{name}/snapshot   a migrating cell's snapshot (source agent)
+//	GET  /api/v1/cells/{name}/snapshot   fetch it (destination agent)
 //	GET  /api/v1/cells/{name}            one cell run
 //	PUT  /api/v1/cells/{name}/status     report status (agents)
 func (cp *ControlPlane) cellRoutes(h *component.Host) {
@@ -27,6 +30,43 @@ func (cp *ControlPlane) cellRoutes(h *component.Host) {
 	h.Server.HandleFunc("GET /api/v1/cells", cp.handle(cp.listCells))
 	h.Server.HandleFunc("GET /api/v1/cells/{name}", cp.handle(cp.getCell))
 	h.Server.HandleFunc("PUT /api/v1/cells/{name}/status", cp.handle(cp.putCellStatus))
+	h.Server.HandleFunc("POST /api/v1/cells/{name}/migrate", cp.handle(cp.migrateCell))
+	h.Server.HandleFunc("PUT /api/v1/cells/{name}/snapshot", cp.handle(cp.putSnapshot))
+	h.Server.HandleFunc("GET /api/v1/cells/{name}/snapshot", cp.getSnapshot)
+}
+
+func (cp *ControlPlane) migrateCell(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	var req v1alpha1.CellMigrationRequest
+	if err := httpapi.DecodeJSON(w, r, &req); err != nil {
+		return 0, nil, err
+	}
+	if _, err := cp.sites.Get(r.Context(), req.To); err != nil {
+		return 0, nil, httpapi.BadRequest(fmt.Errorf("to: %w", err))
+	}
+	c, err := cp.cells.Migrate(r.Context(), r.PathValue("name"), req.To)
+	if err != nil {
+		return 0, nil, cellError(err)
+	}
+	cp.log.Info("cell migration requested", "cell", c.Metadata.Name, "from", c.Status.Site, "to", req.To)
+	return http.StatusAccepted, c, nil
+}
+
+func (cp *ControlPlane) putSnapshot(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	if _, err := cp.cells.PutSnapshot(r.PathValue("name"), r.Body); err != nil {
+		return 0, nil, cellError(err)
+	}
+	return http.StatusNoContent, nil, nil
+}
+
+func (cp *ControlPlane) getSnapshot(w http.ResponseWriter, r *http.Request) {
+	f, err := cp.cells.OpenSnapshot(r.PathValue("name"))
+	if err != nil {
+		httpapi.WriteError(w, cp.log, cellError(err))
+		return
+	}
+	defer f.Close()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	io.Copy(w, f)
 }
 
 // cellError maps the cells registry's errors to HTTP ones.
@@ -79,7 +119,7 @@ func (cp *ControlPlane) createCell(w http.ResponseWriter, r *http.Request) (int,
 
 func (cp *ControlPlane) listCells(_ http.ResponseWriter, r *http.Request) (int, any, error) {
 	q := r.URL.Query()
-	list, err := cp.cells.List(r.Context(), q.Get("site"), v1alpha1.CellPhase(q.Get("phase")))
+	list, err := cp.cells.List(r.Context(), cells.Filter{Site: q.Get("site"), At: q.Get("at"), Phase: v1alpha1.CellPhase(q.Get("phase"))})
 	if err != nil {
 		return 0, nil, err
 	}

@@ -41,6 +41,7 @@ type CellPhase string
 const (
 	CellPending   CellPhase = "Pending"
 	CellRunning   CellPhase = "Running"
+	CellMigrating CellPhase = "Migrating" // stopped at a host call, its snapshot waiting for the new site
 	CellSucceeded CellPhase = "Succeeded" // exited with status 0
 	CellFailed    CellPhase = "Failed"    // exited non-zero, trapped, timed out or could not start
 )
@@ -50,13 +51,34 @@ func (p CellPhase) Done() bool { return p == CellSucceeded || p == CellFailed }
 
 // CellRunStatus is written by the agent.
 type CellRunStatus struct {
-	Phase      CellPhase  `json:"phase,omitempty" yaml:"phase,omitempty"`
+	Phase CellPhase `json:"phase,omitempty" yaml:"phase,omitempty"`
+	// Site is where the cell runs or ran last; it differs from spec.site
+	// while a migration is asked for and not done.
+	Site       string     `json:"site,omitempty" yaml:"site,omitempty"`
 	ExitCode   int        `json:"exitCode" yaml:"exitCode"`
 	Message    string     `json:"message,omitempty" yaml:"message,omitempty"`
 	Engine     string     `json:"engine,omitempty" yaml:"engine,omitempty"`
 	Output     string     `json:"output,omitempty" yaml:"output,omitempty"`
 	StartTime  *time.Time `json:"startTime,omitempty" yaml:"startTime,omitempty"`
 	FinishTime *time.Time `json:"finishTime,omitempty" yaml:"finishTime,omitempty"`
+	// StoppedAt is when a migrating cell stopped at its source.
+	StoppedAt *time.Time `json:"stoppedAt,omitempty" yaml:"stoppedAt,omitempty"`
+	// Migrations lists the moves the cell made, oldest first.
+	Migrations []CellMigration `json:"migrations,omitempty" yaml:"migrations,omitempty"`
+}
+
+// CellMigration is one move of a running cell between sites.
+type CellMigration struct {
+	From     string   `json:"from" yaml:"from"`
+	To       string   `json:"to" yaml:"to"`
+	HostCall uint64   `json:"hostCall" yaml:"hostCall"`
+	Bytes    int64    `json:"bytes" yaml:"bytes"`
+	Downtime Duration `json:"downtime" yaml:"downtime"`
+}
+
+// CellMigrationRequest asks for a running cell to move.
+type CellMigrationRequest struct {
+	To string `json:"to" yaml:"to"`
 }
 
 var digestPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)

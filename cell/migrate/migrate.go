@@ -33,6 +33,7 @@
 package migrate
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -59,6 +60,14 @@ const (
 	exportStackPointer = "__stack_pointer"
 )
 
+// Migratable reports whether a module was built migratable: it exports
+// the unwind buffer our toolchain links in. It looks for the export's name
+// in the module's bytes, enough to choose how to run a module; Run checks
+// the export itself.
+func Migratable(wasm []byte) bool {
+	return bytes.Contains(wasm, []byte(exportAsyncifyData))
+}
+
 // carriedGlobals are the exported mutable globals a snapshot carries. Our
 // toolchain's modules export one: the C stack pointer, which functions
 // restore on return and unwound functions therefore did not. Asyncify's
@@ -84,6 +93,9 @@ type Cell struct {
 	Uninterruptible  bool
 	// Stats, when set, receives measurements of the run.
 	Stats *Stats
+	// Stop, when closed, stops the cell at its next host call as if that
+	// call were stopAt: how a running cell is asked to migrate.
+	Stop <-chan struct{}
 }
 
 // Stats measure a run.
@@ -139,7 +151,7 @@ func Run(ctx context.Context, c Cell, from *snapshot.Snapshot, stopAt uint64) (*
 	}
 	defer sys.Close()
 
-	p := &point{stopAt: stopAt}
+	p := &point{stopAt: stopAt, stop: c.Stop}
 	inst, err := c.Compiled.Instantiate(ctx, engine.InstanceConfig{
 		HostModules:      p.wrap([]engine.HostModule{sys.Module()}),
 		MemoryLimitPages: c.MemoryLimitPages,
@@ -162,7 +174,7 @@ func Run(ctx context.Context, c Cell, from *snapshot.Snapshot, stopAt uint64) (*
 	// A fresh instance's memory is the module's initial image, which a
 	// snapshot is the difference from. Only needed if we may stop.
 	var initial []byte
-	if stopAt != 0 {
+	if stopAt != 0 || c.Stop != nil {
 		initial = slices.Clone(mem.Bytes())
 	}
 	if from != nil {
@@ -209,10 +221,11 @@ type point struct {
 	inst engine.Instance
 	data uint32 // address of Asyncify's data header
 
-	calls     uint64 // host calls so far, the one running included
-	stopAt    uint64 // the call to stop at; 0 never stops
-	rewinding bool   // the next host call is the one a snapshot stopped at
-	unwinding bool   // a host call started an unwind
+	calls     uint64          // host calls so far, the one running included
+	stopAt    uint64          // the call to stop at; 0 never stops
+	stop      <-chan struct{} // closed: stop at the next call
+	rewinding bool            // the next host call is the one a snapshot stopped at
+	unwinding bool            // a host call started an unwind
 	// unwindFrom is where the unwind buffer started filling, to measure it.
 	unwindFrom uint32
 	// err is a failure of the machinery inside a host call.
@@ -244,7 +257,7 @@ func (p *point) hook(call func(context.Context, engine.Memory, []uint64)) func(c
 			return
 		}
 		p.calls++
-		if p.calls != p.stopAt {
+		if p.calls != p.stopAt && !p.stopRequested() {
 			call(ctx, mem, stack)
 			return
 		}
@@ -255,6 +268,16 @@ func (p *point) hook(call func(context.Context, engine.Memory, []uint64)) func(c
 		}
 		p.unwinding = true
 		p.guestCall(ctx, exportStartUnwind, uint64(p.data))
+	}
+}
+
+// stopRequested reports whether Stop has been closed.
+func (p *point) stopRequested() bool {
+	select {
+	case <-p.stop:
+		return true
+	default:
+		return false
 	}
 }
 

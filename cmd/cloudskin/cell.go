@@ -27,7 +27,7 @@ func newCellCommand(g *globals) *cobra.Command {
 		Use:   "cell",
 		Short: "Build and run C-Cells: C/C++ and MPI programs as WebAssembly sandboxes",
 	}
-	cmd.AddCommand(newCellRunCommand(g), newCellResumeCommand(), newCellMPIRunCommand(), newCellCCCommand())
+	cmd.AddCommand(newCellRunCommand(g), newCellResumeCommand(), newCellMigrateCommand(g), newCellMPIRunCommand(), newCellCCCommand())
 	return cmd
 }
 
@@ -402,4 +402,55 @@ func exitWhenInterrupted(cmd *cobra.Command) {
 		fmt.Fprintln(cmd.ErrOrStderr(), "cell: interrupted")
 		os.Exit(130)
 	}()
+}
+
+func newCellMigrateCommand(g *globals) *cobra.Command {
+	var to string
+	cmd := &cobra.Command{
+		Use:   "migrate CELLRUN --to SITE",
+		Short: "Move a running cell to another site while it runs",
+		Long: `Move a running cell (started with cell run --site, from a module built with
+cell cc --migratable) to another site: its agent stops it at its next call into
+the host, hands its snapshot over, and the new site's agent continues it. Prints
+the downtime and the bytes moved.`,
+		Example: "  cloudskin cell migrate cell-ab12cd34ef --to cloud",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if to == "" {
+				return errors.New("--to SITE is required")
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			run, err := c.MigrateCellRun(ctx, args[0], to)
+			if err != nil {
+				return err
+			}
+			from, moves := run.Status.Site, len(run.Status.Migrations)
+			fmt.Fprintf(cmd.ErrOrStderr(), "cell: moving %s from %s to %s", run.Metadata.Name, from, to)
+			for len(run.Status.Migrations) == moves && !run.Status.Phase.Done() {
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(100 * time.Millisecond):
+					fmt.Fprint(cmd.ErrOrStderr(), ".")
+				}
+				if run, err = c.GetCellRun(ctx, run.Metadata.Name); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintln(cmd.ErrOrStderr())
+			if len(run.Status.Migrations) == moves {
+				return fmt.Errorf("%s ended (%s) before it moved", run.Metadata.Name, run.Status.Phase)
+			}
+			m := run.Status.Migrations[len(run.Status.Migrations)-1]
+			fmt.Fprintf(cmd.OutOrStdout(), "migrated %s from %s to %s at host call %d: downtime %s, %d bytes moved\n",
+				run.Metadata.Name, m.From, m.To, m.HostCall, m.Downtime.Round(time.Microsecond), m.Bytes)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&to, "to", "", "site to move the cell to")
+	return cmd
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -158,4 +159,51 @@ func TestCellRunAtASiteOfUp(t *testing.T) {
 	if len(list.Items) != 2 || list.Items[0].Status.Phase != v1alpha1.CellFailed || list.Items[0].Status.ExitCode != 4 {
 		t.Fatalf("cell runs recorded: %+v", list.Items)
 	}
+}
+
+// TestCellMigratesBetweenSitesWhileItRuns starts a migratable cell at the
+// edge site of `up`, moves it to cloud while it runs, and checks that its
+// output and exit status equal a run that never moved.
+func TestCellMigratesBetweenSitesWhileItRuns(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	_, base := start(t, "up", "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"))
+	wasm := filepath.Join(dir, "slow.wasm")
+	if out, err := run(t, nil, "cell", "cc", "--migratable", "testdata/slow.c", "-o", wasm); err != nil {
+		t.Fatalf("cell cc: %v\n%s", err, out)
+	}
+	straight, err := exec.Command(binary, "cell", "run", wasm).Output()
+	wantCode := exitCode(err)
+
+	remote := exec.Command(binary, "cell", "run", "--server", base, "--site", "edge", wasm)
+	var remoteOut bytes.Buffer
+	remote.Stdout = &remoteOut
+	if err := remote.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var name string
+	for deadline := time.Now().Add(10 * time.Second); name == ""; time.Sleep(20 * time.Millisecond) {
+		var list struct{ Items []v1alpha1.CellRun }
+		getJSON(t, base+"/api/v1/cells", &list)
+		if len(list.Items) == 1 && list.Items[0].Status.Phase == v1alpha1.CellRunning {
+			name = list.Items[0].Metadata.Name
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the cell never ran at edge")
+		}
+	}
+	out, err := run(t, nil, "cell", "migrate", "--server", base, name, "--to", "cloud")
+	if err != nil || !strings.Contains(out, "migrated "+name+" from edge to cloud") {
+		t.Fatalf("cell migrate: %v\n%s", err, out)
+	}
+	err = remote.Wait()
+	if remoteOut.String() != string(straight) || exitCode(err) != wantCode {
+		t.Fatalf("moved cell: exit %d, output\n%s\nwant exit %d, output\n%s", exitCode(err), remoteOut.String(), wantCode, straight)
+	}
+	var after v1alpha1.CellRun
+	getJSON(t, base+"/api/v1/cells/"+name, &after)
+	if after.Status.Site != "cloud" || len(after.Status.Migrations) != 1 || after.Status.Migrations[0].From != "edge" {
+		t.Fatalf("status after the move: %+v", after.Status)
+	}
+	t.Logf("moved at host call %d: downtime %s, %d bytes", after.Status.Migrations[0].HostCall, after.Status.Migrations[0].Downtime, after.Status.Migrations[0].Bytes)
 }

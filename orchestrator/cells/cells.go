@@ -126,8 +126,21 @@ func (r *Registry) Get(ctx context.Context, name string) (v1alpha1.CellRun, erro
 	return c, err
 }
 
-// List returns the cell runs at site in phase ("" matches any), by name.
-func (r *Registry) List(ctx context.Context, site string, phase v1alpha1.CellPhase) ([]v1alpha1.CellRun, error) {
+// Filter selects cell runs; empty fields match anything.
+type Filter struct {
+	Site  string             // spec.site: where the run should be
+	At    string             // status.site: where it runs now
+	Phase v1alpha1.CellPhase // status.phase
+}
+
+func (f Filter) match(c v1alpha1.CellRun) bool {
+	return (f.Site == "" || c.Spec.Site == f.Site) &&
+		(f.At == "" || c.Status.Site == f.At) &&
+		(f.Phase == "" || c.Status.Phase == f.Phase)
+}
+
+// List returns the cell runs f selects, by name.
+func (r *Registry) List(ctx context.Context, f Filter) ([]v1alpha1.CellRun, error) {
 	kvs, err := r.store.List(ctx, keyPrefix)
 	if err != nil {
 		return nil, err
@@ -138,7 +151,7 @@ func (r *Registry) List(ctx context.Context, site string, phase v1alpha1.CellPha
 		if err := json.Unmarshal(kv.Value, &c); err != nil {
 			return nil, fmt.Errorf("cell runs: decode %s: %w", kv.Key, err)
 		}
-		if (site == "" || c.Spec.Site == site) && (phase == "" || c.Status.Phase == phase) {
+		if f.match(c) {
 			out = append(out, c)
 		}
 	}
@@ -147,8 +160,8 @@ func (r *Registry) List(ctx context.Context, site string, phase v1alpha1.CellPha
 
 // SetStatus records what the agent reports. A finished run stays finished.
 func (r *Registry) SetStatus(ctx context.Context, name string, st v1alpha1.CellRunStatus) (v1alpha1.CellRun, error) {
-	if !slices.Contains([]v1alpha1.CellPhase{v1alpha1.CellRunning, v1alpha1.CellSucceeded, v1alpha1.CellFailed}, st.Phase) {
-		return v1alpha1.CellRun{}, fmt.Errorf("%w: status.phase %q: an agent reports Running, Succeeded or Failed", ErrInvalid, st.Phase)
+	if !slices.Contains([]v1alpha1.CellPhase{v1alpha1.CellRunning, v1alpha1.CellMigrating, v1alpha1.CellSucceeded, v1alpha1.CellFailed}, st.Phase) {
+		return v1alpha1.CellRun{}, fmt.Errorf("%w: status.phase %q: an agent reports Running, Migrating, Succeeded or Failed", ErrInvalid, st.Phase)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -161,6 +174,70 @@ func (r *Registry) SetStatus(ctx context.Context, name string, st v1alpha1.CellR
 	}
 	c.Status = st
 	return c, store.PutJSON(ctx, r.store, keyPrefix+name, c)
+}
+
+// Migrate asks a running cell to move to site: its agent stops it at its
+// next host call and hands its snapshot to that site's agent.
+func (r *Registry) Migrate(ctx context.Context, name, site string) (v1alpha1.CellRun, error) {
+	if err := v1alpha1.ValidateName(site); err != nil {
+		return v1alpha1.CellRun{}, fmt.Errorf("%w: to: %v", ErrInvalid, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, err := r.Get(ctx, name)
+	if err != nil {
+		return c, err
+	}
+	switch {
+	case c.Status.Phase != v1alpha1.CellRunning:
+		return c, fmt.Errorf("%w: cell run %q is %s, not Running", ErrInvalid, name, c.Status.Phase)
+	case c.Spec.Site != c.Status.Site:
+		return c, fmt.Errorf("%w: cell run %q is moving to %s already", ErrInvalid, name, c.Spec.Site)
+	case site == c.Status.Site:
+		return c, fmt.Errorf("%w: cell run %q runs at %s already", ErrInvalid, name, site)
+	}
+	c.Spec.Site = site
+	return c, store.PutJSON(ctx, r.store, keyPrefix+name, c)
+}
+
+// PutSnapshot keeps a migrating cell's snapshot until its new site takes it.
+func (r *Registry) PutSnapshot(name string, body io.Reader) (int64, error) {
+	if err := v1alpha1.ValidateName(name); err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	dir := filepath.Join(filepath.Dir(r.modulesDir), "snapshots")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return 0, err
+	}
+	tmp, err := os.CreateTemp(dir, ".upload-*")
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(tmp.Name())
+	n, err := io.Copy(tmp, body)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), r.snapshotPath(name))
+	}
+	return n, err
+}
+
+// OpenSnapshot opens a migrating cell's snapshot.
+func (r *Registry) OpenSnapshot(name string) (*os.File, error) {
+	if err := v1alpha1.ValidateName(name); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	f, err := os.Open(r.snapshotPath(name))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("snapshot of cell run %q: %w", name, ErrNotFound)
+	}
+	return f, err
+}
+
+func (r *Registry) snapshotPath(name string) string {
+	return filepath.Join(filepath.Dir(r.modulesDir), "snapshots", name+".snap")
 }
 
 // lowerName makes generated names DNS labels (rand.Text is upper-case base32).

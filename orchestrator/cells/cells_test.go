@@ -78,8 +78,8 @@ func TestCellRunLifecycle(t *testing.T) {
 	if err != nil || c.Status.Phase != v1alpha1.CellPending || !strings.HasPrefix(c.Metadata.Name, "cell-") {
 		t.Fatalf("create: %+v %v", c, err)
 	}
-	pending, _ := r.List(ctx, "edge", v1alpha1.CellPending)
-	other, _ := r.List(ctx, "cloud", "")
+	pending, _ := r.List(ctx, cells.Filter{Site: "edge", Phase: v1alpha1.CellPending})
+	other, _ := r.List(ctx, cells.Filter{Site: "cloud"})
 	if len(pending) != 1 || len(other) != 0 {
 		t.Fatalf("list: edge pending %d, cloud %d", len(pending), len(other))
 	}
