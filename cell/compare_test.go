@@ -24,15 +24,7 @@ import (
 // (benchmark, command, peer, median ours, median peer). Nothing is
 // asserted about speed.
 func TestCompareWithNative(t *testing.T) {
-	out := os.Getenv("CLOUDSKIN_COMPARE_OUT")
-	if out == "" {
-		t.Skip("set CLOUDSKIN_COMPARE_OUT to run the comparison (make bench)")
-	}
-	f, err := os.OpenFile(out, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := compareOutput(t)
 	const command = "CLOUDSKIN_COMPARE_OUT=… go test -run TestCompareWithNative ./cell"
 	row := func(name, peer, ours, theirs string) {
 		fmt.Fprintf(f, "%s\t%s\t%s\t%s\t%s\n", name, command, peer, ours, theirs)
@@ -56,6 +48,22 @@ func TestCompareWithNative(t *testing.T) {
 		row(fmt.Sprintf("memory per idle cell, 200 cells (%s); %d cells fit in 24 GiB", e, int64(24<<30)/max(perCell, 1)),
 			"RSS of one idle native process (gcc -O2)", kib(perCell), kib(nativeIdle))
 	}
+}
+
+// compareOutput opens the file named by CLOUDSKIN_COMPARE_OUT, where
+// comparisons append their TSV rows, or skips the test when it is unset.
+func compareOutput(t *testing.T) *os.File {
+	t.Helper()
+	out := os.Getenv("CLOUDSKIN_COMPARE_OUT")
+	if out == "" {
+		t.Skip("set CLOUDSKIN_COMPARE_OUT to run the comparison (make bench)")
+	}
+	f, err := os.OpenFile(out, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
 }
 
 func measure(n int, run func() error) []time.Duration {

@@ -20,15 +20,7 @@ import (
 // against the physical floor of copying the same bytes once in memory. It
 // runs only when CLOUDSKIN_COMPARE_OUT is set.
 func TestCompareMigrationDowntime(t *testing.T) {
-	out := os.Getenv("CLOUDSKIN_COMPARE_OUT")
-	if out == "" {
-		t.Skip("set CLOUDSKIN_COMPARE_OUT to run the comparison (make bench)")
-	}
-	f, err := os.OpenFile(out, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := compareOutput(t)
 	wasm := migratableModule(t, "testdata/touch.c")
 	for _, e := range engines {
 		rt := cell.NewRuntime(cell.Options{CacheDir: t.TempDir()})

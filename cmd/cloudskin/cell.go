@@ -17,6 +17,18 @@ import (
 	"github.com/cloudskin/cloudskin/cell/wasi"
 )
 
+// cellExit turns how a cell ended into the command's result: its error, or
+// its own exit status.
+func cellExit(res cell.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	if res.ExitCode != 0 {
+		return &exitCodeError{res.ExitCode}
+	}
+	return nil
+}
+
 // exitCodeError makes the process exit with a program's own status.
 type exitCodeError struct{ code int }
 
@@ -138,13 +150,7 @@ func newCellRunCommand(g *globals) *cobra.Command {
 			if f.verbose {
 				fmt.Fprintf(cmd.ErrOrStderr(), "cell: exit %d after %s\n", res.ExitCode, res.Elapsed)
 			}
-			if err != nil {
-				return err
-			}
-			if res.ExitCode != 0 {
-				return &exitCodeError{res.ExitCode}
-			}
-			return nil
+			return cellExit(res, err)
 		},
 	}
 	f.register(cmd)
@@ -290,14 +296,7 @@ program's. It may run on either engine, whichever took the snapshot.`,
 			if f.verbose {
 				fmt.Fprintf(cmd.ErrOrStderr(), "cell: resuming %s (taken on %s at host call %d) on %s (%s)\n", args[0], snap.Engine, snap.HostCalls, prog.Engine, prog.Reason)
 			}
-			res, err := prog.Resume(cmd.Context(), spec, snap)
-			if err != nil {
-				return err
-			}
-			if res.ExitCode != 0 {
-				return &exitCodeError{res.ExitCode}
-			}
-			return nil
+			return cellExit(prog.Resume(cmd.Context(), spec, snap))
 		},
 	}
 	f.register(cmd)
