@@ -206,4 +206,8 @@ func TestCellMigratesBetweenSitesWhileItRuns(t *testing.T) {
 		t.Fatalf("status after the move: %+v", after.Status)
 	}
 	t.Logf("moved at host call %d: downtime %s, %d bytes", after.Status.Migrations[0].HostCall, after.Status.Migrations[0].Downtime, after.Status.Migrations[0].Bytes)
+	table, err := run(t, nil, "get", "cells", "--server", base, "-o", "wide")
+	if err != nil || !strings.Contains(table, name) || !strings.Contains(table, "   1   ") || !strings.Contains(table, "cloud") {
+		t.Fatalf("get cells -o wide: %v\n%s", err, table)
+	}
 }

@@ -87,6 +87,35 @@ func Sites(w io.Writer, f Format, sites []v1alpha1.Site, now time.Time) error {
 	return tw.Flush()
 }
 
+// CellRuns writes cell runs in format f.
+func CellRuns(w io.Writer, f Format, runs []v1alpha1.CellRun, now time.Time) error {
+	if f == JSON || f == YAML {
+		return Object(w, f, v1alpha1.CellRunList{
+			TypeMeta: v1alpha1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: "CellRunList"},
+			Items:    runs,
+		})
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
+	header := "NAME\tSITE\tPHASE\tEXIT\tMIGRATIONS\tAGE"
+	if f == Wide {
+		header += "\tRUNS AT\tENGINE\tMODULE\tMESSAGE"
+	}
+	fmt.Fprintln(tw, header)
+	for _, c := range runs {
+		exit := "<none>"
+		if c.Status.Phase.Done() {
+			exit = fmt.Sprint(c.Status.ExitCode)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s", c.Metadata.Name, c.Spec.Site, c.Status.Phase, exit,
+			len(c.Status.Migrations), ago(c.Metadata.CreationTimestamp, now))
+		if f == Wide {
+			fmt.Fprintf(tw, "\t%s\t%s\t%s\t%s", orNone(c.Status.Site), orNone(c.Status.Engine), c.Spec.Module[:min(12, len(c.Spec.Module))], orNone(c.Status.Message))
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
+}
+
 // Version writes build information.
 func Version(w io.Writer, f Format, v any, text string) error {
 	if f == JSON || f == YAML {
