@@ -211,3 +211,24 @@ func TestCellMigratesBetweenSitesWhileItRuns(t *testing.T) {
 		t.Fatalf("get cells -o wide: %v\n%s", err, table)
 	}
 }
+
+func TestGrannySimulateAndTrace(t *testing.T) {
+	t.Parallel()
+	out, err := run(t, nil, "granny", "simulate", "--hosts", "20", "--jobs", "200")
+	if err != nil || strings.Count(out, "\n") != 5 || !strings.Contains(out, "all but spot-evacuation") {
+		t.Fatalf("granny simulate: %v\n%s", err, out)
+	}
+	trace := filepath.Join(t.TempDir(), "jobs.csv")
+	out, err = run(t, nil, "granny", "trace", "--jobs", "50", "--seed", "3")
+	if err != nil || strings.Count(out, "\n") != 51 {
+		t.Fatalf("granny trace: %v\n%s", err, out)
+	}
+	os.WriteFile(trace, []byte(out), 0o644)
+	if out, err := run(t, nil, "granny", "simulate", "--hosts", "10", "--trace", trace); err != nil || !strings.Contains(out, "all but defragment") {
+		t.Fatalf("granny simulate --trace: %v\n%s", err, out)
+	}
+	os.WriteFile(trace, []byte("arrival,ranks,duration,memory_mib,elastic\n1,two,3,4,false\n"), 0o644)
+	if out, err := run(t, nil, "granny", "simulate", "--trace", trace); err == nil || !strings.Contains(out, "line 2") {
+		t.Fatalf("granny simulate of a bad trace: %v\n%s", err, out)
+	}
+}

@@ -45,6 +45,7 @@ with 'cloudskin get sites'.`,
 		newGetCommand(g),
 		newCellCommand(g),
 		newRasterCommand(),
+		newGrannyCommand(),
 		newConfigCommand(),
 		newVersionCommand(),
 	)

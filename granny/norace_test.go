@@ -1,0 +1,5 @@
+//go:build !race
+
+package granny
+
+const raceEnabled = false
