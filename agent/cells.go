@@ -121,7 +121,14 @@ func (a *Agent) take(ctx context.Context, rt *cell.Runtime, cs *cells, wg *sync.
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		final := a.runCell(ctx, rt, run, st, snap, stop)
+		renew := func() <-chan struct{} {
+			next := make(chan struct{})
+			cs.mu.Lock()
+			cs.running[run.Metadata.Name] = next
+			cs.mu.Unlock()
+			return next
+		}
+		final := a.runCell(ctx, rt, run, st, snap, stop, renew)
 		cs.mu.Lock()
 		delete(cs.running, run.Metadata.Name)
 		cs.mu.Unlock()
@@ -131,7 +138,10 @@ func (a *Agent) take(ctx context.Context, rt *cell.Runtime, cs *cells, wg *sync.
 
 // runCell runs one cell run until it ends or moves, and returns the status
 // to report: final, or Migrating after its snapshot was handed over.
-func (a *Agent) runCell(ctx context.Context, rt *cell.Runtime, run v1alpha1.CellRun, st v1alpha1.CellRunStatus, from *snapshot.Snapshot, stop <-chan struct{}) v1alpha1.CellRunStatus {
+//
+// renew registers and returns a new stop channel, for a cell that goes on
+// here after a failed move.
+func (a *Agent) runCell(ctx context.Context, rt *cell.Runtime, run v1alpha1.CellRun, st v1alpha1.CellRunStatus, from *snapshot.Snapshot, stop <-chan struct{}, renew func() <-chan struct{}) v1alpha1.CellRunStatus {
 	fail := func(err error) v1alpha1.CellRunStatus {
 		now := time.Now().UTC()
 		st.Phase, st.ExitCode, st.Message, st.FinishTime = v1alpha1.CellFailed, -1, err.Error(), &now
@@ -150,18 +160,28 @@ func (a *Agent) runCell(ctx context.Context, rt *cell.Runtime, run v1alpha1.Cell
 		MemoryLimit: run.Spec.Memory.Value(), Timeout: run.Spec.Timeout.Duration,
 	}
 	var res cell.Result
-	var snap *snapshot.Snapshot
-	if prog.Migratable {
-		snap, res, err = prog.RunStoppable(ctx, spec, from, stop)
-	} else {
+	if !prog.Migratable {
 		res, err = prog.Run(ctx, spec)
+	}
+	for prog.Migratable {
+		var snap *snapshot.Snapshot
+		snap, res, err = prog.RunStoppable(ctx, spec, from, stop)
+		if err != nil || snap == nil {
+			break
+		}
+		handed, herr := a.handOver(ctx, run.Metadata.Name, snap, st)
+		if herr == nil {
+			handed.Output += out.String()
+			return handed
+		}
+		// The snapshot could not be handed over: the cell goes on here,
+		// never lost; the move is tried again while it is still asked for.
+		a.log.Warn("migration failed; the cell continues here", "cell", run.Metadata.Name, "err", herr)
+		from, stop = snap, renew()
 	}
 	st.Output += out.String()
 	if err != nil {
 		return fail(err)
-	}
-	if snap != nil {
-		return a.handOver(ctx, run.Metadata.Name, snap, st)
 	}
 	now := time.Now().UTC()
 	st.FinishTime = &now
@@ -173,21 +193,19 @@ func (a *Agent) runCell(ctx context.Context, rt *cell.Runtime, run v1alpha1.Cell
 }
 
 // handOver gives a stopped cell's snapshot to the control plane, for the
-// site it moves to.
-func (a *Agent) handOver(ctx context.Context, name string, snap *snapshot.Snapshot, st v1alpha1.CellRunStatus) v1alpha1.CellRunStatus {
+// site it moves to, and returns the Migrating status to report.
+func (a *Agent) handOver(ctx context.Context, name string, snap *snapshot.Snapshot, st v1alpha1.CellRunStatus) (v1alpha1.CellRunStatus, error) {
 	stopped := time.Now().UTC()
 	var buf bytes.Buffer
 	if err := snapshot.Encode(&buf, snap); err != nil {
-		st.Phase, st.Message = v1alpha1.CellFailed, fmt.Sprintf("encoding the snapshot to migrate: %v", err)
-		return st
+		return st, fmt.Errorf("encoding the snapshot to migrate: %w", err)
 	}
 	if err := a.client.PutSnapshot(context.WithoutCancel(ctx), name, buf.Bytes()); err != nil {
-		st.Phase, st.Message = v1alpha1.CellFailed, fmt.Sprintf("handing over the snapshot to migrate: %v", err)
-		return st
+		return st, fmt.Errorf("handing over the snapshot to migrate: %w", err)
 	}
 	st.Phase, st.StoppedAt = v1alpha1.CellMigrating, &stopped
 	a.log.Info("cell stopped to migrate", "cell", name, "hostCall", snap.HostCalls, "bytes", buf.Len())
-	return st
+	return st, nil
 }
 
 // load compiles the run's module, fetching it from the control plane the

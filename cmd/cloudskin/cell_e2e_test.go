@@ -232,3 +232,56 @@ func TestGrannySimulateAndTrace(t *testing.T) {
 		t.Fatalf("granny simulate of a bad trace: %v\n%s", err, out)
 	}
 }
+
+// TestFailedMoveLeavesTheCellRunningAtItsSource breaks the hand-over (the
+// control plane cannot store snapshots) and checks that the cell is not
+// lost: it goes on at its source and ends as if it had never been asked to
+// move.
+func TestFailedMoveLeavesTheCellRunningAtItsSource(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	os.MkdirAll(data, 0o700)
+	os.WriteFile(filepath.Join(data, "snapshots"), []byte("not a directory"), 0o600)
+	up, base := start(t, "up", "--listen", "127.0.0.1:0", "--data", data)
+	wasm := filepath.Join(dir, "slow.wasm")
+	if out, err := run(t, nil, "cell", "cc", "--migratable", "testdata/slow.c", "-o", wasm); err != nil {
+		t.Fatalf("cell cc: %v\n%s", err, out)
+	}
+	straight, err := exec.Command(binary, "cell", "run", wasm).Output()
+	wantCode := exitCode(err)
+
+	remote := exec.Command(binary, "cell", "run", "--server", base, "--site", "edge", wasm)
+	var remoteOut bytes.Buffer
+	remote.Stdout = &remoteOut
+	if err := remote.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var name string
+	for deadline := time.Now().Add(10 * time.Second); name == ""; time.Sleep(20 * time.Millisecond) {
+		var list struct{ Items []v1alpha1.CellRun }
+		getJSON(t, base+"/api/v1/cells", &list)
+		if len(list.Items) == 1 && list.Items[0].Status.Phase == v1alpha1.CellRunning {
+			name = list.Items[0].Metadata.Name
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the cell never ran at edge")
+		}
+	}
+	out, err := run(t, nil, "cell", "migrate", "--server", base, name, "--to", "cloud")
+	if err == nil || !strings.Contains(out, "before it moved") {
+		t.Fatalf("cell migrate with a broken hand-over: %v\n%s", err, out)
+	}
+	err = remote.Wait()
+	if remoteOut.String() != string(straight) || exitCode(err) != wantCode {
+		t.Fatalf("cell after a failed move: exit %d, output\n%s\nwant exit %d, output\n%s", exitCode(err), remoteOut.String(), wantCode, straight)
+	}
+	var after v1alpha1.CellRun
+	getJSON(t, base+"/api/v1/cells/"+name, &after)
+	if after.Status.Site != "edge" || len(after.Status.Migrations) != 0 || !after.Status.Phase.Done() {
+		t.Fatalf("status after a failed move: %+v", after.Status)
+	}
+	if !strings.Contains(up.output(), "migration failed; the cell continues here") {
+		t.Fatalf("the hand-over never failed, so nothing was tested:\n%s", up.output())
+	}
+}
