@@ -95,7 +95,7 @@ func (a *Agent) Setup(h *component.Host) error {
 func (a *Agent) Run(ctx context.Context) error {
 	cellsDone := make(chan struct{})
 	go func() { defer close(cellsDone); a.runCells(ctx) }()
-	defer func() { <-cellsDone }()
+	defer func() { <-cellsDone; a.client.Close() }()
 	ticker := time.NewTicker(a.interval)
 	defer ticker.Stop()
 	registered, connected := false, true

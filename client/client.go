@@ -44,6 +44,11 @@ func (c *Client) WithToken(token string) *Client {
 	return &cp
 }
 
+// Close releases the client's idle connections. A request cancelled while
+// its connection was being made leaves that connection in the pool, never
+// used, and a server shutting down waits seconds for such connections.
+func (c *Client) Close() { c.http.CloseIdleConnections() }
+
 // Server returns the control plane's base URL.
 func (c *Client) Server() string { return c.base }
 

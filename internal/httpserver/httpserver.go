@@ -128,6 +128,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
 	defer cancel()
 	err := srv.Shutdown(shutdownCtx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		// Requests still running (or connections that never sent one: Go
+		// waits 5 s for those) are cut, so the process stops on time.
+		s.log.Warn("http server: closing connections still open after the shutdown grace period", "addr", ln.Addr().String(), "grace", ShutdownTimeout)
+		err = srv.Close()
+	}
 	if serveErr := <-errc; !errors.Is(serveErr, http.ErrServerClosed) && err == nil {
 		err = serveErr
 	}

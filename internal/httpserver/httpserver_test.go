@@ -112,3 +112,23 @@ func TestShutdownWaitsForInFlightRequest(t *testing.T) {
 		t.Fatal("server still answering after shutdown")
 	}
 }
+
+// A connection that never sends a request (a client's dial finished after
+// its request was cancelled) must not hold shutdown past the grace period.
+func TestShutdownDoesNotWaitForSilentConnections(t *testing.T) {
+	s := httpserver.New(logging.Discard(), metrics.New("v", "c"))
+	base, stop := start(t, s)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	time.Sleep(50 * time.Millisecond) // let the server accept it
+	begin := time.Now()
+	if err := stop(); err != nil {
+		t.Fatalf("shutdown with a silent connection open: %v", err)
+	}
+	if took := time.Since(begin); took > httpserver.ShutdownTimeout+time.Second {
+		t.Fatalf("shutdown took %s", took)
+	}
+}
