@@ -168,48 +168,71 @@ func TestCellMigratesBetweenSitesWhileItRuns(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	_, base := start(t, "up", "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"))
-	wasm := filepath.Join(dir, "slow.wasm")
-	if out, err := run(t, nil, "cell", "cc", "--migratable", "testdata/slow.c", "-o", wasm); err != nil {
-		t.Fatalf("cell cc: %v\n%s", err, out)
-	}
-	straight, err := exec.Command(binary, "cell", "run", wasm).Output()
-	wantCode := exitCode(err)
-
-	remote := exec.Command(binary, "cell", "run", "--server", base, "--site", "edge", wasm)
-	var remoteOut bytes.Buffer
-	remote.Stdout = &remoteOut
-	if err := remote.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var name string
-	for deadline := time.Now().Add(10 * time.Second); name == ""; time.Sleep(20 * time.Millisecond) {
-		var list struct{ Items []v1alpha1.CellRun }
-		getJSON(t, base+"/api/v1/cells", &list)
-		if len(list.Items) == 1 && list.Items[0].Status.Phase == v1alpha1.CellRunning {
-			name = list.Items[0].Metadata.Name
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the cell never ran at edge")
-		}
-	}
-	out, err := run(t, nil, "cell", "migrate", "--server", base, name, "--to", "cloud")
-	if err != nil || !strings.Contains(out, "migrated "+name+" from edge to cloud") {
+	m := startMovingCell(t, dir, base)
+	out, err := run(t, nil, "cell", "migrate", "--server", base, m.name, "--to", "cloud")
+	if err != nil || !strings.Contains(out, "migrated "+m.name+" from edge to cloud") {
 		t.Fatalf("cell migrate: %v\n%s", err, out)
 	}
-	err = remote.Wait()
-	if remoteOut.String() != string(straight) || exitCode(err) != wantCode {
-		t.Fatalf("moved cell: exit %d, output\n%s\nwant exit %d, output\n%s", exitCode(err), remoteOut.String(), wantCode, straight)
-	}
-	var after v1alpha1.CellRun
-	getJSON(t, base+"/api/v1/cells/"+name, &after)
+	after := m.wait(t)
 	if after.Status.Site != "cloud" || len(after.Status.Migrations) != 1 || after.Status.Migrations[0].From != "edge" {
 		t.Fatalf("status after the move: %+v", after.Status)
 	}
 	t.Logf("moved at host call %d: downtime %s, %d bytes", after.Status.Migrations[0].HostCall, after.Status.Migrations[0].Downtime, after.Status.Migrations[0].Bytes)
 	table, err := run(t, nil, "get", "cells", "--server", base, "-o", "wide")
-	if err != nil || !strings.Contains(table, name) || !strings.Contains(table, "   1   ") || !strings.Contains(table, "cloud") {
+	if err != nil || !strings.Contains(table, m.name) || !strings.Contains(table, "   1   ") || !strings.Contains(table, "cloud") {
 		t.Fatalf("get cells -o wide: %v\n%s", err, table)
 	}
+}
+
+// movingCell is a migratable cell running at the edge site of an `up`,
+// started with `cell run --site edge`, and what a run that never moves gives.
+type movingCell struct {
+	base, name   string
+	remote       *exec.Cmd
+	remoteOut    bytes.Buffer
+	straight     string
+	straightCode int
+}
+
+// startMovingCell builds testdata/slow.c migratable, runs it locally for
+// reference, then at edge, and waits until edge runs it.
+func startMovingCell(t *testing.T, dir, base string) *movingCell {
+	t.Helper()
+	wasm := filepath.Join(dir, "slow.wasm")
+	if out, err := run(t, nil, "cell", "cc", "--migratable", "testdata/slow.c", "-o", wasm); err != nil {
+		t.Fatalf("cell cc: %v\n%s", err, out)
+	}
+	m := &movingCell{base: base}
+	straight, err := exec.Command(binary, "cell", "run", wasm).Output()
+	m.straight, m.straightCode = string(straight), exitCode(err)
+	m.remote = exec.Command(binary, "cell", "run", "--server", base, "--site", "edge", wasm)
+	m.remote.Stdout = &m.remoteOut
+	if err := m.remote.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); m.name == ""; time.Sleep(20 * time.Millisecond) {
+		var list struct{ Items []v1alpha1.CellRun }
+		getJSON(t, base+"/api/v1/cells", &list)
+		if len(list.Items) == 1 && list.Items[0].Status.Phase == v1alpha1.CellRunning {
+			m.name = list.Items[0].Metadata.Name
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the cell never ran at edge")
+		}
+	}
+	return m
+}
+
+// wait waits for the cell and checks it ended as the run that never moved.
+func (m *movingCell) wait(t *testing.T) v1alpha1.CellRun {
+	t.Helper()
+	err := m.remote.Wait()
+	if m.remoteOut.String() != m.straight || exitCode(err) != m.straightCode {
+		t.Fatalf("exit %d, output\n%s\nwant exit %d, output\n%s", exitCode(err), m.remoteOut.String(), m.straightCode, m.straight)
+	}
+	var after v1alpha1.CellRun
+	getJSON(t, m.base+"/api/v1/cells/"+m.name, &after)
+	return after
 }
 
 func TestGrannySimulateAndTrace(t *testing.T) {
@@ -244,40 +267,12 @@ func TestFailedMoveLeavesTheCellRunningAtItsSource(t *testing.T) {
 	os.MkdirAll(data, 0o700)
 	os.WriteFile(filepath.Join(data, "snapshots"), []byte("not a directory"), 0o600)
 	up, base := start(t, "up", "--listen", "127.0.0.1:0", "--data", data)
-	wasm := filepath.Join(dir, "slow.wasm")
-	if out, err := run(t, nil, "cell", "cc", "--migratable", "testdata/slow.c", "-o", wasm); err != nil {
-		t.Fatalf("cell cc: %v\n%s", err, out)
-	}
-	straight, err := exec.Command(binary, "cell", "run", wasm).Output()
-	wantCode := exitCode(err)
-
-	remote := exec.Command(binary, "cell", "run", "--server", base, "--site", "edge", wasm)
-	var remoteOut bytes.Buffer
-	remote.Stdout = &remoteOut
-	if err := remote.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var name string
-	for deadline := time.Now().Add(10 * time.Second); name == ""; time.Sleep(20 * time.Millisecond) {
-		var list struct{ Items []v1alpha1.CellRun }
-		getJSON(t, base+"/api/v1/cells", &list)
-		if len(list.Items) == 1 && list.Items[0].Status.Phase == v1alpha1.CellRunning {
-			name = list.Items[0].Metadata.Name
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the cell never ran at edge")
-		}
-	}
-	out, err := run(t, nil, "cell", "migrate", "--server", base, name, "--to", "cloud")
+	m := startMovingCell(t, dir, base)
+	out, err := run(t, nil, "cell", "migrate", "--server", base, m.name, "--to", "cloud")
 	if err == nil || !strings.Contains(out, "before it moved") {
 		t.Fatalf("cell migrate with a broken hand-over: %v\n%s", err, out)
 	}
-	err = remote.Wait()
-	if remoteOut.String() != string(straight) || exitCode(err) != wantCode {
-		t.Fatalf("cell after a failed move: exit %d, output\n%s\nwant exit %d, output\n%s", exitCode(err), remoteOut.String(), wantCode, straight)
-	}
-	var after v1alpha1.CellRun
-	getJSON(t, base+"/api/v1/cells/"+name, &after)
+	after := m.wait(t)
 	if after.Status.Site != "edge" || len(after.Status.Migrations) != 0 || !after.Status.Phase.Done() {
 		t.Fatalf("status after a failed move: %+v", after.Status)
 	}
