@@ -313,20 +313,13 @@ func (h *host) abort(a *args) error {
 	return h.r.Abort(a.comm(0), a.int(1))
 }
 
-func (h *host) commRank(a *args) error {
-	n, err := h.r.CommRank(a.comm(0))
-	if err != nil {
-		return err
-	}
-	if !a.span(a.ptr(1), 4, false) {
-		return a.err
-	}
-	a.store(a.ptr(1), n)
-	return nil
-}
+func (h *host) commRank(a *args) error { return storeCommInt(a, h.r.CommRank) }
+func (h *host) commSize(a *args) error { return storeCommInt(a, h.r.CommSize) }
 
-func (h *host) commSize(a *args) error {
-	n, err := h.r.CommSize(a.comm(0))
+// storeCommInt answers MPI_Comm_rank and MPI_Comm_size: what get says of
+// the communicator in argument 0, stored at the int pointer in argument 1.
+func storeCommInt(a *args, get func(Comm) (int, error)) error {
+	n, err := get(a.comm(0))
 	if err != nil {
 		return err
 	}

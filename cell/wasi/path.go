@@ -303,6 +303,25 @@ func (s *System) pathFilestatSetTimes(_ context.Context, mem memory, p []uint64)
 	return errnoOf(t.root.Chtimes(t.op, atime, mtime))
 }
 
+// pathPair reads the two paths of path_link and path_rename: both must be
+// in the same preopen (EXDEV otherwise, as across file systems) and the
+// new one must be writable.
+func (s *System) pathPair(mem memory, fromFD, fromPtr, fromLen, toFD, toPtr, toLen uint32) (from, to target, en errno) {
+	if from, en = s.pathArg(mem, fromFD, fromPtr, fromLen); en != errnoSuccess {
+		return from, to, en
+	}
+	if to, en = s.pathArg(mem, toFD, toPtr, toLen); en != errnoSuccess {
+		return from, to, en
+	}
+	if from.preopen != to.preopen {
+		return from, to, errnoXdev
+	}
+	if to.ro {
+		return from, to, errnoRofs
+	}
+	return from, to, errnoSuccess
+}
+
 // pathLink is path_link(old_fd, old_flags, old_path, old_path_len, new_fd,
 // new_path, new_path_len). Both must be in the same preopen (EXDEV
 // otherwise, as across file systems). SYMLINK_FOLLOW in old_flags is
@@ -310,19 +329,9 @@ func (s *System) pathFilestatSetTimes(_ context.Context, mem memory, p []uint64)
 func (s *System) pathLink(_ context.Context, mem memory, p []uint64) errno {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	from, en := s.pathArg(mem, uint32(p[0]), uint32(p[2]), uint32(p[3]))
+	from, to, en := s.pathPair(mem, uint32(p[0]), uint32(p[2]), uint32(p[3]), uint32(p[4]), uint32(p[5]), uint32(p[6]))
 	if en != errnoSuccess {
 		return en
-	}
-	to, en := s.pathArg(mem, uint32(p[4]), uint32(p[5]), uint32(p[6]))
-	if en != errnoSuccess {
-		return en
-	}
-	if from.preopen != to.preopen {
-		return errnoXdev
-	}
-	if to.ro {
-		return errnoRofs
 	}
 	if to.isDots() {
 		return errnoExist
@@ -383,19 +392,9 @@ func (s *System) pathRemoveDirectory(_ context.Context, mem memory, p []uint64) 
 func (s *System) pathRename(_ context.Context, mem memory, p []uint64) errno {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	from, en := s.pathArg(mem, uint32(p[0]), uint32(p[1]), uint32(p[2]))
+	from, to, en := s.pathPair(mem, uint32(p[0]), uint32(p[1]), uint32(p[2]), uint32(p[3]), uint32(p[4]), uint32(p[5]))
 	if en != errnoSuccess {
 		return en
-	}
-	to, en := s.pathArg(mem, uint32(p[3]), uint32(p[4]), uint32(p[5]))
-	if en != errnoSuccess {
-		return en
-	}
-	if from.preopen != to.preopen {
-		return errnoXdev
-	}
-	if to.ro {
-		return errnoRofs
 	}
 	if from.isDots() || to.isDots() {
 		return errnoBusy
