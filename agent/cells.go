@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -84,12 +85,12 @@ func (a *Agent) stopMoving(ctx context.Context, cs *cells) {
 // take claims a run and starts it (or, for a migrating one, resumes it
 // from its snapshot) in a goroutine.
 func (a *Agent) take(ctx context.Context, rt *cell.Runtime, cs *cells, wg *sync.WaitGroup, run v1alpha1.CellRun) {
-	var snap *snapshot.Snapshot
+	var snaps []*snapshot.Snapshot
 	var snapBytes int
 	if run.Status.Phase == v1alpha1.CellMigrating {
 		data, err := a.client.GetSnapshot(ctx, run.Metadata.Name)
 		if err == nil {
-			snap, err = snapshot.Decode(bytes.NewReader(data), nil)
+			snaps, err = snapshot.DecodeAll(bytes.NewReader(data), nil)
 		}
 		if err != nil {
 			a.log.Warn("fetching a migrating cell's snapshot", "cell", run.Metadata.Name, "err", err)
@@ -103,9 +104,9 @@ func (a *Agent) take(ctx context.Context, rt *cell.Runtime, cs *cells, wg *sync.
 	if st.StartTime == nil {
 		st.StartTime = &now
 	}
-	if snap != nil && st.StoppedAt != nil {
+	if snaps != nil && st.StoppedAt != nil {
 		st.Migrations = append(st.Migrations, v1alpha1.CellMigration{
-			From: run.Status.Site, To: a.site.Metadata.Name, HostCall: snap.HostCalls,
+			From: run.Status.Site, To: a.site.Metadata.Name, HostCall: snaps[0].HostCalls, Ranks: len(snaps),
 			Bytes: int64(snapBytes), Downtime: v1alpha1.Duration{Duration: now.Sub(*st.StoppedAt)},
 		})
 		st.StoppedAt = nil
@@ -128,7 +129,7 @@ func (a *Agent) take(ctx context.Context, rt *cell.Runtime, cs *cells, wg *sync.
 			cs.mu.Unlock()
 			return next
 		}
-		final := a.runCell(ctx, rt, run, st, snap, stop, renew)
+		final := a.runCell(ctx, rt, run, st, snaps, stop, renew)
 		cs.mu.Lock()
 		delete(cs.running, run.Metadata.Name)
 		cs.mu.Unlock()
@@ -136,12 +137,14 @@ func (a *Agent) take(ctx context.Context, rt *cell.Runtime, cs *cells, wg *sync.
 	}()
 }
 
-// runCell runs one cell run until it ends or moves, and returns the status
-// to report: final, or Migrating after its snapshot was handed over.
+// runCell runs one cell run (one cell, or an MPI world of spec.ranks
+// cells) until it ends or moves, and returns the status to report: final,
+// or Migrating after its snapshot was handed over. from holds the
+// snapshots a migrating run resumes from (one per rank).
 //
 // renew registers and returns a new stop channel, for a cell that goes on
 // here after a failed move.
-func (a *Agent) runCell(ctx context.Context, rt *cell.Runtime, run v1alpha1.CellRun, st v1alpha1.CellRunStatus, from *snapshot.Snapshot, stop <-chan struct{}, renew func() <-chan struct{}) v1alpha1.CellRunStatus {
+func (a *Agent) runCell(ctx context.Context, rt *cell.Runtime, run v1alpha1.CellRun, st v1alpha1.CellRunStatus, from []*snapshot.Snapshot, stop <-chan struct{}, renew func() <-chan struct{}) v1alpha1.CellRunStatus {
 	fail := func(err error) v1alpha1.CellRunStatus {
 		now := time.Now().UTC()
 		st.Phase, st.ExitCode, st.Message, st.FinishTime = v1alpha1.CellFailed, -1, err.Error(), &now
@@ -154,22 +157,21 @@ func (a *Agent) runCell(ctx context.Context, rt *cell.Runtime, run v1alpha1.Cell
 	defer prog.Close(context.WithoutCancel(ctx))
 	st.Engine = string(prog.Engine)
 	out := &cappedBuffer{limit: maxOutput - len(st.Output)}
-	spec := cell.Spec{
-		Name: run.Metadata.Name, Args: run.Spec.Args, Env: run.Spec.Env,
-		Stdout: out, Stderr: out,
-		MemoryLimit: run.Spec.Memory.Value(), Timeout: run.Spec.Timeout.Duration,
+	spec, err := cellSpec(run, out)
+	if err != nil {
+		return fail(err)
 	}
 	var res cell.Result
 	if !prog.Migratable {
-		res, err = prog.Run(ctx, spec)
+		res, err = runToEnd(ctx, prog, run.Spec.Ranks, spec)
 	}
 	for prog.Migratable {
-		var snap *snapshot.Snapshot
-		snap, res, err = prog.RunStoppable(ctx, spec, from, stop)
-		if err != nil || snap == nil {
+		var snaps []*snapshot.Snapshot
+		snaps, res, err = runStoppable(ctx, prog, run.Spec.Ranks, spec, from, stop)
+		if err != nil || snaps == nil {
 			break
 		}
-		handed, herr := a.handOver(ctx, run.Metadata.Name, snap, st)
+		handed, herr := a.handOver(ctx, run.Metadata.Name, snaps, st)
 		if herr == nil {
 			handed.Output += out.String()
 			return handed
@@ -177,7 +179,7 @@ func (a *Agent) runCell(ctx context.Context, rt *cell.Runtime, run v1alpha1.Cell
 		// The snapshot could not be handed over: the cell goes on here,
 		// never lost; the move is tried again while it is still asked for.
 		a.log.Warn("migration failed; the cell continues here", "cell", run.Metadata.Name, "err", herr)
-		from, stop = snap, renew()
+		from, stop = snaps, renew()
 	}
 	st.Output += out.String()
 	if err != nil {
@@ -192,19 +194,76 @@ func (a *Agent) runCell(ctx context.Context, rt *cell.Runtime, run v1alpha1.Cell
 	return st
 }
 
+// cellSpec is the cell a run describes, writing its output to out.
+func cellSpec(run v1alpha1.CellRun, out io.Writer) (cell.Spec, error) {
+	spec := cell.Spec{
+		Name: run.Metadata.Name, Args: run.Spec.Args, Env: run.Spec.Env,
+		Stdout: out, Stderr: out,
+		MemoryLimit: run.Spec.Memory.Value(), Timeout: run.Spec.Timeout.Duration,
+	}
+	for _, d := range run.Spec.Dirs {
+		p, err := cell.ParseDir(d)
+		if err != nil {
+			return spec, fmt.Errorf("spec.dirs: %w", err)
+		}
+		spec.Dirs = append(spec.Dirs, p)
+	}
+	return spec, nil
+}
+
+// runToEnd runs a program that cannot migrate: one cell, or a world.
+func runToEnd(ctx context.Context, prog *cell.Program, ranks int, spec cell.Spec) (cell.Result, error) {
+	if !prog.UsesMPI {
+		return prog.Run(ctx, spec)
+	}
+	results, err := prog.RunMPI(ctx, max(ranks, 1), func(int) cell.Spec { return spec })
+	return worldResult(results), err
+}
+
+// runStoppable runs a migratable program from its start or from snapshots
+// until it ends or stop is closed; a stopped one returns its snapshots.
+func runStoppable(ctx context.Context, prog *cell.Program, ranks int, spec cell.Spec, from []*snapshot.Snapshot, stop <-chan struct{}) ([]*snapshot.Snapshot, cell.Result, error) {
+	if !prog.UsesMPI {
+		var start *snapshot.Snapshot
+		if len(from) > 0 {
+			start = from[0]
+		}
+		snap, res, err := prog.RunStoppable(ctx, spec, start, stop)
+		if snap == nil {
+			return nil, res, err
+		}
+		return []*snapshot.Snapshot{snap}, res, err
+	}
+	snaps, results, err := prog.RunMPIStoppable(ctx, max(ranks, 1), func(int) cell.Spec { return spec }, from, cell.WorldStop{Request: stop})
+	return snaps, worldResult(results), err
+}
+
+// worldResult is how a world ended, as one result: the first non-zero
+// exit status, and the longest time.
+func worldResult(results []cell.Result) cell.Result {
+	var res cell.Result
+	for _, r := range results {
+		res.Elapsed = max(res.Elapsed, r.Elapsed)
+		if res.ExitCode == 0 {
+			res.ExitCode = r.ExitCode
+		}
+	}
+	return res
+}
+
 // handOver gives a stopped cell's snapshot to the control plane, for the
 // site it moves to, and returns the Migrating status to report.
-func (a *Agent) handOver(ctx context.Context, name string, snap *snapshot.Snapshot, st v1alpha1.CellRunStatus) (v1alpha1.CellRunStatus, error) {
+func (a *Agent) handOver(ctx context.Context, name string, snaps []*snapshot.Snapshot, st v1alpha1.CellRunStatus) (v1alpha1.CellRunStatus, error) {
 	stopped := time.Now().UTC()
 	var buf bytes.Buffer
-	if err := snapshot.Encode(&buf, snap); err != nil {
+	if err := snapshot.EncodeAll(&buf, snaps); err != nil {
 		return st, fmt.Errorf("encoding the snapshot to migrate: %w", err)
 	}
 	if err := a.client.PutSnapshot(context.WithoutCancel(ctx), name, buf.Bytes()); err != nil {
 		return st, fmt.Errorf("handing over the snapshot to migrate: %w", err)
 	}
 	st.Phase, st.StoppedAt = v1alpha1.CellMigrating, &stopped
-	a.log.Info("cell stopped to migrate", "cell", name, "hostCall", snap.HostCalls, "bytes", buf.Len())
+	a.log.Info("cell stopped to migrate", "cell", name, "ranks", len(snaps), "hostCall", snaps[0].HostCalls, "bytes", buf.Len())
 	return st, nil
 }
 

@@ -44,10 +44,13 @@ func module(t testing.TB, name string) []byte {
 		sources := map[string]string{
 			"hello": "testdata/hello.c", "faults": "testdata/faults.c", "files": "testdata/files.c",
 			"imports": "testdata/imports.c", "mpifail": "testdata/mpifail.c", "nofinalize": "testdata/nofinalize.c", "empty": "testdata/empty.c", "idle": "testdata/idle.c", "ring": "../examples/mpi/ring.c", "allreduce": "../examples/mpi/allreduce.c",
+			"mpimove-m": "testdata/mpimove.c",
 		}
 		for name, src := range sources {
 			out := filepath.Join(dir, name+".wasm")
-			if err := tc.Compile(context.Background(), toolchain.Options{Sources: []string{src}, Output: out, SIMD: true}); err != nil {
+			// Names ending in -m are built migratable (Asyncify).
+			migratable := strings.HasSuffix(name, "-m")
+			if err := tc.Compile(context.Background(), toolchain.Options{Sources: []string{src}, Output: out, SIMD: true, Migratable: migratable}); err != nil {
 				buildErr = fmt.Errorf("build %s: %w", src, err)
 				return
 			}

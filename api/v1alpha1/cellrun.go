@@ -3,6 +3,7 @@ package v1alpha1
 import (
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -32,7 +33,17 @@ type CellRunSpec struct {
 	Memory Quantity `json:"memory,omitzero" yaml:"memory,omitempty"`
 	// Timeout stops the cell after this long; zero means no limit.
 	Timeout Duration `json:"timeout,omitzero" yaml:"timeout,omitempty"`
+	// Ranks is the size of the MPI world an MPI program runs as, all of
+	// its ranks at the site; 0 means 1.
+	Ranks int `json:"ranks,omitempty" yaml:"ranks,omitempty"`
+	// Dirs are directories of the agent's host the cell may use, as
+	// HOST:GUEST[:ro]. A cell that migrates finds them at the same paths
+	// on its new host.
+	Dirs []string `json:"dirs,omitempty" yaml:"dirs,omitempty"`
 }
+
+// MaxRanks bounds spec.ranks.
+const MaxRanks = 1024
 
 // CellPhase is where a cell run is.
 type CellPhase string
@@ -71,7 +82,8 @@ type CellRunStatus struct {
 type CellMigration struct {
 	From     string   `json:"from" yaml:"from"`
 	To       string   `json:"to" yaml:"to"`
-	HostCall uint64   `json:"hostCall" yaml:"hostCall"`
+	HostCall uint64   `json:"hostCall" yaml:"hostCall"` // rank 0's, for an MPI world
+	Ranks    int      `json:"ranks,omitempty" yaml:"ranks,omitempty"`
 	Bytes    int64    `json:"bytes" yaml:"bytes"`
 	Downtime Duration `json:"downtime" yaml:"downtime"`
 }
@@ -112,6 +124,14 @@ func (c *CellRun) Validate() error {
 	}
 	if c.Spec.Memory.Sign() < 0 || c.Spec.Timeout.Duration < 0 {
 		return fmt.Errorf("spec.memory and spec.timeout must not be negative")
+	}
+	if c.Spec.Ranks < 0 || c.Spec.Ranks > MaxRanks {
+		return fmt.Errorf("spec.ranks %d: want 1 to %d (0 means 1)", c.Spec.Ranks, MaxRanks)
+	}
+	for i, d := range c.Spec.Dirs {
+		if !strings.Contains(d, ":") {
+			return fmt.Errorf("spec.dirs[%d] %q: want HOST:GUEST[:ro]", i, d)
+		}
 	}
 	return nil
 }

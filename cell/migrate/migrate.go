@@ -96,6 +96,14 @@ type Cell struct {
 	// Stop, when closed, stops the cell at its next host call as if that
 	// call were stopAt: how a running cell is asked to migrate.
 	Stop <-chan struct{}
+	// Hosts are host modules the cell imports besides WASI, such as an MPI
+	// rank's "mpi" (mpi.Rank.Module); their calls are migration points too.
+	Hosts []engine.HostModule
+	// StopBefore, when set, is asked before every host call that is not a
+	// rewind, with the call's module, name and arguments; true stops the
+	// cell there. An MPI rank stops only where its whole world can
+	// (mpi.Rank.StopBefore), so it uses this instead of Stop and stopAt.
+	StopBefore func(module, name string, args []uint64) bool
 }
 
 // Stats measure a run.
@@ -151,9 +159,9 @@ func Run(ctx context.Context, c Cell, from *snapshot.Snapshot, stopAt uint64) (*
 	}
 	defer sys.Close()
 
-	p := &point{stopAt: stopAt, stop: c.Stop}
+	p := &point{stopAt: stopAt, stop: c.Stop, stopBefore: c.StopBefore}
 	inst, err := c.Compiled.Instantiate(ctx, engine.InstanceConfig{
-		HostModules:      p.wrap([]engine.HostModule{sys.Module()}),
+		HostModules:      p.wrap(append([]engine.HostModule{sys.Module()}, c.Hosts...)),
 		MemoryLimitPages: c.MemoryLimitPages,
 		Uninterruptible:  c.Uninterruptible,
 	})
@@ -174,7 +182,7 @@ func Run(ctx context.Context, c Cell, from *snapshot.Snapshot, stopAt uint64) (*
 	// A fresh instance's memory is the module's initial image, which a
 	// snapshot is the difference from. Only needed if we may stop.
 	var initial []byte
-	if stopAt != 0 || c.Stop != nil {
+	if stopAt != 0 || c.Stop != nil || c.StopBefore != nil {
 		initial = slices.Clone(mem.Bytes())
 	}
 	if from != nil {
@@ -221,11 +229,13 @@ type point struct {
 	inst engine.Instance
 	data uint32 // address of Asyncify's data header
 
-	calls     uint64          // host calls so far, the one running included
-	stopAt    uint64          // the call to stop at; 0 never stops
-	stop      <-chan struct{} // closed: stop at the next call
-	rewinding bool            // the next host call is the one a snapshot stopped at
-	unwinding bool            // a host call started an unwind
+	calls  uint64          // host calls so far, the one running included
+	stopAt uint64          // the call to stop at; 0 never stops
+	stop   <-chan struct{} // closed: stop at the next call
+	// stopBefore, when set, decides whether to stop at a call (Cell.StopBefore).
+	stopBefore func(module, name string, args []uint64) bool
+	rewinding  bool // the next host call is the one a snapshot stopped at
+	unwinding  bool // a host call started an unwind
 	// unwindFrom is where the unwind buffer started filling, to measure it.
 	unwindFrom uint32
 	// err is a failure of the machinery inside a host call.
@@ -238,14 +248,14 @@ func (p *point) wrap(hosts []engine.HostModule) []engine.HostModule {
 	for i, h := range hosts {
 		funcs := slices.Clone(h.Funcs)
 		for j := range funcs {
-			funcs[j].Call = p.hook(funcs[j].Call)
+			funcs[j].Call = p.hook(h.Name, funcs[j].Name, len(funcs[j].Params), funcs[j].Call)
 		}
 		out[i] = engine.HostModule{Name: h.Name, Funcs: funcs}
 	}
 	return out
 }
 
-func (p *point) hook(call func(context.Context, engine.Memory, []uint64)) func(context.Context, engine.Memory, []uint64) {
+func (p *point) hook(module, name string, params int, call func(context.Context, engine.Memory, []uint64)) func(context.Context, engine.Memory, []uint64) {
 	return func(ctx context.Context, mem engine.Memory, stack []uint64) {
 		if p.rewinding {
 			// The guest is back at the call it stopped at; from here on
@@ -257,7 +267,8 @@ func (p *point) hook(call func(context.Context, engine.Memory, []uint64)) func(c
 			return
 		}
 		p.calls++
-		if p.calls != p.stopAt && !p.stopRequested() {
+		stopHere := p.stopBefore != nil && p.stopBefore(module, name, stack[:params])
+		if !stopHere && p.calls != p.stopAt && !p.stopRequested() {
 			call(ctx, mem, stack)
 			return
 		}

@@ -51,6 +51,10 @@ type host struct {
 	finalized   bool
 	reqs        []*Request // handle h is reqs[h-1]; nil is a free slot
 	free        []int32    // free handles
+	// unbound says the tables were restored from a snapshot and receive
+	// buffers still point at unboundMemory: the first call binds them to
+	// the cell's memory.
+	unbound bool
 }
 
 // gate says when a function may be called.
@@ -64,8 +68,13 @@ const (
 
 // Module is the "mpi" host module of the rank's cell: the functions
 // declared in include/mpi.h, bound to this rank. Build it once per cell.
+// In a world made by RestoreWorld it carries the restored tables.
 func (r *Rank) Module() engine.HostModule {
-	h := &host{r: r}
+	h := r.host
+	if h == nil {
+		h = &host{r: r}
+		r.host = h
+	}
 	return engine.HostModule{Name: "mpi", Funcs: []engine.HostFunc{
 		h.fn("MPI_Init", 2, isInit, h.init),
 		h.fn("MPI_Init_thread", 4, isInit, h.initThread),
@@ -112,6 +121,9 @@ func (h *host) fn(name string, params int, g gate, f func(*args) error) engine.H
 		Results: []engine.ValueType{engine.I32},
 		Call: func(ctx context.Context, mem engine.Memory, stack []uint64) {
 			a := args{ctx: ctx, m: mem, stack: stack}
+			if h.unbound && mem != nil {
+				h.bind(mem)
+			}
 			err := h.r.check()
 			if err == nil {
 				err = h.gate(g)
@@ -126,6 +138,28 @@ func (h *host) fn(name string, params int, g gate, f func(*args) error) engine.H
 		},
 	}
 }
+
+// bind points restored receive buffers at the cell's memory. Senders
+// read a request's buffer under the rank's lock, so it is taken here.
+func (h *host) bind(mem engine.Memory) {
+	h.r.mu.Lock()
+	defer h.r.mu.Unlock()
+	for _, q := range h.reqs {
+		if q != nil {
+			if _, ok := q.buf.mem.(unboundMemory); ok {
+				q.buf.mem = mem
+			}
+		}
+	}
+	h.unbound = false
+}
+
+// unboundMemory stands for a restored cell's memory until its first call:
+// a sender that matches a receive meanwhile sees a guest buffer it may not
+// touch, and leaves the data in the request's pending copy.
+type unboundMemory struct{}
+
+func (unboundMemory) Bytes() []byte { return nil }
 
 func (h *host) gate(g gate) error {
 	switch g {

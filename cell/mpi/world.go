@@ -44,6 +44,10 @@ type World struct {
 	downOnce sync.Once
 	down     chan struct{}
 	downErr  error
+
+	// stopMu guards stop: where ranks stop for migration (state.go).
+	stopMu sync.Mutex
+	stop   stopState
 }
 
 // Context ids of the predefined communicators. SELF's context is shared by
@@ -79,6 +83,7 @@ func NewWorld(size int, opts Options) *World {
 	}
 	w.epoch = w.now()
 	w.nextContext.Store(selfContext)
+	w.stop.entered = make([]uint64, size)
 
 	ranks := make([]int, size)
 	for i := range ranks {
@@ -180,6 +185,9 @@ type Rank struct {
 	// comms maps this rank's communicator handles; only the rank's own
 	// goroutine uses it.
 	comms []*commRef
+	// host is the binding state of the rank's cell (Module), kept so that
+	// State can capture it and RestoreWorld can prepare it.
+	host *host
 
 	// initialized and finalized record MPI_Init and MPI_Finalize, so the
 	// runner can tell a rank that ended without finalizing.

@@ -2,7 +2,7 @@
 // it takes to stop a cell at a migration point (a call into the host) and
 // continue it elsewhere, on either engine: linear memory, exported globals
 // (including __stack_pointer and the Asyncify state that holds the call
-// stack), the WASI state, and later the MPI state.
+// stack), the WASI state, and the MPI state of a rank.
 //
 // The on-disk form (Encode, Decode) is ours and documented in
 // docs/formats/snapshot.md.
@@ -35,8 +35,8 @@ type Snapshot struct {
 	// WASI is the cell's WASI state (fds with offsets, preopens, args, env,
 	// monotonic clock).
 	WASI wasi.State
-	// MPI is the rank's MPI state, nil for a cell outside an MPI world.
-	// Reserved: MPI migration is not built yet.
+	// MPI is the rank's MPI state, nil for a cell outside an MPI world:
+	// opaque here, written and read by package cell/mpi (RankState).
 	MPI []byte
 }
 

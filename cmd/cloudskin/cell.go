@@ -39,7 +39,7 @@ func newCellCommand(g *globals) *cobra.Command {
 		Use:   "cell",
 		Short: "Build and run C-Cells: C/C++ and MPI programs as WebAssembly sandboxes",
 	}
-	cmd.AddCommand(newCellRunCommand(g), newCellResumeCommand(), newCellMigrateCommand(g), newCellMPIRunCommand(), newCellCCCommand())
+	cmd.AddCommand(newCellRunCommand(g), newCellResumeCommand(), newCellMigrateCommand(g), newCellMPIRunCommand(g), newCellCCCommand())
 	return cmd
 }
 
@@ -135,7 +135,7 @@ func newCellRunCommand(g *globals) *cobra.Command {
 				return errors.New("--snapshot-at and --snapshot-out go together")
 			}
 			if site != "" {
-				return runAtSite(cmd, g, f, site, args[0], args[1:])
+				return runAtSite(cmd, g, f, site, 0, args[0], args[1:])
 			}
 			rt, prog, err := f.load(cmd, args[0])
 			if err != nil {
@@ -163,9 +163,12 @@ func newCellRunCommand(g *globals) *cobra.Command {
 // runAtSite uploads the module to the control plane, asks for a cell run at
 // site, waits for the site's agent to finish it, prints its output and
 // exits with its status.
-func runAtSite(cmd *cobra.Command, g *globals, f *cellFlags, site, module string, args []string) error {
-	if len(f.dirs) > 0 {
-		return errors.New("--dir is not supported with --site yet: a remote cell sees no host directories")
+// Directories given with --dir are the agent host's: relative ones are
+// made absolute here, which is right when the agent runs on this host.
+func runAtSite(cmd *cobra.Command, g *globals, f *cellFlags, site string, ranks int, module string, args []string) error {
+	dirs, err := absDirs(f.dirs)
+	if err != nil {
+		return err
 	}
 	c, err := g.client()
 	if err != nil {
@@ -189,6 +192,7 @@ func runAtSite(cmd *cobra.Command, g *globals, f *cellFlags, site, module string
 		Spec: v1alpha1.CellRunSpec{
 			Site: site, Module: digest, Args: args, Env: f.env, Engine: f.engine,
 			Memory: mem, Timeout: v1alpha1.Duration{Duration: f.timeout},
+			Ranks: ranks, Dirs: dirs,
 		},
 	})
 	if err != nil {
@@ -255,8 +259,8 @@ func newCellResumeCommand() *cobra.Command {
 	var module string
 	cmd := &cobra.Command{
 		Use:   "resume [flags] SNAPSHOT",
-		Short: "Continue a cell from a snapshot written by cell run --snapshot-at",
-		Long: `Continue a cell from a snapshot. Its module is found by hash in the module
+		Short: "Continue a cell or an MPI world from a snapshot written by cell run|mpirun --snapshot-at",
+		Long: `Continue a cell, or every rank of an MPI world, from a snapshot. Its module is found by hash in the module
 store (cell run --snapshot-at keeps it there), or given with --module. Args,
 env and granted directories come from the snapshot; the exit status is the
 program's. It may run on either engine, whichever took the snapshot.`,
@@ -268,10 +272,11 @@ program's. It may run on either engine, whichever took the snapshot.`,
 			if err != nil {
 				return err
 			}
-			snap, err := snapshot.ReadFile(args[0], nil)
+			snaps, err := snapshot.ReadWorldFile(args[0], nil)
 			if err != nil {
 				return err
 			}
+			snap := snaps[0]
 			exitWhenInterrupted(cmd)
 			choice, err := cell.ParseEngine(f.engine)
 			if err != nil {
@@ -294,7 +299,11 @@ program's. It may run on either engine, whichever took the snapshot.`,
 			}
 			defer prog.Close(cmd.Context())
 			if f.verbose {
-				fmt.Fprintf(cmd.ErrOrStderr(), "cell: resuming %s (taken on %s at host call %d) on %s (%s)\n", args[0], snap.Engine, snap.HostCalls, prog.Engine, prog.Reason)
+				fmt.Fprintf(cmd.ErrOrStderr(), "cell: resuming %s (%d cells, taken on %s) on %s (%s)\n", args[0], len(snaps), snap.Engine, prog.Engine, prog.Reason)
+			}
+			if len(snaps) > 1 || snap.MPI != nil {
+				_, results, err := prog.RunMPIStoppable(cmd.Context(), 0, func(int) cell.Spec { return spec }, snaps, cell.WorldStop{})
+				return worldExit(cmd, f.verbose, results, err)
 			}
 			return cellExit(prog.Resume(cmd.Context(), spec, snap))
 		},
@@ -304,19 +313,55 @@ program's. It may run on either engine, whichever took the snapshot.`,
 	return cmd
 }
 
-func newCellMPIRunCommand() *cobra.Command {
+// absDirs makes the host side of HOST:GUEST[:ro] directories absolute.
+func absDirs(dirs []string) ([]string, error) {
+	out := make([]string, 0, len(dirs))
+	for _, d := range dirs {
+		host, rest, ok := strings.Cut(d, ":")
+		if !ok {
+			return nil, fmt.Errorf("--dir %q: want HOST:GUEST[:ro]", d)
+		}
+		abs, err := filepath.Abs(host)
+		if err != nil {
+			return nil, fmt.Errorf("--dir %q: %w", d, err)
+		}
+		out = append(out, abs+":"+rest)
+	}
+	return out, nil
+}
+
+func newCellMPIRunCommand(g *globals) *cobra.Command {
 	f := &cellFlags{}
-	var ranks int
+	var (
+		ranks       int
+		snapshotAt  uint64
+		snapshotOut string
+		site        string
+	)
 	cmd := &cobra.Command{
 		Use:   "mpirun -n N [flags] MODULE.wasm [ARGS...]",
 		Short: "Run an MPI program as a world of N cells in this process",
+		Long: `Run an MPI program as a world of N cells in this process.
+
+With --snapshot-at K the world stops on entering its K-th collective on
+MPI_COMM_WORLD (MPI_Finalize counts as one), all ranks at once, and writes
+one snapshot per rank to --snapshot-out; cloudskin cell resume continues
+it. This needs a module built with cloudskin cell cc --migratable.`,
 		Example: `  cloudskin cell mpirun -n 4 ring.wasm
-  cloudskin cell mpirun -n 2 --dir ./data:/data:ro ndvi.wasm /data/red.csr /data/nir.csr /data/out.csr`,
+  cloudskin cell mpirun -n 2 --dir ./data:/data:ro ndvi.wasm /data/red.csr /data/nir.csr /data/out.csr
+  cloudskin cell mpirun -n 4 --snapshot-at 3 --snapshot-out world.snap prog.wasm   # then: cloudskin cell resume world.snap
+  cloudskin cell mpirun -n 2 --site edge --dir ./data:/data ndvi.wasm /data/red.csr /data/nir.csr /data/out.csr`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if (snapshotAt == 0) != (snapshotOut == "") {
+				return errors.New("--snapshot-at and --snapshot-out go together")
+			}
 			spec, err := f.spec(args[0], args[1:])
 			if err != nil {
 				return err
+			}
+			if site != "" {
+				return runAtSite(cmd, g, f, site, ranks, args[0], args[1:])
 			}
 			rt, prog, err := f.load(cmd, args[0])
 			if err != nil {
@@ -324,26 +369,70 @@ func newCellMPIRunCommand() *cobra.Command {
 			}
 			defer rt.Close(cmd.Context())
 			defer prog.Close(cmd.Context())
-			results, err := prog.RunMPI(cmd.Context(), ranks, func(int) cell.Spec { return spec })
-			if f.verbose {
-				for i, r := range results {
-					fmt.Fprintf(cmd.ErrOrStderr(), "cell: rank %d exit %d after %s\n", i, r.ExitCode, r.Elapsed)
-				}
+			specs := func(int) cell.Spec { return spec }
+			if snapshotAt != 0 {
+				return runWorldUntilSnapshot(cmd, rt, prog, ranks, specs, args[0], snapshotAt, snapshotOut)
 			}
-			if err != nil {
-				return err
-			}
-			for _, r := range results {
-				if r.ExitCode != 0 {
-					return &exitCodeError{r.ExitCode}
-				}
-			}
-			return nil
+			results, err := prog.RunMPI(cmd.Context(), ranks, specs)
+			return worldExit(cmd, f.verbose, results, err)
 		},
 	}
 	f.register(cmd)
 	cmd.Flags().IntVarP(&ranks, "np", "n", 1, "number of ranks")
+	cmd.Flags().Uint64Var(&snapshotAt, "snapshot-at", 0, "stop the world on entering this collective on MPI_COMM_WORLD (counting from 1) and write its snapshot; needs a module built with cell cc --migratable")
+	cmd.Flags().StringVar(&snapshotOut, "snapshot-out", "", "file the world's snapshot is written to")
+	cmd.Flags().StringVar(&site, "site", "", "run the world at this site of the control plane (--server), all ranks there, not here")
 	return cmd
+}
+
+// worldExit reports how a world ended: its error, or the first rank's
+// non-zero exit status.
+func worldExit(cmd *cobra.Command, verbose bool, results []cell.Result, err error) error {
+	if verbose {
+		for i, r := range results {
+			fmt.Fprintf(cmd.ErrOrStderr(), "cell: rank %d exit %d after %s\n", i, r.ExitCode, r.Elapsed)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	for _, r := range results {
+		if r.ExitCode != 0 {
+			return &exitCodeError{r.ExitCode}
+		}
+	}
+	return nil
+}
+
+// runWorldUntilSnapshot runs an MPI world to its n-th world collective and
+// writes the snapshot of every rank; a world that ends first exits with
+// its own status.
+func runWorldUntilSnapshot(cmd *cobra.Command, rt *cell.Runtime, prog *cell.Program, ranks int, specs func(int) cell.Spec, module string, n uint64, out string) error {
+	wasm, err := os.ReadFile(module)
+	if err != nil {
+		return err
+	}
+	if err := rt.Keep(wasm); err != nil { // so that `cell resume` finds the module by hash
+		return err
+	}
+	snaps, results, err := prog.RunMPIStoppable(cmd.Context(), ranks, specs, nil, cell.WorldStop{Collective: n})
+	if err != nil || snaps == nil {
+		if err == nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "cell: the world ended before collective %d\n", n)
+		}
+		return worldExit(cmd, false, results, err)
+	}
+	if err := snapshot.WriteWorldFile(out, snaps); err != nil {
+		return err
+	}
+	info, _ := os.Stat(out)
+	pages := 0
+	for _, s := range snaps {
+		pages += len(s.Pages)
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "cell: world of %d ranks stopped at collective %d; snapshot %s (%d pages travel, %d bytes)\n",
+		len(snaps), n, out, pages, info.Size())
+	return nil
 }
 
 func newCellCCCommand() *cobra.Command {

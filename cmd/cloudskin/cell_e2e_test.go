@@ -5,6 +5,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -168,7 +170,7 @@ func TestCellMigratesBetweenSitesWhileItRuns(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	_, base := start(t, "up", "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"))
-	m := startMovingCell(t, dir, base)
+	m := startMovingCell(t, dir, base, "testdata/slow.c", 0)
 	out, err := run(t, nil, "cell", "migrate", "--server", base, m.name, "--to", "cloud")
 	if err != nil || !strings.Contains(out, "migrated "+m.name+" from edge to cloud") {
 		t.Fatalf("cell migrate: %v\n%s", err, out)
@@ -194,18 +196,23 @@ type movingCell struct {
 	straightCode int
 }
 
-// startMovingCell builds testdata/slow.c migratable, runs it locally for
-// reference, then at edge, and waits until edge runs it.
-func startMovingCell(t *testing.T, dir, base string) *movingCell {
+// startMovingCell builds src migratable, runs it locally for reference,
+// then at edge, and waits until edge runs it. ranks > 0 runs it as an MPI
+// world of that many ranks (cell mpirun).
+func startMovingCell(t *testing.T, dir, base, src string, ranks int, args ...string) *movingCell {
 	t.Helper()
-	wasm := filepath.Join(dir, "slow.wasm")
-	if out, err := run(t, nil, "cell", "cc", "--migratable", "testdata/slow.c", "-o", wasm); err != nil {
+	wasm := filepath.Join(dir, "moving.wasm")
+	if out, err := run(t, nil, "cell", "cc", "--migratable", src, "-o", wasm); err != nil {
 		t.Fatalf("cell cc: %v\n%s", err, out)
 	}
+	command := []string{"cell", "run"}
+	if ranks > 0 {
+		command = []string{"cell", "mpirun", "-n", strconv.Itoa(ranks)}
+	}
 	m := &movingCell{base: base}
-	straight, err := exec.Command(binary, "cell", "run", wasm).Output()
+	straight, err := exec.Command(binary, slices.Concat(command, []string{wasm}, args)...).Output()
 	m.straight, m.straightCode = string(straight), exitCode(err)
-	m.remote = exec.Command(binary, "cell", "run", "--server", base, "--site", "edge", wasm)
+	m.remote = exec.Command(binary, slices.Concat(command, []string{"--server", base, "--site", "edge", wasm}, args)...)
 	m.remote.Stdout = &m.remoteOut
 	if err := m.remote.Start(); err != nil {
 		t.Fatal(err)
@@ -233,6 +240,26 @@ func (m *movingCell) wait(t *testing.T) v1alpha1.CellRun {
 	var after v1alpha1.CellRun
 	getJSON(t, m.base+"/api/v1/cells/"+m.name, &after)
 	return after
+}
+
+// TestMPIWorldMigratesBetweenSitesWhileItRuns moves a running MPI world of
+// three ranks from edge to cloud: all ranks stop at one collective, their
+// snapshots (with messages in flight between them) travel together, and
+// the world's output equals a world that never moved.
+func TestMPIWorldMigratesBetweenSitesWhileItRuns(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	_, base := start(t, "up", "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"))
+	m := startMovingCell(t, dir, base, "../../cell/testdata/mpimove.c", 3, "30", "30")
+	out, err := run(t, nil, "cell", "migrate", "--server", base, m.name, "--to", "cloud")
+	if err != nil || !strings.Contains(out, "migrated "+m.name+" from edge to cloud") {
+		t.Fatalf("cell migrate: %v\n%s", err, out)
+	}
+	after := m.wait(t)
+	if after.Status.Site != "cloud" || len(after.Status.Migrations) != 1 || after.Status.Migrations[0].Ranks != 3 {
+		t.Fatalf("status after the move: %+v", after.Status)
+	}
+	t.Logf("world moved: downtime %s, %d bytes", after.Status.Migrations[0].Downtime, after.Status.Migrations[0].Bytes)
 }
 
 func TestGrannySimulateAndTrace(t *testing.T) {
@@ -267,7 +294,7 @@ func TestFailedMoveLeavesTheCellRunningAtItsSource(t *testing.T) {
 	os.MkdirAll(data, 0o700)
 	os.WriteFile(filepath.Join(data, "snapshots"), []byte("not a directory"), 0o600)
 	up, base := start(t, "up", "--listen", "127.0.0.1:0", "--data", data)
-	m := startMovingCell(t, dir, base)
+	m := startMovingCell(t, dir, base, "testdata/slow.c", 0)
 	out, err := run(t, nil, "cell", "migrate", "--server", base, m.name, "--to", "cloud")
 	if err == nil || !strings.Contains(out, "before it moved") {
 		t.Fatalf("cell migrate with a broken hand-over: %v\n%s", err, out)
