@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cloudskin/cloudskin/cell/engine"
 	"github.com/cloudskin/cloudskin/cell/migrate"
 	"github.com/cloudskin/cloudskin/cell/snapshot"
 )
@@ -61,6 +62,7 @@ func (p *Program) migrated(ctx context.Context, spec Spec, from *snapshot.Snapsh
 		MemoryLimitPages: pages,
 		Uninterruptible:  spec.Uninterruptible && spec.Timeout == 0,
 		Stop:             stop,
+		Hosts:            []engine.HostModule{cloudskinHost(-1)},
 	}
 	start := time.Now()
 	snap, err := migrate.Run(ctx, c, from, stopAt)

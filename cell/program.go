@@ -93,7 +93,7 @@ func (p *Program) run(ctx context.Context, spec Spec, rank *mpi.Rank) (Result, e
 		return Result{}, fmt.Errorf("cell filesystem: %w", err)
 	}
 	defer sys.Close()
-	hosts := []engine.HostModule{sys.Module()}
+	hosts := []engine.HostModule{sys.Module(), cloudskinHost(-1)}
 	if rank != nil {
 		hosts = append(hosts, rank.Module())
 	}
@@ -247,5 +247,5 @@ func providedModules() []engine.HostModule {
 		return nil
 	}
 	defer sys.Close()
-	return []engine.HostModule{sys.Module(), mpi.NewWorld(1, mpi.Options{}).Rank(0).Module()}
+	return []engine.HostModule{sys.Module(), mpi.NewWorld(1, mpi.Options{}).Rank(0).Module(), cloudskinHost(-1)}
 }

@@ -142,7 +142,7 @@ func (p *Program) runRank(ctx context.Context, spec Spec, rank *mpi.Rank, from *
 		WASI:             wasiConfig(spec),
 		MemoryLimitPages: pages,
 		Uninterruptible:  spec.Uninterruptible && spec.Timeout == 0,
-		Hosts:            []engine.HostModule{rank.Module()},
+		Hosts:            []engine.HostModule{rank.Module(), cloudskinHost(-1)},
 		StopBefore: func(module, name string, args []uint64) bool {
 			return module == "mpi" && rank.StopBefore(name, args)
 		},

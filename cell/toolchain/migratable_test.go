@@ -24,9 +24,9 @@ func TestMigratableCommand(t *testing.T) {
 		opt  string
 		want []string
 	}{
-		{"", []string{"/usr/bin/wasm-opt", "a.wasm", "--asyncify", "--pass-arg=asyncify-imports@wasi_snapshot_preview1.*,mpi.*", "-O2", "--debuginfo", "--strip-dwarf", "-o", "a.wasm"}},
-		{"-O0", []string{"/usr/bin/wasm-opt", "a.wasm", "--asyncify", "--pass-arg=asyncify-imports@wasi_snapshot_preview1.*,mpi.*", "--debuginfo", "--strip-dwarf", "-o", "a.wasm"}},
-		{"-Oz", []string{"/usr/bin/wasm-opt", "a.wasm", "--asyncify", "--pass-arg=asyncify-imports@wasi_snapshot_preview1.*,mpi.*", "-Oz", "--debuginfo", "--strip-dwarf", "-o", "a.wasm"}},
+		{"", []string{"/usr/bin/wasm-opt", "a.wasm", "--asyncify", "--pass-arg=asyncify-imports@wasi_snapshot_preview1.*,mpi.*,cloudskin.*", "-O2", "--debuginfo", "--strip-dwarf", "-o", "a.wasm"}},
+		{"-O0", []string{"/usr/bin/wasm-opt", "a.wasm", "--asyncify", "--pass-arg=asyncify-imports@wasi_snapshot_preview1.*,mpi.*,cloudskin.*", "--debuginfo", "--strip-dwarf", "-o", "a.wasm"}},
+		{"-Oz", []string{"/usr/bin/wasm-opt", "a.wasm", "--asyncify", "--pass-arg=asyncify-imports@wasi_snapshot_preview1.*,mpi.*,cloudskin.*", "-Oz", "--debuginfo", "--strip-dwarf", "-o", "a.wasm"}},
 	} {
 		opts.OptLevel = tt.opt
 		if got := tc.AsyncifyCommand(opts); !slices.Equal(got, tt.want) {

@@ -141,7 +141,28 @@ const DefaultAsyncifyDataSize = 64 << 10
 
 // Asyncify imports: every import from these host modules may stop the
 // cell. binaryen 108 matches "module.*" as a wildcard.
-var asyncifyImports = []string{"wasi_snapshot_preview1.*", "mpi.*"}
+var asyncifyImports = []string{"wasi_snapshot_preview1.*", "mpi.*", "cloudskin.*"}
+
+// CloudSkinHeader is cloudskin.h, written next to mpi.h: the calls a cell
+// can make to CloudSkin itself.
+const CloudSkinHeader = `/* cloudskin.h: what a C-Cell can ask of CloudSkin itself. */
+#ifndef CLOUDSKIN_H
+#define CLOUDSKIN_H
+
+/*
+ * cloudskin_fork starts a child cell from this cell's state at the call,
+ * as fork(2) starts a child process: the child continues from the same
+ * point with a copy of memory, open files and their offsets (its own
+ * offsets, not shared ones), and the same stdout and stderr. It returns
+ * the child's number (1, 2, ...) in the parent, 0 in the child, and -1
+ * when the cell cannot fork: it was not built with cloudskin cell cc
+ * --migratable, or its runner does not fork (an MPI world, a cell
+ * stopped for migration).
+ */
+int cloudskin_fork(void) __attribute__((import_module("cloudskin"), import_name("fork")));
+
+#endif
+`
 
 // The exports MigrateSupport adds, which package cell/migrate uses.
 const (
@@ -407,6 +428,9 @@ func (t *Toolchain) Compile(ctx context.Context, opts Options) error {
 	}
 	if t.MPIHeader != nil {
 		if err := writeIfChanged(filepath.Join(t.MPIInclude, "mpi.h"), t.MPIHeader, 0o644); err != nil {
+			return err
+		}
+		if err := writeIfChanged(filepath.Join(t.MPIInclude, "cloudskin.h"), []byte(CloudSkinHeader), 0o644); err != nil {
 			return err
 		}
 	}

@@ -146,6 +146,9 @@ func newCellRunCommand(g *globals) *cobra.Command {
 			if snapshotAt > 0 {
 				return runUntilSnapshot(cmd, rt, prog, spec, args[0], snapshotAt, snapshotOut)
 			}
+			if prog.Migratable && !prog.UsesMPI {
+				return runForking(cmd, f.verbose, prog, spec)
+			}
 			res, err := prog.Run(cmd.Context(), spec)
 			if f.verbose {
 				fmt.Fprintf(cmd.ErrOrStderr(), "cell: exit %d after %s\n", res.ExitCode, res.Elapsed)
@@ -158,6 +161,20 @@ func newCellRunCommand(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&snapshotOut, "snapshot-out", "", "file the snapshot is written to")
 	cmd.Flags().StringVar(&site, "site", "", "run the cell at this site of the control plane (--server), not here")
 	return cmd
+}
+
+// runForking runs a migratable cell, which may call cloudskin_fork: its
+// children share its stdio; the exit status is the parent's, once every
+// child has ended.
+func runForking(cmd *cobra.Command, verbose bool, prog *cell.Program, spec cell.Spec) error {
+	res, forks, err := prog.RunForking(cmd.Context(), spec, func(int) cell.Spec { return spec })
+	if verbose {
+		for _, c := range forks {
+			fmt.Fprintf(cmd.ErrOrStderr(), "cell: child %d exit %d after %s (err %v)\n", c.Child, c.Result.ExitCode, c.Result.Elapsed, c.Err)
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "cell: exit %d after %s\n", res.ExitCode, res.Elapsed)
+	}
+	return cellExit(res, err)
 }
 
 // runAtSite uploads the module to the control plane, asks for a cell run at
