@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -534,25 +535,34 @@ the downtime and the bytes moved.`,
 				return err
 			}
 			from, moves := run.Status.Site, len(run.Status.Migrations)
-			fmt.Fprintf(cmd.ErrOrStderr(), "cell: moving %s from %s to %s", run.Metadata.Name, from, to)
+			progress := cmd.ErrOrStderr()
+			fmt.Fprintf(progress, "cell: moving %s from %s to %s\n", run.Metadata.Name, from, to)
+			fmt.Fprintf(progress, "cell: %s: stopping at its next migration point (a host call; for an MPI world, its next collective)\n", from)
+			phase := run.Status.Phase
 			for len(run.Status.Migrations) == moves && !run.Status.Phase.Done() {
 				select {
 				case <-ctx.Done():
 					return ctx.Err()
-				case <-time.After(100 * time.Millisecond):
-					fmt.Fprint(cmd.ErrOrStderr(), ".")
+				case <-time.After(50 * time.Millisecond):
 				}
 				if run, err = c.GetCellRun(ctx, run.Metadata.Name); err != nil {
 					return err
 				}
+				if run.Status.Phase != phase && run.Status.Phase == v1alpha1.CellMigrating {
+					fmt.Fprintf(progress, "cell: %s: stopped, snapshot handed over; waiting for %s to resume it\n", from, to)
+				}
+				phase = run.Status.Phase
 			}
-			fmt.Fprintln(cmd.ErrOrStderr())
 			if len(run.Status.Migrations) == moves {
 				return fmt.Errorf("%s ended (%s) before it moved", run.Metadata.Name, run.Status.Phase)
 			}
 			m := run.Status.Migrations[len(run.Status.Migrations)-1]
-			fmt.Fprintf(cmd.OutOrStdout(), "migrated %s from %s to %s at host call %d: downtime %s, %d bytes moved\n",
-				run.Metadata.Name, m.From, m.To, m.HostCall, m.Downtime.Round(time.Microsecond), m.Bytes)
+			what := "host call " + strconv.FormatUint(m.HostCall, 10)
+			if m.Ranks > 1 {
+				what = fmt.Sprintf("a world collective (%d ranks)", m.Ranks)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "migrated %s from %s to %s at %s: downtime %s, %d bytes moved\n",
+				run.Metadata.Name, m.From, m.To, what, m.Downtime.Round(time.Microsecond), m.Bytes)
 			return nil
 		},
 	}
