@@ -13,6 +13,11 @@ APT_PACKAGES=(gcc libc6-dev git ca-certificates clang lld wasi-libc libclang-rt-
 
 # Go tools, pinned.
 STATICCHECK_VERSION=v0.8.2
+# MinIO server: a real S3 for the integration tests and benchmarks of the GEDS
+# persistency tier (geds/s3tier, started by internal/miniotest) and the peer
+# baseline for spill throughput. MinIO tags releases RELEASE.<date>, not semver,
+# so Go can only pin a commit by pseudo-version; ~2 min to build the first time.
+MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 
 log() { echo "install-deps: $*" >&2; }
 
@@ -54,4 +59,5 @@ install_go_tool() { # name module version version-check-command...
 need_go
 install_apt
 install_go_tool staticcheck honnef.co/go/tools/cmd/staticcheck "$STATICCHECK_VERSION"
+install_go_tool minio github.com/minio/minio "$MINIO_VERSION"
 go mod download
