@@ -3,9 +3,11 @@ package agent
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -105,11 +107,16 @@ func (a *Agent) take(ctx context.Context, rt *cell.Runtime, cs *cells, wg *sync.
 		st.StartTime = &now
 	}
 	if snaps != nil && st.StoppedAt != nil {
+		from := run.Status.Site
+		if st.RecoveredFrom != "" {
+			from = st.RecoveredFrom
+		}
 		st.Migrations = append(st.Migrations, v1alpha1.CellMigration{
-			From: run.Status.Site, To: a.site.Metadata.Name, HostCall: snaps[0].HostCalls, Ranks: len(snaps),
+			From: from, To: a.site.Metadata.Name, HostCall: snaps[0].HostCalls, Ranks: len(snaps),
 			Bytes: int64(snapBytes), Downtime: v1alpha1.Duration{Duration: now.Sub(*st.StoppedAt)},
+			Recovered: st.RecoveredFrom != "",
 		})
-		st.StoppedAt = nil
+		st.StoppedAt, st.RecoveredFrom = nil, ""
 	}
 	if _, err := a.client.SetCellRunStatus(ctx, run.Metadata.Name, st); err != nil {
 		a.log.Warn("claiming cell run", "cell", run.Metadata.Name, "err", err)
@@ -129,10 +136,14 @@ func (a *Agent) take(ctx context.Context, rt *cell.Runtime, cs *cells, wg *sync.
 			cs.mu.Unlock()
 			return next
 		}
-		final := a.runCell(ctx, rt, run, st, snaps, stop, renew)
+		final, fenced := a.runCell(ctx, rt, run, st, snaps, stop, renew)
 		cs.mu.Lock()
 		delete(cs.running, run.Metadata.Name)
 		cs.mu.Unlock()
+		if fenced {
+			a.log.Warn("cell dropped: its run was recovered at another site", "cell", run.Metadata.Name)
+			return
+		}
 		a.report(ctx, run.Metadata.Name, final)
 	}()
 }
@@ -140,15 +151,21 @@ func (a *Agent) take(ctx context.Context, rt *cell.Runtime, cs *cells, wg *sync.
 // runCell runs one cell run (one cell, or an MPI world of spec.ranks
 // cells) until it ends or moves, and returns the status to report: final,
 // or Migrating after its snapshot was handed over. from holds the
-// snapshots a migrating run resumes from (one per rank).
+// snapshots a migrating run resumes from (one per rank). A migratable cell
+// with spec.checkpointInterval stops that often to upload a checkpoint
+// and goes on.
+//
+// fenced says the control plane refused this attempt of the run (it was
+// recovered elsewhere after this site was thought lost): the cell has
+// stopped and nothing is to be reported.
 //
 // renew registers and returns a new stop channel, for a cell that goes on
 // here after a failed move.
-func (a *Agent) runCell(ctx context.Context, rt *cell.Runtime, run v1alpha1.CellRun, st v1alpha1.CellRunStatus, from []*snapshot.Snapshot, stop <-chan struct{}, renew func() <-chan struct{}) v1alpha1.CellRunStatus {
-	fail := func(err error) v1alpha1.CellRunStatus {
+func (a *Agent) runCell(ctx context.Context, rt *cell.Runtime, run v1alpha1.CellRun, st v1alpha1.CellRunStatus, from []*snapshot.Snapshot, stop <-chan struct{}, renew func() <-chan struct{}) (_ v1alpha1.CellRunStatus, fenced bool) {
+	fail := func(err error) (v1alpha1.CellRunStatus, bool) {
 		now := time.Now().UTC()
 		st.Phase, st.ExitCode, st.Message, st.FinishTime = v1alpha1.CellFailed, -1, err.Error(), &now
-		return st
+		return st, false
 	}
 	prog, err := a.load(ctx, rt, run.Spec)
 	if err != nil {
@@ -156,7 +173,10 @@ func (a *Agent) runCell(ctx context.Context, rt *cell.Runtime, run v1alpha1.Cell
 	}
 	defer prog.Close(context.WithoutCancel(ctx))
 	st.Engine = string(prog.Engine)
-	out := &cappedBuffer{limit: maxOutput - len(st.Output)}
+	// earlier is the output of the run before this agent took it (up to
+	// its last checkpoint or hand-over); out is what it prints here.
+	earlier := st.Output
+	out := &cappedBuffer{limit: maxOutput - len(earlier)}
 	spec, err := cellSpec(run, out)
 	if err != nil {
 		return fail(err)
@@ -166,22 +186,41 @@ func (a *Agent) runCell(ctx context.Context, rt *cell.Runtime, run v1alpha1.Cell
 		res, err = runToEnd(ctx, prog, run.Spec.Ranks, spec)
 	}
 	for prog.Migratable {
+		seg := newSegment(stop, run.Spec.CheckpointInterval.Duration)
 		var snaps []*snapshot.Snapshot
-		snaps, res, err = runStoppable(ctx, prog, run.Spec.Ranks, spec, from, stop)
+		snaps, res, err = runStoppable(ctx, prog, run.Spec.Ranks, spec, from, seg.stop)
+		seg.end()
 		if err != nil || snaps == nil {
 			break
 		}
+		if !seg.moving() {
+			st.Output = earlier + out.String()
+			next, cerr := a.checkpoint(ctx, run.Metadata.Name, snaps, st)
+			switch {
+			case client.IsConflict(cerr):
+				return st, true
+			case cerr != nil:
+				a.log.Warn("checkpoint failed; the cell goes on", "cell", run.Metadata.Name, "err", cerr)
+			default:
+				st = next
+			}
+			from = snaps
+			continue
+		}
 		handed, herr := a.handOver(ctx, run.Metadata.Name, snaps, st)
 		if herr == nil {
-			handed.Output += out.String()
-			return handed
+			handed.Output = earlier + out.String()
+			return handed, false
+		}
+		if client.IsConflict(herr) {
+			return st, true
 		}
 		// The snapshot could not be handed over: the cell goes on here,
 		// never lost; the move is tried again while it is still asked for.
 		a.log.Warn("migration failed; the cell continues here", "cell", run.Metadata.Name, "err", herr)
 		from, stop = snaps, renew()
 	}
-	st.Output += out.String()
+	st.Output = earlier + out.String()
 	if err != nil {
 		return fail(err)
 	}
@@ -191,7 +230,71 @@ func (a *Agent) runCell(ctx context.Context, rt *cell.Runtime, run v1alpha1.Cell
 	if res.ExitCode != 0 {
 		st.Phase, st.Message = v1alpha1.CellFailed, fmt.Sprintf("exit status %d", res.ExitCode)
 	}
-	return st
+	return st, false
+}
+
+// segment is one stretch of a migratable cell's run: it stops when the
+// cell is asked to move, or when a checkpoint is due.
+type segment struct {
+	stop chan struct{} // closed when the cell is to stop
+	move <-chan struct{}
+	done chan struct{}
+}
+
+// newSegment returns a segment that stops when move is closed or, if
+// every > 0, after every.
+func newSegment(move <-chan struct{}, every time.Duration) *segment {
+	s := &segment{stop: make(chan struct{}), move: move, done: make(chan struct{})}
+	go func() {
+		var due <-chan time.Time
+		if every > 0 {
+			t := time.NewTimer(every)
+			defer t.Stop()
+			due = t.C
+		}
+		select {
+		case <-move:
+		case <-due:
+		case <-s.done:
+			return
+		}
+		close(s.stop)
+	}()
+	return s
+}
+
+// end releases the segment's goroutines.
+func (s *segment) end() { close(s.done) }
+
+// moving reports whether the segment stopped because the cell must move.
+func (s *segment) moving() bool {
+	select {
+	case <-s.move:
+		return true
+	default:
+		return false
+	}
+}
+
+// checkpoint uploads a stopped cell's snapshots as its run's checkpoint
+// and reports the status that makes it current (with the output so far).
+func (a *Agent) checkpoint(ctx context.Context, name string, snaps []*snapshot.Snapshot, st v1alpha1.CellRunStatus) (v1alpha1.CellRunStatus, error) {
+	var buf bytes.Buffer
+	if err := snapshot.EncodeAll(&buf, snaps); err != nil {
+		return st, fmt.Errorf("encoding the checkpoint: %w", err)
+	}
+	id := strings.ToLower(rand.Text())
+	if err := a.client.PutCheckpoint(ctx, name, st.Attempt, id, buf.Bytes()); err != nil {
+		return st, err
+	}
+	st.Checkpoint = &v1alpha1.CellCheckpoint{
+		ID: id, Time: time.Now().UTC(), Site: a.site.Metadata.Name,
+		HostCall: snaps[0].HostCalls, Bytes: int64(buf.Len()),
+	}
+	if _, err := a.client.SetCellRunStatus(ctx, name, st); err != nil {
+		return st, err
+	}
+	return st, nil
 }
 
 // cellSpec is the cell a run describes, writing its output to out.
@@ -259,7 +362,7 @@ func (a *Agent) handOver(ctx context.Context, name string, snaps []*snapshot.Sna
 	if err := snapshot.EncodeAll(&buf, snaps); err != nil {
 		return st, fmt.Errorf("encoding the snapshot to migrate: %w", err)
 	}
-	if err := a.client.PutSnapshot(context.WithoutCancel(ctx), name, buf.Bytes()); err != nil {
+	if err := a.client.PutSnapshot(context.WithoutCancel(ctx), name, st.Attempt, buf.Bytes()); err != nil {
 		return st, fmt.Errorf("handing over the snapshot to migrate: %w", err)
 	}
 	st.Phase, st.StoppedAt = v1alpha1.CellMigrating, &stopped

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 
 	"github.com/cloudskin/cloudskin/api/v1alpha1"
 )
@@ -74,9 +75,16 @@ func (c *Client) MigrateCellRun(ctx context.Context, name, site string) (v1alpha
 	return out, err
 }
 
-// PutSnapshot hands a migrating cell's snapshot to the control plane.
-func (c *Client) PutSnapshot(ctx context.Context, name string, snap []byte) error {
-	return c.raw(ctx, http.MethodPut, "/api/v1/cells/"+url.PathEscape(name)+"/snapshot", snap, nil)
+// PutSnapshot hands a migrating cell's snapshot to the control plane;
+// attempt is the run's status.attempt the snapshot is of.
+func (c *Client) PutSnapshot(ctx context.Context, name string, attempt int, snap []byte) error {
+	return c.raw(ctx, http.MethodPut, "/api/v1/cells/"+url.PathEscape(name)+"/snapshot?attempt="+strconv.Itoa(attempt), snap, nil)
+}
+
+// PutCheckpoint uploads a checkpoint of a running cell under id; a status
+// report naming id then makes it the run's checkpoint.
+func (c *Client) PutCheckpoint(ctx context.Context, name string, attempt int, id string, snap []byte) error {
+	return c.raw(ctx, http.MethodPut, "/api/v1/cells/"+url.PathEscape(name)+"/checkpoints/"+url.PathEscape(id)+"?attempt="+strconv.Itoa(attempt), snap, nil)
 }
 
 // GetSnapshot fetches a migrating cell's snapshot.

@@ -93,6 +93,13 @@ func IsNotFound(err error) bool {
 	return errors.As(err, &st) && st.Code == http.StatusNotFound
 }
 
+// IsConflict reports whether err is the API's 409: for a cell run, a
+// report or upload of an attempt the run has left behind.
+func IsConflict(err error) bool {
+	var st *v1alpha1.Status
+	return errors.As(err, &st) && st.Code == http.StatusConflict
+}
+
 // do sends body as JSON and decodes a 2xx answer into out; any other answer
 // becomes a *v1alpha1.Status error.
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 
 	"github.com/cloudskin/cloudskin/api/v1alpha1"
 	"github.com/cloudskin/cloudskin/internal/component"
@@ -33,6 +34,7 @@ func (cp *ControlPlane) cellRoutes(h *component.Host) {
 	h.Server.HandleFunc("POST /api/v1/cells/{name}/migrate", cp.handle(cp.migrateCell))
 	h.Server.HandleFunc("PUT /api/v1/cells/{name}/snapshot", cp.handle(cp.putSnapshot))
 	h.Server.HandleFunc("GET /api/v1/cells/{name}/snapshot", cp.getSnapshot)
+	h.Server.HandleFunc("PUT /api/v1/cells/{name}/checkpoints/{id}", cp.handle(cp.putCheckpoint))
 }
 
 func (cp *ControlPlane) migrateCell(w http.ResponseWriter, r *http.Request) (int, any, error) {
@@ -52,10 +54,38 @@ func (cp *ControlPlane) migrateCell(w http.ResponseWriter, r *http.Request) (int
 }
 
 func (cp *ControlPlane) putSnapshot(_ http.ResponseWriter, r *http.Request) (int, any, error) {
-	if _, err := cp.cells.PutSnapshot(r.PathValue("name"), r.Body); err != nil {
+	attempt, err := attemptParam(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	if _, err := cp.cells.PutSnapshot(r.Context(), r.PathValue("name"), attempt, r.Body); err != nil {
 		return 0, nil, cellError(err)
 	}
 	return http.StatusNoContent, nil, nil
+}
+
+func (cp *ControlPlane) putCheckpoint(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	attempt, err := attemptParam(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	if _, err := cp.cells.PutCheckpoint(r.Context(), r.PathValue("name"), attempt, r.PathValue("id"), r.Body); err != nil {
+		return 0, nil, cellError(err)
+	}
+	return http.StatusNoContent, nil, nil
+}
+
+// attemptParam is the ?attempt= of an upload: the run's attempt it is of.
+func attemptParam(r *http.Request) (int, error) {
+	v := r.URL.Query().Get("attempt")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, httpapi.BadRequest(fmt.Errorf("attempt %q: want a number >= 0", v))
+	}
+	return n, nil
 }
 
 func (cp *ControlPlane) getSnapshot(w http.ResponseWriter, r *http.Request) {
@@ -76,6 +106,8 @@ func cellError(err error) error {
 		return httpapi.NotFound(err)
 	case errors.Is(err, cells.ErrInvalid):
 		return httpapi.BadRequest(err)
+	case errors.Is(err, cells.ErrConflict):
+		return httpapi.Conflict(err)
 	}
 	return err
 }

@@ -28,6 +28,9 @@ type ControlPlane struct {
 	log   *slog.Logger
 	sites *sites.Registry
 	cells *cells.Registry
+	// started is when Run began: sites are not judged lost before they
+	// had the time to heartbeat to this control plane.
+	started time.Time
 }
 
 var _ component.Component = (*ControlPlane)(nil)
@@ -73,6 +76,7 @@ func (cp *ControlPlane) Setup(h *component.Host) error {
 func (cp *ControlPlane) Run(ctx context.Context) error {
 	ticker := time.NewTicker(cp.opts.WatchInterval)
 	defer ticker.Stop()
+	cp.started = cp.opts.Now()
 	last := map[string]v1alpha1.SitePhase{}
 	for {
 		select {
@@ -94,5 +98,32 @@ func (cp *ControlPlane) Run(ctx context.Context) error {
 				last[name] = phase
 			}
 		}
+		cp.recoverCells(ctx, list)
+	}
+}
+
+// recoverCells resumes elsewhere, from their checkpoints, the cells of
+// sites that are lost (NotReady), and fails those without a checkpoint.
+func (cp *ControlPlane) recoverCells(ctx context.Context, list []v1alpha1.Site) {
+	lost := map[string]bool{}
+	var ready []string
+	for _, s := range list {
+		switch s.Status.Phase {
+		case v1alpha1.SiteReady:
+			ready = append(ready, s.Metadata.Name)
+		default:
+			lost[s.Metadata.Name] = true
+		}
+	}
+	// After a restart every site looks silent until its next heartbeat.
+	if len(lost) == 0 || cp.opts.Now().Sub(cp.started) < 2*cp.opts.NotReadyAfter {
+		return
+	}
+	changed, decisions, err := cp.cells.Recover(ctx, func(site string) bool { return lost[site] }, ready)
+	if err != nil && ctx.Err() == nil {
+		cp.log.Warn("recovering cells of lost sites", "err", err)
+	}
+	for i, c := range changed {
+		cp.log.Warn("cell of a lost site", "cell", c.Metadata.Name, "decision", string(decisions[i]), "to", c.Spec.Site, "attempt", c.Status.Attempt, "message", c.Status.Message)
 	}
 }

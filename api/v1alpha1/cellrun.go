@@ -37,9 +37,15 @@ type CellRunSpec struct {
 	// its ranks at the site; 0 means 1.
 	Ranks int `json:"ranks,omitempty" yaml:"ranks,omitempty"`
 	// Dirs are directories of the agent's host the cell may use, as
-	// HOST:GUEST[:ro]. A cell that migrates finds them at the same paths
+	// HOST[:GUEST][:ro|:rw] (GUEST defaults to HOST). A cell that migrates finds them at the same paths
 	// on its new host.
 	Dirs []string `json:"dirs,omitempty" yaml:"dirs,omitempty"`
+	// CheckpointInterval, when set, makes the agent checkpoint a
+	// migratable cell this often: stop it at a migration point, hand the
+	// snapshot to the control plane, and go on. If the site is then lost,
+	// the control plane resumes the cell at another site from its last
+	// checkpoint.
+	CheckpointInterval Duration `json:"checkpointInterval,omitzero" yaml:"checkpointInterval,omitempty"`
 }
 
 // MaxRanks bounds spec.ranks.
@@ -76,6 +82,29 @@ type CellRunStatus struct {
 	StoppedAt *time.Time `json:"stoppedAt,omitempty" yaml:"stoppedAt,omitempty"`
 	// Migrations lists the moves the cell made, oldest first.
 	Migrations []CellMigration `json:"migrations,omitempty" yaml:"migrations,omitempty"`
+	// Attempt numbers the run's placements: the control plane adds one
+	// when it recovers the run at another site after its site was lost.
+	// Agents report the attempt they run; a report, snapshot or
+	// checkpoint of an older attempt is refused (409 Conflict), so a cell
+	// cut off from the control plane with its site cannot overwrite the
+	// run that replaced it.
+	Attempt int `json:"attempt,omitempty" yaml:"attempt,omitempty"`
+	// Checkpoint is the last checkpoint the control plane keeps.
+	Checkpoint *CellCheckpoint `json:"checkpoint,omitempty" yaml:"checkpoint,omitempty"`
+	// RecoveredFrom names the lost site a recovering run is resuming
+	// from; the agent that resumes it records the move and clears it.
+	RecoveredFrom string `json:"recoveredFrom,omitempty" yaml:"recoveredFrom,omitempty"`
+}
+
+// CellCheckpoint describes a checkpoint of a running cell.
+type CellCheckpoint struct {
+	// ID names the uploaded snapshot; a status that names a new ID makes
+	// that upload the run's checkpoint.
+	ID       string    `json:"id" yaml:"id"`
+	Time     time.Time `json:"time" yaml:"time"`
+	Site     string    `json:"site" yaml:"site"`
+	HostCall uint64    `json:"hostCall" yaml:"hostCall"`
+	Bytes    int64     `json:"bytes" yaml:"bytes"`
 }
 
 // CellMigration is one move of a running cell between sites.
@@ -86,6 +115,10 @@ type CellMigration struct {
 	Ranks    int      `json:"ranks,omitempty" yaml:"ranks,omitempty"`
 	Bytes    int64    `json:"bytes" yaml:"bytes"`
 	Downtime Duration `json:"downtime" yaml:"downtime"`
+	// Recovered says the cell did not move on request: its site was lost
+	// and it resumed from its last checkpoint; work since then was redone.
+	// Downtime then runs from the checkpoint.
+	Recovered bool `json:"recovered,omitempty" yaml:"recovered,omitempty"`
 }
 
 // CellMigrationRequest asks for a running cell to move.
@@ -122,15 +155,15 @@ func (c *CellRun) Validate() error {
 	default:
 		return fmt.Errorf("spec.engine %q: want wasmtime, wazero or auto", c.Spec.Engine)
 	}
-	if c.Spec.Memory.Sign() < 0 || c.Spec.Timeout.Duration < 0 {
-		return fmt.Errorf("spec.memory and spec.timeout must not be negative")
+	if c.Spec.Memory.Sign() < 0 || c.Spec.Timeout.Duration < 0 || c.Spec.CheckpointInterval.Duration < 0 {
+		return fmt.Errorf("spec.memory, spec.timeout and spec.checkpointInterval must not be negative")
 	}
 	if c.Spec.Ranks < 0 || c.Spec.Ranks > MaxRanks {
 		return fmt.Errorf("spec.ranks %d: want 1 to %d (0 means 1)", c.Spec.Ranks, MaxRanks)
 	}
 	for i, d := range c.Spec.Dirs {
-		if !strings.Contains(d, ":") {
-			return fmt.Errorf("spec.dirs[%d] %q: want HOST:GUEST[:ro]", i, d)
+		if d == "" || strings.ContainsRune(d, 0) {
+			return fmt.Errorf("spec.dirs[%d] %q: want HOST[:GUEST][:ro]", i, d)
 		}
 	}
 	return nil

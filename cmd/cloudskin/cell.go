@@ -119,7 +119,8 @@ func (f *cellFlags) load(cmd *cobra.Command, module string) (*cell.Runtime, *cel
 func newCellRunCommand(g *globals) *cobra.Command {
 	f := &cellFlags{}
 	var snapshotAt uint64
-	var snapshotOut, site string
+	var snapshotOut string
+	var at siteRun
 	cmd := &cobra.Command{
 		Use:   "run [flags] MODULE.wasm [ARGS...]",
 		Short: "Run a WASI module as a cell; the exit status is the program's",
@@ -135,8 +136,8 @@ func newCellRunCommand(g *globals) *cobra.Command {
 			if (snapshotAt == 0) != (snapshotOut == "") {
 				return errors.New("--snapshot-at and --snapshot-out go together")
 			}
-			if site != "" {
-				return runAtSite(cmd, g, f, site, 0, args[0], args[1:])
+			if at.site != "" {
+				return runAtSite(cmd, g, f, at, args[0], args[1:])
 			}
 			rt, prog, err := f.load(cmd, args[0])
 			if err != nil {
@@ -160,7 +161,7 @@ func newCellRunCommand(g *globals) *cobra.Command {
 	f.register(cmd)
 	cmd.Flags().Uint64Var(&snapshotAt, "snapshot-at", 0, "stop at this call into the host (counting from 1) and write a snapshot; needs a module built with cell cc --migratable")
 	cmd.Flags().StringVar(&snapshotOut, "snapshot-out", "", "file the snapshot is written to")
-	cmd.Flags().StringVar(&site, "site", "", "run the cell at this site of the control plane (--server), not here")
+	at.register(cmd, "cell")
 	return cmd
 }
 
@@ -181,9 +182,24 @@ func runForking(cmd *cobra.Command, verbose bool, prog *cell.Program, spec cell.
 // runAtSite uploads the module to the control plane, asks for a cell run at
 // site, waits for the site's agent to finish it, prints its output and
 // exits with its status.
+// siteRun is how to run at a site: where, as how many ranks, how often
+// to checkpoint.
+type siteRun struct {
+	site            string
+	ranks           int
+	checkpointEvery time.Duration
+}
+
+// register adds --site and --checkpoint-every to cmd.
+func (s *siteRun) register(cmd *cobra.Command, what string) {
+	cmd.Flags().StringVar(&s.site, "site", "", "run the "+what+" at this site of the control plane (--server), not here")
+	cmd.Flags().DurationVar(&s.checkpointEvery, "checkpoint-every", 0, "with --site: checkpoint a migratable "+what+" this often, so that it resumes at another site if its site is lost")
+}
+
 // Directories given with --dir are the agent host's: relative ones are
 // made absolute here, which is right when the agent runs on this host.
-func runAtSite(cmd *cobra.Command, g *globals, f *cellFlags, site string, ranks int, module string, args []string) error {
+func runAtSite(cmd *cobra.Command, g *globals, f *cellFlags, at siteRun, module string, args []string) error {
+	site := at.site
 	dirs, err := absDirs(f.dirs)
 	if err != nil {
 		return err
@@ -210,7 +226,8 @@ func runAtSite(cmd *cobra.Command, g *globals, f *cellFlags, site string, ranks 
 		Spec: v1alpha1.CellRunSpec{
 			Site: site, Module: digest, Args: args, Env: f.env, Engine: f.engine,
 			Memory: mem, Timeout: v1alpha1.Duration{Duration: f.timeout},
-			Ranks: ranks, Dirs: dirs,
+			Ranks: at.ranks, Dirs: dirs,
+			CheckpointInterval: v1alpha1.Duration{Duration: at.checkpointEvery},
 		},
 	})
 	if err != nil {
@@ -331,19 +348,24 @@ program's. It may run on either engine, whichever took the snapshot.`,
 	return cmd
 }
 
-// absDirs makes the host side of HOST:GUEST[:ro] directories absolute.
+// absDirs makes the host side of HOST[:GUEST][:ro] directories absolute,
+// keeping the guest path the program sees (which defaults to HOST).
 func absDirs(dirs []string) ([]string, error) {
 	out := make([]string, 0, len(dirs))
 	for _, d := range dirs {
-		host, rest, ok := strings.Cut(d, ":")
-		if !ok {
-			return nil, fmt.Errorf("--dir %q: want HOST:GUEST[:ro]", d)
+		p, err := cell.ParseDir(d)
+		if err != nil {
+			return nil, err
 		}
-		abs, err := filepath.Abs(host)
+		abs, err := filepath.Abs(p.HostDir)
 		if err != nil {
 			return nil, fmt.Errorf("--dir %q: %w", d, err)
 		}
-		out = append(out, abs+":"+rest)
+		mode := "rw"
+		if p.ReadOnly {
+			mode = "ro"
+		}
+		out = append(out, abs+":"+p.GuestPath+":"+mode)
 	}
 	return out, nil
 }
@@ -354,7 +376,7 @@ func newCellMPIRunCommand(g *globals) *cobra.Command {
 		ranks       int
 		snapshotAt  uint64
 		snapshotOut string
-		site        string
+		at          siteRun
 	)
 	cmd := &cobra.Command{
 		Use:   "mpirun -n N [flags] MODULE.wasm [ARGS...]",
@@ -378,8 +400,9 @@ it. This needs a module built with cloudskin cell cc --migratable.`,
 			if err != nil {
 				return err
 			}
-			if site != "" {
-				return runAtSite(cmd, g, f, site, ranks, args[0], args[1:])
+			if at.site != "" {
+				at.ranks = ranks
+				return runAtSite(cmd, g, f, at, args[0], args[1:])
 			}
 			rt, prog, err := f.load(cmd, args[0])
 			if err != nil {
@@ -399,7 +422,7 @@ it. This needs a module built with cloudskin cell cc --migratable.`,
 	cmd.Flags().IntVarP(&ranks, "np", "n", 1, "number of ranks")
 	cmd.Flags().Uint64Var(&snapshotAt, "snapshot-at", 0, "stop the world on entering this collective on MPI_COMM_WORLD (counting from 1) and write its snapshot; needs a module built with cell cc --migratable")
 	cmd.Flags().StringVar(&snapshotOut, "snapshot-out", "", "file the world's snapshot is written to")
-	cmd.Flags().StringVar(&site, "site", "", "run the world at this site of the control plane (--server), all ranks there, not here")
+	at.register(cmd, "world (all ranks at the site)")
 	return cmd
 }
 

@@ -310,3 +310,66 @@ func TestFailedMoveLeavesTheCellRunningAtItsSource(t *testing.T) {
 		t.Fatalf("the hand-over never failed, so nothing was tested:\n%s", up.output())
 	}
 }
+
+// TestCellResumesFromItsCheckpointWhenItsSiteIsLost runs a migratable
+// cell, checkpointed every 150 ms, at a site served by a separate agent
+// process, kills that agent with SIGKILL (no notice), and checks that the
+// control plane resumes the cell at another site from its last checkpoint:
+// its output and exit status equal a run that was never interrupted, once.
+func TestCellResumesFromItsCheckpointWhenItsSiteIsLost(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "continuum.yaml")
+	// Fast heartbeats, so that the lost site is noticed in about a second.
+	if err := os.WriteFile(conf, []byte("apiVersion: cloudskin.io/v1alpha1\nkind: Continuum\nmetadata:\n  name: t\nspec:\n  heartbeat:\n    interval: 200ms\n    notReadyAfter: 1s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, base := start(t, "up", "-f", conf, "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"))
+	spot := exec.Command(binary, "agent", "--server", base, "--name", "spot", "--interval", "200ms", "--listen", "127.0.0.1:0")
+	spot.Env = append(os.Environ(), "XDG_CACHE_HOME="+filepath.Join(dir, "spot-cache"))
+	if err := spot.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { spot.Process.Kill(); spot.Wait() })
+	waitSites(t, base, 10*time.Second, func(s map[string]v1alpha1.Site) bool { return s["spot"].Status.Phase == v1alpha1.SiteReady })
+
+	wasm := filepath.Join(dir, "slow.wasm")
+	if out, err := run(t, nil, "cell", "cc", "--migratable", "testdata/slow.c", "-o", wasm); err != nil {
+		t.Fatalf("cell cc: %v\n%s", err, out)
+	}
+	straight, err := exec.Command(binary, "cell", "run", wasm).Output()
+	straightCode := exitCode(err)
+	remote := exec.Command(binary, "cell", "run", "--server", base, "--site", "spot", "--checkpoint-every", "150ms", wasm)
+	var remoteOut bytes.Buffer
+	remote.Stdout = &remoteOut
+	if err := remote.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Kill the site's agent once the cell has a checkpoint.
+	var name string
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var list struct{ Items []v1alpha1.CellRun }
+		getJSON(t, base+"/api/v1/cells", &list)
+		if len(list.Items) == 1 && list.Items[0].Status.Checkpoint != nil {
+			name = list.Items[0].Metadata.Name
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the cell never checkpointed at spot")
+		}
+	}
+	if err := spot.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	err = remote.Wait()
+	if remoteOut.String() != string(straight) || exitCode(err) != straightCode {
+		t.Fatalf("exit %d, output\n%s\nwant exit %d, output\n%s", exitCode(err), remoteOut.String(), straightCode, straight)
+	}
+	var after v1alpha1.CellRun
+	getJSON(t, base+"/api/v1/cells/"+name, &after)
+	ms := after.Status.Migrations
+	if len(ms) != 1 || !ms[0].Recovered || ms[0].From != "spot" || after.Status.Attempt != 1 || after.Status.Site == "spot" {
+		t.Fatalf("status after recovery: %+v", after.Status)
+	}
+	t.Logf("resumed at %s from the checkpoint at host call %d, %s after it (work redone since)", after.Status.Site, ms[0].HostCall, ms[0].Downtime)
+}

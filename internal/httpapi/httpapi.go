@@ -37,6 +37,11 @@ func NotFound(err error) error {
 	return &Error{Code: http.StatusNotFound, Reason: "NotFound", Err: err}
 }
 
+// Conflict wraps err as a 409.
+func Conflict(err error) error {
+	return &Error{Code: http.StatusConflict, Reason: "Conflict", Err: err}
+}
+
 // DecodeJSON reads one JSON value from r's body into v, rejecting unknown
 // fields, trailing data and bodies over MaxBodyBytes.
 func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {

@@ -33,6 +33,10 @@ var ErrNotFound = errors.New("not found")
 // ErrInvalid is returned (wrapped) for a request that cannot be accepted.
 var ErrInvalid = errors.New("invalid")
 
+// ErrConflict is returned (wrapped) for a report, snapshot or checkpoint
+// of an attempt the run has left behind (status.attempt).
+var ErrConflict = errors.New("conflict")
+
 // Registry stores cell runs in the store and modules as files.
 type Registry struct {
 	store      store.Store
@@ -172,8 +176,18 @@ func (r *Registry) SetStatus(ctx context.Context, name string, st v1alpha1.CellR
 	if c.Status.Phase.Done() {
 		return c, fmt.Errorf("%w: cell run %q is %s already", ErrInvalid, name, c.Status.Phase)
 	}
+	if st.Attempt != c.Status.Attempt {
+		return c, staleAttempt(c, st.Attempt)
+	}
+	if err := r.promoteCheckpoint(c, st.Checkpoint); err != nil {
+		return c, err
+	}
 	c.Status = st
 	return c, store.PutJSON(ctx, r.store, keyPrefix+name, c)
+}
+
+func staleAttempt(c v1alpha1.CellRun, attempt int) error {
+	return fmt.Errorf("%w: cell run %q is at attempt %d (at site %s), not %d: it was recovered elsewhere", ErrConflict, c.Metadata.Name, c.Status.Attempt, c.Status.Site, attempt)
 }
 
 // Migrate asks a running cell to move to site: its agent stops it at its
@@ -200,12 +214,35 @@ func (r *Registry) Migrate(ctx context.Context, name, site string) (v1alpha1.Cel
 	return c, store.PutJSON(ctx, r.store, keyPrefix+name, c)
 }
 
-// PutSnapshot keeps a migrating cell's snapshot until its new site takes it.
-func (r *Registry) PutSnapshot(name string, body io.Reader) (int64, error) {
-	if err := v1alpha1.ValidateName(name); err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrInvalid, err)
+// PutSnapshot keeps a migrating cell's snapshot until its new site takes
+// it. attempt is the run's attempt the snapshot is of (status.attempt).
+func (r *Registry) PutSnapshot(ctx context.Context, name string, attempt int, body io.Reader) (int64, error) {
+	if err := r.checkAttempt(ctx, name, attempt); err != nil {
+		return 0, err
 	}
-	dir := filepath.Join(filepath.Dir(r.modulesDir), "snapshots")
+	return writeFile(filepath.Join(r.dataDir(), "snapshots"), r.snapshotPath(name), body)
+}
+
+// checkAttempt refuses uploads of an attempt the run has left behind.
+func (r *Registry) checkAttempt(ctx context.Context, name string, attempt int) error {
+	if err := v1alpha1.ValidateName(name); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	c, err := r.Get(ctx, name)
+	if err != nil {
+		return err
+	}
+	if c.Status.Attempt != attempt {
+		return staleAttempt(c, attempt)
+	}
+	return nil
+}
+
+// dataDir is the control plane's directory the registry keeps files in.
+func (r *Registry) dataDir() string { return filepath.Dir(r.modulesDir) }
+
+// writeFile writes body to path through a temporary file in dir.
+func writeFile(dir, path string, body io.Reader) (int64, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return 0, err
 	}
@@ -219,7 +256,7 @@ func (r *Registry) PutSnapshot(name string, body io.Reader) (int64, error) {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp.Name(), r.snapshotPath(name))
+		err = os.Rename(tmp.Name(), path)
 	}
 	return n, err
 }
@@ -237,7 +274,7 @@ func (r *Registry) OpenSnapshot(name string) (*os.File, error) {
 }
 
 func (r *Registry) snapshotPath(name string) string {
-	return filepath.Join(filepath.Dir(r.modulesDir), "snapshots", name+".snap")
+	return filepath.Join(r.dataDir(), "snapshots", name+".snap")
 }
 
 // lowerName makes generated names DNS labels (rand.Text is upper-case base32).
