@@ -24,7 +24,7 @@ for arg in "$@"; do
 	esac
 done
 
-sources=(hello/hello.c mpi/ring.c mpi/allreduce.c mpi/latency.c ndvi/ndvi.c kernels/nstream.c kernels/transpose.c kernels/stencil.c)
+sources=(hello/hello.c mpi/ring.c mpi/allreduce.c mpi/latency.c ndvi/ndvi.c ndvi/ndvi-composite.c kernels/nstream.c kernels/transpose.c kernels/stencil.c)
 
 run() {
 	if [ "$dry" = 1 ]; then

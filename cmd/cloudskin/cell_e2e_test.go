@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cloudskin/cloudskin/api/v1alpha1"
+	"github.com/cloudskin/cloudskin/cell/raster"
 )
 
 // TestNDVIOnLandsatAsCellsMatchesTheGoReference is the agriculture use case
@@ -372,4 +374,82 @@ func TestCellResumesFromItsCheckpointWhenItsSiteIsLost(t *testing.T) {
 		t.Fatalf("status after recovery: %+v", after.Status)
 	}
 	t.Logf("resumed at %s from the checkpoint at host call %d, %s after it (work redone since)", after.Status.Site, ms[0].HostCall, ms[0].Downtime)
+}
+
+// TestNDVICompositeMatchesTheGoReferenceAndMoves runs the maximum-value
+// NDVI composite of a four-date series (the Landsat crop and three
+// synthetic scenes of its size) as a world of 3 cells, checks it bit for
+// bit against the per-pixel maximum of the Go reference NDVI, and checks
+// that a world stopped between dates and resumed writes the same file.
+func TestNDVICompositeMatchesTheGoReferenceAndMoves(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	os.Mkdir(data, 0o755)
+	landsat := "../../cell/raster/testdata/landsat8-016037/"
+	steps := [][]string{
+		{"raster", "from-tiff", landsat + "B4.TIF", filepath.Join(data, "red0.csr")},
+		{"raster", "from-tiff", landsat + "B5.TIF", filepath.Join(data, "nir0.csr")},
+		{"cell", "cc", "-O3", "--migratable", "../../examples/ndvi/ndvi-composite.c", "-o", filepath.Join(dir, "composite.wasm")},
+	}
+	series := []string{"/data/red0.csr", "/data/nir0.csr"}
+	for i := 1; i <= 3; i++ {
+		red, nir := fmt.Sprintf("red%d.csr", i), fmt.Sprintf("nir%d.csr", i)
+		steps = append(steps, []string{"raster", "generate", "255", "259", strconv.Itoa(i), filepath.Join(data, red), filepath.Join(data, nir)})
+		series = append(series, "/data/"+red, "/data/"+nir)
+	}
+	for _, args := range steps {
+		if out, err := run(t, nil, args...); err != nil {
+			t.Fatalf("cloudskin %v: %v\n%s", args, err, out)
+		}
+	}
+	// The reference: the maximum over dates of raster.NDVI, pixel by pixel.
+	var want *raster.Raster
+	for i := 0; i <= 3; i++ {
+		red, err := raster.ReadFile(filepath.Join(data, fmt.Sprintf("red%d.csr", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		nir, err := raster.ReadFile(filepath.Join(data, fmt.Sprintf("nir%d.csr", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ndvi, err := raster.NDVI(red, nir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want == nil {
+			want = ndvi
+			continue
+		}
+		for p, v := range ndvi.F32 {
+			if v > want.F32[p] {
+				want.F32[p] = v
+			}
+		}
+	}
+	mpirun := func(out string, extra ...string) string {
+		args := slices.Concat([]string{"cell", "mpirun", "-n", "3", "--dir", data + ":/data"}, extra,
+			[]string{filepath.Join(dir, "composite.wasm"), "/data/" + out}, series)
+		text, err := run(t, nil, args...)
+		if err != nil {
+			t.Fatalf("cloudskin %v: %v\n%s", args, err, text)
+		}
+		return text
+	}
+	mpirun("straight.csr")
+	// Collectives per date: Bcast and two Scatterv; stop at the second date's Bcast.
+	mpirun("moved.csr", "--snapshot-at", "4", "--snapshot-out", filepath.Join(dir, "world.snap"))
+	if out, err := run(t, nil, "cell", "resume", filepath.Join(dir, "world.snap")); err != nil {
+		t.Fatalf("resume: %v\n%s", err, out)
+	}
+	for _, name := range []string{"straight.csr", "moved.csr"} {
+		got, err := raster.ReadFile(filepath.Join(data, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := raster.Diff(got, want); err != nil {
+			t.Errorf("%s differs from the Go reference: %v", name, err)
+		}
+	}
 }
