@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/cloudskin/cloudskin/api/v1alpha1"
 )
@@ -127,5 +128,13 @@ func (c *Client) raw(ctx context.Context, method, path string, body []byte, out 
 func (c *Client) SetCellRunStatus(ctx context.Context, name string, st v1alpha1.CellRunStatus) (v1alpha1.CellRun, error) {
 	var out v1alpha1.CellRun
 	err := c.do(ctx, http.MethodPut, "/api/v1/cells/"+url.PathEscape(name)+"/status", st, &out)
+	return out, err
+}
+
+// DrainSite announces that site goes away within deadline: the planner
+// moves its running cells elsewhere, and the answer says where and why.
+func (c *Client) DrainSite(ctx context.Context, site string, deadline time.Duration) (v1alpha1.SiteDrain, error) {
+	var out v1alpha1.SiteDrain
+	err := c.do(ctx, http.MethodPost, "/api/v1/sites/"+url.PathEscape(site)+"/drain", v1alpha1.SiteDrainRequest{Deadline: v1alpha1.Duration{Duration: deadline}}, &out)
 	return out, err
 }

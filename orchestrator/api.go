@@ -24,6 +24,7 @@ func (cp *ControlPlane) routes(h *component.Host) {
 	h.Server.HandleFunc("PUT /api/v1/sites/{name}", cp.handle(cp.putSite))
 	h.Server.HandleFunc("POST /api/v1/sites/{name}/heartbeat", cp.handle(cp.heartbeat))
 	h.Server.HandleFunc("DELETE /api/v1/sites/{name}", cp.handle(cp.deleteSite))
+	h.Server.HandleFunc("POST /api/v1/sites/{name}/drain", cp.handle(cp.drainSite))
 }
 
 // handle adapts a handler that returns (status, body, error) to http.

@@ -453,3 +453,23 @@ func TestNDVICompositeMatchesTheGoReferenceAndMoves(t *testing.T) {
 		}
 	}
 }
+
+// TestDrainMovesCellsOffASite drains the site a cell runs at: the planner
+// sends it to the other site, where it finishes as if it never moved.
+func TestDrainMovesCellsOffASite(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	_, base := start(t, "up", "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"))
+	m := startMovingCell(t, dir, base, "testdata/slow.c", 0)
+	out, err := run(t, nil, "drain", "--server", base, "edge", "--deadline", "30s")
+	if err != nil || !strings.Contains(out, "moving "+m.name+": edge → cloud (spot-evacuation: ") {
+		t.Fatalf("drain: %v\n%s", err, out)
+	}
+	after := m.wait(t)
+	if after.Status.Site != "cloud" || len(after.Status.Migrations) != 1 {
+		t.Fatalf("status after the drain: %+v", after.Status)
+	}
+	if out, err := run(t, nil, "drain", "--server", base, "edge", "--deadline", "0s"); err == nil {
+		t.Fatalf("a drain without a deadline was accepted:\n%s", out)
+	}
+}

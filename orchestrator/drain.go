@@ -1,0 +1,126 @@
+package orchestrator
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/cloudskin/cloudskin/api/v1alpha1"
+	"github.com/cloudskin/cloudskin/granny"
+	"github.com/cloudskin/cloudskin/internal/httpapi"
+	"github.com/cloudskin/cloudskin/orchestrator/cells"
+)
+
+// defaultRankMemory is what the planner assumes a rank has touched when
+// its run has no checkpoint to tell: it prices the move, nothing more.
+const defaultRankMemory = 64 << 20
+
+func (cp *ControlPlane) drainSite(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	var req v1alpha1.SiteDrainRequest
+	if err := httpapi.DecodeJSON(w, r, &req); err != nil {
+		return 0, nil, err
+	}
+	if req.Deadline.Duration <= 0 {
+		return 0, nil, httpapi.BadRequest(fmt.Errorf("deadline %s: want a positive duration", req.Deadline.Duration))
+	}
+	name := r.PathValue("name")
+	if _, err := cp.sites.Get(r.Context(), name); err != nil {
+		return 0, nil, err
+	}
+	out, err := cp.drain(r.Context(), name, req.Deadline.Duration)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, out, nil
+}
+
+// drain asks the Granny planner where the running cells of site should go
+// before deadline (its SpotEvacuation policy over the Ready sites, each
+// offering its cores as slots) and asks each to migrate there. A world
+// moves whole, to where its rank 0 is sent: its ranks share one agent.
+func (cp *ControlPlane) drain(ctx context.Context, site string, deadline time.Duration) (v1alpha1.SiteDrain, error) {
+	out := v1alpha1.SiteDrain{Site: site, Moves: []v1alpha1.CellMove{}}
+	siteList, err := cp.sites.List(ctx)
+	if err != nil {
+		return out, err
+	}
+	runs, err := cp.cells.List(ctx, cells.Filter{Phase: v1alpha1.CellRunning})
+	if err != nil {
+		return out, err
+	}
+	live, names, jobs := liveState(siteList, runs)
+	evicted, ok := indexOf(names, site)
+	if !ok {
+		return out, httpapi.BadRequest(fmt.Errorf("site %s is not Ready: nothing of it can be planned", site))
+	}
+	live.Notices = []granny.Notice{{Host: evicted, Deadline: deadline.Seconds()}}
+	decisions, err := granny.Plan(live, []granny.Policy{granny.SpotEvacuation{}})
+	if err != nil {
+		return out, err
+	}
+	moved := map[int]bool{}
+	for _, d := range decisions {
+		run := jobs[d.Job]
+		cp.log.Info("drain decision", "site", site, "cell", run.Metadata.Name, "policy", d.Policy, "decision", d.String())
+		if d.Rejected != "" || moved[d.Job] {
+			continue
+		}
+		moved[d.Job] = true
+		to := names[d.To]
+		if _, err := cp.cells.Migrate(ctx, run.Metadata.Name, to); err != nil {
+			out.Stays = append(out.Stays, v1alpha1.CellStays{Cell: run.Metadata.Name, Reason: err.Error()})
+			continue
+		}
+		out.Moves = append(out.Moves, v1alpha1.CellMove{Cell: run.Metadata.Name, From: site, To: to, Policy: d.Policy, Reason: d.Reason})
+	}
+	for i, run := range jobs {
+		if run.Status.Site == site && !moved[i] {
+			out.Stays = append(out.Stays, v1alpha1.CellStays{Cell: run.Metadata.Name,
+				Reason: "the planner found no site with a free core that it can reach before the deadline"})
+		}
+	}
+	return out, nil
+}
+
+// liveState is the planner's view: Ready sites as hosts offering their
+// cores, running cell runs as jobs placed on their sites.
+func liveState(siteList []v1alpha1.Site, runs []v1alpha1.CellRun) (granny.Live, []string, []v1alpha1.CellRun) {
+	live := granny.Live{Cost: granny.DefaultCostModel()}
+	var names []string
+	for _, s := range siteList {
+		if s.Status.Phase != v1alpha1.SiteReady {
+			continue
+		}
+		live.Hosts = append(live.Hosts, granny.Host{ID: len(names), Slots: s.Spec.Capacity.Cores})
+		names = append(names, s.Metadata.Name)
+	}
+	var jobs []v1alpha1.CellRun
+	for _, run := range runs {
+		host, ok := indexOf(names, run.Status.Site)
+		if !ok {
+			continue
+		}
+		ranks := max(run.Spec.Ranks, 1)
+		placement := make([]int, ranks)
+		for i := range placement {
+			placement[i] = host
+		}
+		memory := int64(defaultRankMemory)
+		if cp := run.Status.Checkpoint; cp != nil {
+			memory = cp.Bytes / int64(ranks)
+		}
+		live.Running = append(live.Running, granny.LiveJob{Job: granny.Job{Ranks: ranks, MemoryPerRank: memory}, Placement: placement})
+		jobs = append(jobs, run)
+	}
+	return live, names, jobs
+}
+
+func indexOf(names []string, name string) (int, bool) {
+	for i, n := range names {
+		if n == name {
+			return i, true
+		}
+	}
+	return -1, false
+}
