@@ -1,0 +1,121 @@
+package stream
+
+import (
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the store's Prometheus metrics (the log has its own,
+// stream_wal_*). They exist from Open on and are registered when a
+// registerer is known (Options.Metrics or the Host in Setup).
+type metrics struct {
+	s          *Store
+	events     *prometheus.CounterVec
+	bytes      *prometheus.CounterVec
+	duplicates *prometheus.CounterVec
+	latency    prometheus.Histogram
+	lagDesc    *prometheus.Desc
+	cacheHits  atomic.Uint64
+	cacheMiss  atomic.Uint64
+
+	reg        prometheus.Registerer
+	registered []prometheus.Collector
+}
+
+// streamCounters are one stream's children of the counter vectors, looked
+// up once rather than on every append.
+type streamCounters struct {
+	events, bytes, duplicates prometheus.Counter
+	latency                   prometheus.Observer
+}
+
+func (c *streamCounters) appended(events, bytes int, took time.Duration) {
+	c.events.Add(float64(events))
+	c.bytes.Add(float64(bytes))
+	c.latency.Observe(took.Seconds())
+}
+
+func newMetrics(s *Store) *metrics {
+	labels := []string{"scope", "stream"}
+	return &metrics{
+		s: s,
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stream_events_appended_total", Help: "Events appended and durable, per stream.",
+		}, labels),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stream_bytes_appended_total", Help: "Segment bytes appended and durable (events and their 4-byte lengths), per stream.",
+		}, labels),
+		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stream_append_duplicates_total", Help: "Appends dropped as retries of appends already stored (idempotent writers).",
+		}, labels),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "stream_append_seconds", Help: "Time from queueing an append to its acknowledgement (durable).",
+			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 14),
+		}),
+		lagDesc: prometheus.NewDesc("stream_reader_group_lag_bytes",
+			"Segment bytes a reader group has yet to read.", []string{"group", "scope", "stream"}, nil),
+	}
+}
+
+func (m *metrics) forStream(n StreamName) *streamCounters {
+	return &streamCounters{
+		events:     m.events.WithLabelValues(n.Scope, n.Stream),
+		bytes:      m.bytes.WithLabelValues(n.Scope, n.Stream),
+		duplicates: m.duplicates.WithLabelValues(n.Scope, n.Stream),
+		latency:    m.latency,
+	}
+}
+
+func (m *metrics) dropStream(n StreamName) {
+	m.events.DeleteLabelValues(n.Scope, n.Stream)
+	m.bytes.DeleteLabelValues(n.Scope, n.Stream)
+	m.duplicates.DeleteLabelValues(n.Scope, n.Stream)
+}
+
+func (m *metrics) register(reg prometheus.Registerer) error {
+	cs := []prometheus.Collector{
+		m.events, m.bytes, m.duplicates, m.latency, lagCollector{m},
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stream_cache_hits_total", Help: "Segment reads served from the cache."},
+			func() float64 { return float64(m.cacheHits.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stream_cache_misses_total", Help: "Segment reads that went to the log."},
+			func() float64 { return float64(m.cacheMiss.Load()) }),
+	}
+	for i, c := range cs {
+		if err := reg.Register(c); err != nil {
+			for _, done := range cs[:i] {
+				reg.Unregister(done)
+			}
+			return fmt.Errorf("stream: metrics: %w", err)
+		}
+	}
+	m.reg, m.registered = reg, cs
+	return nil
+}
+
+func (m *metrics) unregister() {
+	for _, c := range m.registered {
+		m.reg.Unregister(c)
+	}
+	m.registered = nil
+}
+
+// lagCollector reports each reader group's lag when scraped.
+type lagCollector struct{ m *metrics }
+
+func (c lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.m.lagDesc }
+
+func (c lagCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.m.s
+	s.mu.RLock()
+	groups := make([]*ReaderGroup, 0, len(s.groups))
+	for _, g := range s.groups {
+		groups = append(groups, g)
+	}
+	s.mu.RUnlock()
+	for _, g := range groups {
+		ch <- prometheus.MustNewConstMetric(c.m.lagDesc, prometheus.GaugeValue, float64(g.lag()), g.name, g.stream.name.Scope, g.stream.name.Stream)
+	}
+}
