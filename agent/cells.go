@@ -17,8 +17,13 @@ import (
 	"github.com/cloudskin/cloudskin/client"
 )
 
-// cellPoll is how often the agent asks for cell runs assigned to its site.
-const cellPoll = 100 * time.Millisecond
+// watchWait is how long one list of the site's cell runs waits for a
+// change at the control plane (a long poll); retryAfter is the pause after
+// a failed one.
+const (
+	watchWait  = 5 * time.Second
+	retryAfter = 200 * time.Millisecond
+)
 
 // maxOutput bounds the output of a cell kept in its status.
 const maxOutput = 1 << 20
@@ -33,54 +38,46 @@ type cells struct {
 // runCells takes the cell runs assigned to the site (new ones, and
 // migrating ones with their snapshot) and runs each in its own goroutine,
 // and stops those asked to move elsewhere, until ctx ends; it waits for the
-// running ones to finish.
+// running ones to finish. It learns of changes by watching the site's runs
+// (WatchCellRuns), so a new or moving run is seen at once.
 func (a *Agent) runCells(ctx context.Context) {
 	rt := cell.NewRuntime(cell.Options{CacheDir: a.cacheDir})
 	defer rt.Close(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	cs := &cells{running: map[string]chan struct{}{}}
-	ticker := time.NewTicker(cellPoll)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
-		a.stopMoving(ctx, cs)
-		for _, phase := range []v1alpha1.CellPhase{v1alpha1.CellPending, v1alpha1.CellMigrating} {
-			runs, err := a.client.ListCellRuns(ctx, client.CellRunQuery{Site: a.site.Metadata.Name, Phase: phase})
-			if err != nil {
-				break // the heartbeat loop reports connectivity
+	site := a.site.Metadata.Name
+	version := ""
+	for ctx.Err() == nil {
+		list, err := a.client.WatchCellRuns(ctx, client.CellRunQuery{Involves: site}, version, watchWait)
+		if err != nil {
+			// The heartbeat loop reports connectivity; try again soon.
+			version = ""
+			select {
+			case <-ctx.Done():
+			case <-time.After(retryAfter):
 			}
-			for _, run := range runs {
+			continue
+		}
+		version = list.Metadata.ResourceVersion
+		for _, run := range list.Items {
+			switch {
+			case run.Status.Phase == v1alpha1.CellRunning && run.Status.Site == site && run.Spec.Site != site:
+				cs.stop(run.Metadata.Name)
+			case run.Spec.Site == site && (run.Status.Phase == v1alpha1.CellPending || run.Status.Phase == v1alpha1.CellMigrating):
 				a.take(ctx, rt, cs, &wg, run)
 			}
 		}
 	}
 }
 
-// stopMoving closes the stop channel of running cells whose spec.site no
-// longer names this site.
-func (a *Agent) stopMoving(ctx context.Context, cs *cells) {
-	cs.mu.Lock()
-	n := len(cs.running)
-	cs.mu.Unlock()
-	if n == 0 {
-		return
-	}
-	runs, err := a.client.ListCellRuns(ctx, client.CellRunQuery{At: a.site.Metadata.Name, Phase: v1alpha1.CellRunning})
-	if err != nil {
-		return
-	}
+// stop closes the stop channel of a running cell asked to move elsewhere.
+func (cs *cells) stop(name string) {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	for _, run := range runs {
-		if stop, ok := cs.running[run.Metadata.Name]; ok && run.Spec.Site != a.site.Metadata.Name {
-			close(stop)
-			delete(cs.running, run.Metadata.Name)
-		}
+	if stop, ok := cs.running[name]; ok {
+		close(stop)
+		delete(cs.running, name)
 	}
 }
 

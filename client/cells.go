@@ -51,22 +51,41 @@ func (c *Client) GetCellRun(ctx context.Context, name string) (v1alpha1.CellRun,
 
 // CellRunQuery selects cell runs; empty fields match anything.
 type CellRunQuery struct {
-	Site  string             // spec.site: where the run should be
-	At    string             // status.site: where it runs now
-	Phase v1alpha1.CellPhase // status.phase
+	Site     string             // spec.site: where the run should be
+	At       string             // status.site: where it runs now
+	Phase    v1alpha1.CellPhase // status.phase
+	Involves string             // spec.site or status.site
 }
 
-// ListCellRuns lists the cell runs q selects.
-func (c *Client) ListCellRuns(ctx context.Context, q CellRunQuery) ([]v1alpha1.CellRun, error) {
+func (q CellRunQuery) values() url.Values {
 	v := url.Values{}
-	for key, val := range map[string]string{"site": q.Site, "at": q.At, "phase": string(q.Phase)} {
+	for key, val := range map[string]string{"site": q.Site, "at": q.At, "phase": string(q.Phase), "involves": q.Involves} {
 		if val != "" {
 			v.Set(key, val)
 		}
 	}
+	return v
+}
+
+// ListCellRuns lists the cell runs q selects.
+func (c *Client) ListCellRuns(ctx context.Context, q CellRunQuery) ([]v1alpha1.CellRun, error) {
+	list, err := c.WatchCellRuns(ctx, q, "", 0)
+	return list.Items, err
+}
+
+// WatchCellRuns lists the cell runs q selects once they changed since
+// version (a list's metadata.resourceVersion), waiting up to wait; an
+// empty version lists at once. The answer carries the version to give
+// next time.
+func (c *Client) WatchCellRuns(ctx context.Context, q CellRunQuery, version string, wait time.Duration) (v1alpha1.CellRunList, error) {
+	v := q.values()
+	if version != "" {
+		v.Set("resourceVersion", version)
+		v.Set("wait", wait.String())
+	}
 	var list v1alpha1.CellRunList
 	err := c.do(ctx, http.MethodGet, "/api/v1/cells?"+v.Encode(), nil, &list)
-	return list.Items, err
+	return list, err
 }
 
 // MigrateCellRun asks a running cell to move to site.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/cloudskin/cloudskin/api/v1alpha1"
 	"github.com/cloudskin/cloudskin/internal/component"
@@ -149,16 +150,53 @@ func (cp *ControlPlane) createCell(w http.ResponseWriter, r *http.Request) (int,
 	return http.StatusCreated, created, nil
 }
 
+// maxWait bounds how long a list waits for a change (?wait=).
+const maxWait = time.Minute
+
+// listCells lists cell runs. With ?resourceVersion=V&wait=D it first waits
+// up to D for the runs to change since version V (a long poll), so an
+// agent learns of a new or moving run at once without polling fast.
 func (cp *ControlPlane) listCells(_ http.ResponseWriter, r *http.Request) (int, any, error) {
 	q := r.URL.Query()
-	list, err := cp.cells.List(r.Context(), cells.Filter{Site: q.Get("site"), At: q.Get("at"), Phase: v1alpha1.CellPhase(q.Get("phase"))})
+	if err := cp.waitForChange(r, q.Get("resourceVersion"), q.Get("wait")); err != nil {
+		return 0, nil, err
+	}
+	version, _ := cp.cells.Changes()
+	list, err := cp.cells.List(r.Context(), cells.Filter{
+		Site: q.Get("site"), At: q.Get("at"), Phase: v1alpha1.CellPhase(q.Get("phase")), Involves: q.Get("involves"),
+	})
 	if err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, v1alpha1.CellRunList{
 		TypeMeta: v1alpha1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: "CellRunList"},
+		Metadata: v1alpha1.ListMeta{ResourceVersion: version},
 		Items:    list,
 	}, nil
+}
+
+// waitForChange waits, up to wait, until the cell runs are at another
+// version than since; it returns at once if they are already.
+func (cp *ControlPlane) waitForChange(r *http.Request, since, wait string) error {
+	if since == "" || wait == "" {
+		return nil
+	}
+	d, err := time.ParseDuration(wait)
+	if err != nil || d < 0 || d > maxWait {
+		return httpapi.BadRequest(fmt.Errorf("wait %q: want a duration from 0s to %s", wait, maxWait))
+	}
+	version, changed := cp.cells.Changes()
+	if version != since {
+		return nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-changed:
+	case <-timer.C:
+	case <-r.Context().Done():
+	}
+	return nil
 }
 
 func (cp *ControlPlane) getCell(_ http.ResponseWriter, r *http.Request) (int, any, error) {

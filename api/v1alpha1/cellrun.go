@@ -172,5 +172,14 @@ func (c *CellRun) Validate() error {
 // CellRunList is the answer to listing cell runs.
 type CellRunList struct {
 	TypeMeta `json:",inline" yaml:",inline"`
+	Metadata ListMeta  `json:"metadata,omitzero" yaml:"metadata,omitempty"`
 	Items    []CellRun `json:"items" yaml:"items"`
+}
+
+// ListMeta is a list's metadata. ResourceVersion names the state the list
+// was read at; giving it back as ?resourceVersion= with ?wait= makes the
+// next list wait until something changed since (a long poll, the way
+// Kubernetes clients watch).
+type ListMeta struct {
+	ResourceVersion string `json:"resourceVersion,omitempty" yaml:"resourceVersion,omitempty"`
 }

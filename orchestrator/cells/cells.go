@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -44,11 +45,21 @@ type Registry struct {
 	now        func() time.Time
 
 	mu sync.Mutex // serialises status updates
+
+	// versionMu guards version and changed: every write makes a new
+	// version and closes changed, waking the lists that wait (Changes).
+	versionMu sync.Mutex
+	epoch     string // this registry's life, so versions of another never match
+	version   uint64
+	changed   chan struct{}
 }
 
 // NewRegistry keeps modules under modulesDir.
 func NewRegistry(s store.Store, modulesDir string, now func() time.Time) *Registry {
-	return &Registry{store: s, modulesDir: modulesDir, now: now}
+	return &Registry{
+		store: s, modulesDir: modulesDir, now: now,
+		epoch: strings.ToLower(rand.Text()[:8]), changed: make(chan struct{}),
+	}
 }
 
 // PutModule stores a module under digest after checking that it is the
@@ -117,7 +128,7 @@ func (r *Registry) Create(ctx context.Context, c v1alpha1.CellRun) (v1alpha1.Cel
 	now := r.now().UTC()
 	c.Metadata.CreationTimestamp = &now
 	c.Status = v1alpha1.CellRunStatus{Phase: v1alpha1.CellPending}
-	return c, store.PutJSON(ctx, r.store, keyPrefix+c.Metadata.Name, c)
+	return c, r.put(ctx, c)
 }
 
 // Get returns one cell run.
@@ -135,12 +146,43 @@ type Filter struct {
 	Site  string             // spec.site: where the run should be
 	At    string             // status.site: where it runs now
 	Phase v1alpha1.CellPhase // status.phase
+	// Involves matches runs whose spec.site or status.site is this site:
+	// all that site's agent has to act on.
+	Involves string
 }
 
 func (f Filter) match(c v1alpha1.CellRun) bool {
 	return (f.Site == "" || c.Spec.Site == f.Site) &&
 		(f.At == "" || c.Status.Site == f.At) &&
-		(f.Phase == "" || c.Status.Phase == f.Phase)
+		(f.Phase == "" || c.Status.Phase == f.Phase) &&
+		(f.Involves == "" || c.Spec.Site == f.Involves || c.Status.Site == f.Involves)
+}
+
+// Changes returns the registry's version and a channel closed at the next
+// change. A version from an earlier life of the control plane never equals
+// one of this life.
+func (r *Registry) Changes() (string, <-chan struct{}) {
+	r.versionMu.Lock()
+	defer r.versionMu.Unlock()
+	return fmt.Sprintf("%s.%d", r.epoch, r.version), r.changed
+}
+
+// changedNow records a write: a new version, and wakes the waiters.
+func (r *Registry) changedNow() {
+	r.versionMu.Lock()
+	defer r.versionMu.Unlock()
+	r.version++
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+// put writes a run and records the change.
+func (r *Registry) put(ctx context.Context, c v1alpha1.CellRun) error {
+	if err := store.PutJSON(ctx, r.store, keyPrefix+c.Metadata.Name, c); err != nil {
+		return err
+	}
+	r.changedNow()
+	return nil
 }
 
 // List returns the cell runs f selects, by name.
@@ -183,7 +225,7 @@ func (r *Registry) SetStatus(ctx context.Context, name string, st v1alpha1.CellR
 		return c, err
 	}
 	c.Status = st
-	return c, store.PutJSON(ctx, r.store, keyPrefix+name, c)
+	return c, r.put(ctx, c)
 }
 
 func staleAttempt(c v1alpha1.CellRun, attempt int) error {
@@ -211,7 +253,7 @@ func (r *Registry) Migrate(ctx context.Context, name, site string) (v1alpha1.Cel
 		return c, fmt.Errorf("%w: cell run %q runs at %s already", ErrInvalid, name, site)
 	}
 	c.Spec.Site = site
-	return c, store.PutJSON(ctx, r.store, keyPrefix+name, c)
+	return c, r.put(ctx, c)
 }
 
 // PutSnapshot keeps a migrating cell's snapshot until its new site takes

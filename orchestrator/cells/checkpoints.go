@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/cloudskin/cloudskin/api/v1alpha1"
-	"github.com/cloudskin/cloudskin/store"
 )
 
 // Checkpoints: an agent uploads a running cell's snapshot under a new ID
@@ -150,7 +149,7 @@ func (r *Registry) Recover(ctx context.Context, lost func(site string) bool, rea
 				return changed, decisions, err
 			}
 		}
-		if err := store.PutJSON(ctx, r.store, keyPrefix+c.Metadata.Name, next); err != nil {
+		if err := r.put(ctx, next); err != nil {
 			return changed, decisions, err
 		}
 		changed, decisions = append(changed, next), append(decisions, d)
