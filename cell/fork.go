@@ -3,7 +3,6 @@ package cell
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,32 +74,23 @@ type forker struct {
 // run runs one cell of the tree, from its start or from a fork's snapshot
 // with forkResult as cloudskin_fork's value, until it ends.
 func (f *forker) run(ctx context.Context, spec Spec, from *snapshot.Snapshot, forkResult int32) (Result, error) {
-	pages, err := memoryPages(spec.MemoryLimit)
-	if err != nil {
-		return Result{}, err
-	}
-	if spec.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, spec.Timeout, fmt.Errorf("cell: %w (%s)", ErrTimeout, spec.Timeout))
-		defer cancel()
-	}
+	ctx, cancel := withTimeout(ctx, spec)
+	defer cancel()
 	start := time.Now()
 	for {
-		c := migrate.Cell{
-			Compiled:         f.p.compiled,
-			Engine:           string(f.p.Engine),
-			ModuleHash:       f.p.sum,
-			WASI:             wasiConfig(spec),
-			MemoryLimitPages: pages,
-			Uninterruptible:  spec.Uninterruptible && spec.Timeout == 0,
-			Hosts:            []engine.HostModule{cloudskinHost(forkResult)},
+		c, err := f.p.migrateCell(spec, migrate.Cell{
+			Hosts: []engine.HostModule{cloudskinHost(forkResult)},
 			StopBefore: func(module, name string, _ []uint64) bool {
 				return module == cloudskinModule && name == forkFunc
 			},
+		})
+		if err != nil {
+			return Result{}, err
 		}
 		snap, err := migrate.Run(ctx, c, from, 0)
 		if snap == nil {
-			return exitStatus(ctx, Result{Elapsed: time.Since(start)}, err)
+			_, res, err := ended(ctx, start, nil, err)
+			return res, err
 		}
 		n := int(f.next.Add(1))
 		f.start(ctx, n, snap)

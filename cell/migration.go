@@ -45,27 +45,42 @@ func (p *Program) migrated(ctx context.Context, spec Spec, from *snapshot.Snapsh
 	if p.UsesMPI {
 		return nil, Result{}, errors.New("snapshots of MPI programs are not supported yet")
 	}
-	pages, err := memoryPages(spec.MemoryLimit)
+	c, err := p.migrateCell(spec, migrate.Cell{Stop: stop, Hosts: []engine.HostModule{cloudskinHost(-1)}})
 	if err != nil {
 		return nil, Result{}, err
 	}
-	if spec.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, spec.Timeout, fmt.Errorf("cell: %w (%s)", ErrTimeout, spec.Timeout))
-		defer cancel()
-	}
-	c := migrate.Cell{
-		Compiled:         p.compiled,
-		Engine:           string(p.Engine),
-		ModuleHash:       p.sum,
-		WASI:             wasiConfig(spec),
-		MemoryLimitPages: pages,
-		Uninterruptible:  spec.Uninterruptible && spec.Timeout == 0,
-		Stop:             stop,
-		Hosts:            []engine.HostModule{cloudskinHost(-1)},
-	}
+	ctx, cancel := withTimeout(ctx, spec)
+	defer cancel()
 	start := time.Now()
 	snap, err := migrate.Run(ctx, c, from, stopAt)
+	return ended(ctx, start, snap, err)
+}
+
+// migrateCell completes how (its Stop, Hosts and StopBefore) into the
+// migrate.Cell that runs this program as spec describes.
+func (p *Program) migrateCell(spec Spec, how migrate.Cell) (migrate.Cell, error) {
+	pages, err := memoryPages(spec.MemoryLimit)
+	if err != nil {
+		return how, err
+	}
+	how.Compiled, how.Engine, how.ModuleHash = p.compiled, string(p.Engine), p.sum
+	how.WASI = wasiConfig(spec)
+	how.MemoryLimitPages = pages
+	how.Uninterruptible = spec.Uninterruptible && spec.Timeout == 0
+	return how, nil
+}
+
+// withTimeout bounds ctx by spec's time limit, if it has one.
+func withTimeout(ctx context.Context, spec Spec) (context.Context, context.CancelFunc) {
+	if spec.Timeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeoutCause(ctx, spec.Timeout, fmt.Errorf("cell: %w (%s)", ErrTimeout, spec.Timeout))
+}
+
+// ended turns what migrate.Run returned, for a run that began at start,
+// into a stopped cell's snapshot or an ended one's Result.
+func ended(ctx context.Context, start time.Time, snap *snapshot.Snapshot, err error) (*snapshot.Snapshot, Result, error) {
 	res := Result{Elapsed: time.Since(start)}
 	if snap != nil {
 		return snap, res, nil

@@ -126,35 +126,20 @@ func (p *Program) world(n int, from []*snapshot.Snapshot, stop WorldStop) (*mpi.
 // runRank runs one rank's cell through package migrate until it ends or
 // stops with its world.
 func (p *Program) runRank(ctx context.Context, spec Spec, rank *mpi.Rank, from *snapshot.Snapshot) (*snapshot.Snapshot, Result, error) {
-	pages, err := memoryPages(spec.MemoryLimit)
-	if err != nil {
-		return nil, Result{}, err
-	}
-	if spec.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, spec.Timeout, fmt.Errorf("cell: %w (%s)", ErrTimeout, spec.Timeout))
-		defer cancel()
-	}
-	c := migrate.Cell{
-		Compiled:         p.compiled,
-		Engine:           string(p.Engine),
-		ModuleHash:       p.sum,
-		WASI:             wasiConfig(spec),
-		MemoryLimitPages: pages,
-		Uninterruptible:  spec.Uninterruptible && spec.Timeout == 0,
-		Hosts:            []engine.HostModule{rank.Module(), cloudskinHost(-1)},
+	c, err := p.migrateCell(spec, migrate.Cell{
+		Hosts: []engine.HostModule{rank.Module(), cloudskinHost(-1)},
 		StopBefore: func(module, name string, args []uint64) bool {
 			return module == "mpi" && rank.StopBefore(name, args)
 		},
+	})
+	if err != nil {
+		return nil, Result{}, err
 	}
+	ctx, cancel := withTimeout(ctx, spec)
+	defer cancel()
 	start := time.Now()
 	snap, err := migrate.Run(ctx, c, from, 0)
-	res := Result{Elapsed: time.Since(start)}
-	if snap != nil {
-		return snap, res, nil
-	}
-	res, err = exitStatus(ctx, res, err)
-	return nil, res, err
+	return ended(ctx, start, snap, err)
 }
 
 // capturedWorld adds each stopped rank's MPI state to its snapshot, now
