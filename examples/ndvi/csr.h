@@ -134,4 +134,23 @@ static long long ndvi(const uint16_t *red, const uint16_t *nir, float *out, int 
 	return valid;
 }
 
+/*
+ * split_rows shares height rows of width pixels among size ranks as evenly
+ * as possible (the first height%size ranks get one row more): rank r gets
+ * pixels[r] pixels from pixel_off[r], which are bytes[r] bytes from
+ * byte_off[r] in a uint16 band, as MPI_Scatterv and MPI_Gatherv want them.
+ */
+static void split_rows(unsigned width, unsigned height, int size, int *pixels, int *pixel_off, int *bytes, int *byte_off)
+{
+	unsigned row = 0;
+	for (int r = 0; r < size; r++) {
+		unsigned rows = height / size + ((unsigned)r < height % size);
+		pixels[r] = (int)(rows * width);
+		pixel_off[r] = (int)(row * width);
+		bytes[r] = pixels[r] * (int)sizeof(uint16_t);
+		byte_off[r] = pixel_off[r] * (int)sizeof(uint16_t);
+		row += rows;
+	}
+}
+
 #endif

@@ -109,15 +109,7 @@ int main(int argc, char **argv)
 				MPI_Finalize();
 				return 1;
 			}
-			unsigned row = 0;
-			for (int r = 0; r < size; r++) {
-				unsigned rows = height / size + ((unsigned)r < height % size);
-				pixels[r] = (int)(rows * width);
-				pixel_off[r] = (int)(row * width);
-				bytes[r] = pixels[r] * (int)sizeof(uint16_t);
-				byte_off[r] = pixel_off[r] * (int)sizeof(uint16_t);
-				row += rows;
-			}
+			split_rows(width, height, size, pixels, pixel_off, bytes, byte_off);
 			n = pixels[rank];
 			my_red = alloc((size_t)n * sizeof *my_red);
 			my_nir = alloc((size_t)n * sizeof *my_nir);

@@ -101,15 +101,7 @@ int main(int argc, char **argv)
 	/* Split rows as evenly as possible: the first height%size ranks get one more. */
 	int *pixels = alloc(size * sizeof(int)), *pixel_off = alloc(size * sizeof(int));
 	int *bytes = alloc(size * sizeof(int)), *byte_off = alloc(size * sizeof(int));
-	unsigned row = 0;
-	for (int r = 0; r < size; r++) {
-		unsigned rows = height / size + ((unsigned)r < height % size);
-		pixels[r] = (int)(rows * width);
-		pixel_off[r] = (int)(row * width);
-		bytes[r] = pixels[r] * (int)sizeof(uint16_t);
-		byte_off[r] = pixel_off[r] * (int)sizeof(uint16_t);
-		row += rows;
-	}
+	split_rows(width, height, size, pixels, pixel_off, bytes, byte_off);
 
 	int n = pixels[rank];
 	uint16_t *my_red = alloc((size_t)n * sizeof *my_red);
