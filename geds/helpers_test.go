@@ -1,0 +1,168 @@
+package geds
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cloudskin/cloudskin/geds/metadata"
+	"github.com/cloudskin/cloudskin/internal/component"
+	"github.com/cloudskin/cloudskin/internal/httpserver"
+	"github.com/cloudskin/cloudskin/internal/logging"
+	"github.com/cloudskin/cloudskin/internal/metrics"
+	"github.com/cloudskin/cloudskin/store/bolt"
+)
+
+var bg = context.Background()
+
+// metaServer is a metadata service on a real listener over a bbolt file,
+// as `cloudskin up` runs it.
+type metaServer struct {
+	URL, addr, db string
+	timeout       time.Duration
+	stop          func()
+}
+
+func startMeta(t testing.TB, timeout time.Duration) *metaServer {
+	t.Helper()
+	m := &metaServer{db: filepath.Join(t.TempDir(), "state.db"), addr: "127.0.0.1:0", timeout: timeout}
+	m.start(t)
+	return m
+}
+
+// start (re)starts the server on the same file and address.
+func (m *metaServer) start(t testing.TB) {
+	t.Helper()
+	st, err := bolt.Open(m.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", m.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.addr = ln.Addr().String()
+	m.URL = "http://" + m.addr
+	reg := metrics.New("test", "test")
+	host := &component.Host{
+		Log: logging.Discard(), Metrics: reg.Registerer, Server: httpserver.New(logging.Discard(), reg),
+		Store: st, DataDir: t.TempDir(), ControlPlaneURL: m.URL,
+	}
+	svc := metadata.NewService(metadata.Config{HolderTimeout: m.timeout, SweepInterval: m.timeout / 4})
+	if err := svc.Setup(host); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); host.Server.Serve(ctx, ln) }()
+	go func() { defer wg.Done(); svc.Run(ctx) }()
+	var once sync.Once
+	m.stop = func() { once.Do(func() { cancel(); wg.Wait(); st.Close() }) }
+	t.Cleanup(m.stop)
+}
+
+// stepClock advances a millisecond per reading, so access order is exact.
+type stepClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *stepClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(time.Millisecond)
+	return c.t
+}
+
+// node opens a Client; tweak adjusts its options.
+func node(t testing.TB, m *metaServer, id string, limit int64, s3 Persistent, tweak ...func(*Options)) *Client {
+	t.Helper()
+	opts := Options{
+		NodeID: id, Dir: t.TempDir(), Limit: limit, MetadataURL: m.URL, Persistent: s3,
+		HeartbeatInterval: 100 * time.Millisecond, SpillBackoffMin: 10 * time.Millisecond, SpillBackoffMax: 50 * time.Millisecond,
+		Now: (&stepClock{t: time.Unix(1e9, 0)}).Now,
+	}
+	for _, f := range tweak {
+		f(&opts)
+	}
+	c, err := Open(bg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// crash stops a client the way a killed process stops: no goodbye to the
+// metadata server, connections cut.
+func (c *Client) crash() {
+	if c.closed.Swap(true) {
+		return
+	}
+	close(c.done)
+	c.peerSrv.Close()
+	c.stop()
+	c.meta.Close()
+	c.t0.Close()
+}
+
+func put(t testing.TB, c *Client, bucket, key string, data []byte) {
+	t.Helper()
+	w, err := c.Create(bg, bucket, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Seal(bg); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readAll(t testing.TB, c *Client, bucket, key string) []byte {
+	t.Helper()
+	r, err := c.Open(bg, bucket, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	data, err := io.ReadAll(io.NewSectionReader(r, 0, r.Size()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func mustEqual(t testing.TB, what string, got, want []byte) {
+	t.Helper()
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s: got %d bytes %.40q, want %d bytes %.40q", what, len(got), got, len(want), want)
+	}
+}
+
+// eventually waits for cond, failing after 10 s.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func pattern(n int, seed byte) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = seed + byte(i*31)
+	}
+	return b
+}

@@ -1,0 +1,400 @@
+package tier0
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cloudskin/cloudskin/geds/metadata"
+)
+
+// Errors returned (wrapped) by the store.
+var (
+	// ErrFull: the write would take tier 0 past its limit.
+	ErrFull = errors.New("tier 0 full")
+	// ErrSealed: the object is sealed and cannot be written.
+	ErrSealed = errors.New("object is sealed")
+	// ErrNotSealed: the operation needs a sealed object.
+	ErrNotSealed = errors.New("object is not sealed")
+	// ErrRemoved: the object was removed while open.
+	ErrRemoved = errors.New("object was removed")
+	// ErrClosed: the store or the reader is closed.
+	ErrClosed = errors.New("closed")
+)
+
+// DefaultMaxMapped bounds how many sealed objects stay memory-mapped while
+// no reader has them open, well below Linux's default vm.max_map_count
+// (65530), which the Go runtime needs too.
+const DefaultMaxMapped = 16384
+
+// Config configures a Store.
+type Config struct {
+	// Dir is the tier's directory; the store owns Dir/objects and Dir/LOCK.
+	Dir string
+	// Limit is the most bytes the objects may take.
+	Limit int64
+	// Now is the clock for access times; nil means time.Now.
+	Now func() time.Time
+	// MaxMapped: see DefaultMaxMapped; 0 means the default.
+	MaxMapped int
+}
+
+// Store is one node's tier 0. It is safe for concurrent use.
+type Store struct {
+	dir       string
+	limit     int64
+	now       func() time.Time
+	maxMapped int
+	lock      *os.File
+
+	mu      sync.Mutex
+	objects map[objectName]*entry
+	used    int64 // bytes charged to objects (written or reserved)
+	mapped  int   // entries holding a mapping
+	closed  bool
+}
+
+type objectName struct{ bucket, key string }
+
+// entry is one object. Fields under "mu:" are guarded by Store.mu.
+type entry struct {
+	name objectName
+	id   string
+	path string
+
+	size       atomic.Int64 // bytes written so far; the final size once sealed
+	sealed     atomic.Bool
+	lastAccess atomic.Int64 // unix nanoseconds
+
+	// mu:
+	charged int64  // bytes of the store's used that are this entry's
+	removed bool   // no longer in the store; unmap at the last reader's close
+	refs    int    // open readers
+	data    []byte // the mapping of a sealed object (nil if not mapped)
+	isMap   bool   // data is a mapping (an empty object has none)
+}
+
+// Info describes an object in tier 0.
+type Info struct {
+	Bucket, Key, ID string
+	Size            int64
+	Sealed          bool
+	LastAccess      time.Time
+}
+
+// New opens the tier in cfg.Dir, clearing what a previous process left.
+func New(cfg Config) (*Store, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("tier0: no directory given")
+	}
+	if cfg.Limit <= 0 {
+		return nil, fmt.Errorf("tier0: limit %d: must be positive", cfg.Limit)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxMapped <= 0 {
+		cfg.MaxMapped = DefaultMaxMapped
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("tier0: %w", err)
+	}
+	lock, err := lockDir(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(cfg.Dir, "objects")
+	if err := os.RemoveAll(dir); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("tier0: clearing %s: %w", dir, err)
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("tier0: %w", err)
+	}
+	return &Store{
+		dir: dir, limit: cfg.Limit, now: cfg.Now, maxMapped: cfg.MaxMapped, lock: lock,
+		objects: map[objectName]*entry{},
+	}, nil
+}
+
+// lockDir takes an exclusive lock on dir/LOCK for the life of the store.
+func lockDir(dir string) (*os.File, error) {
+	path := filepath.Join(dir, "LOCK")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("tier0: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("tier0: %s is in use by another process (%v)", dir, err)
+	}
+	return f, nil
+}
+
+// Limit returns the configured limit in bytes.
+func (s *Store) Limit() int64 { return s.limit }
+
+// Used returns the bytes charged to objects, including reservations of
+// writes in progress.
+func (s *Store) Used() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.used
+}
+
+// Close unmaps the objects no reader has open and deletes the tier's files.
+// Readers still open keep their mapping until they close.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	for _, e := range s.objects {
+		e.removed = true
+		if e.refs == 0 {
+			s.unmapLocked(e)
+		}
+	}
+	s.objects = nil
+	s.mu.Unlock()
+	err := os.RemoveAll(s.dir)
+	s.lock.Close() // releases the flock
+	if err != nil {
+		return fmt.Errorf("tier0: removing %s: %w", s.dir, err)
+	}
+	return nil
+}
+
+// pathFor is where an object's bytes live: the bucket (validated, so one
+// safe path segment) and the key's SHA-256.
+func (s *Store) pathFor(bucket, key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return filepath.Join(s.dir, bucket, hex.EncodeToString(sum[:]))
+}
+
+// Create starts a new object. id is the object's id in the metadata
+// service, checked by Remove and by peers so one life of a key is never
+// mistaken for another.
+func (s *Store) Create(bucket, key, id string) (*Writer, error) {
+	if err := metadata.ValidateObjectName(bucket, key); err != nil {
+		return nil, fmt.Errorf("tier0: %w", err)
+	}
+	name := objectName{bucket, key}
+	path := s.pathFor(bucket, key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, fmt.Errorf("tier0: %w", ErrClosed)
+	}
+	if _, ok := s.objects[name]; ok {
+		return nil, fmt.Errorf("tier0: %s/%s: %w", bucket, key, fs.ErrExist)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("tier0: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("tier0: create %s/%s: %w", bucket, key, err)
+	}
+	e := &entry{name: name, id: id, path: path}
+	e.lastAccess.Store(s.now().UnixNano())
+	s.objects[name] = e
+	return &Writer{s: s, e: e, f: f}, nil
+}
+
+// Open opens an object for reading: sealed objects through their mapping,
+// an object still being written up to what was written so far.
+func (s *Store) Open(bucket, key string) (*Reader, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, fmt.Errorf("tier0: %w", ErrClosed)
+	}
+	e, ok := s.objects[objectName{bucket, key}]
+	if !ok {
+		return nil, fmt.Errorf("tier0: %s/%s: %w", bucket, key, fs.ErrNotExist)
+	}
+	r := &Reader{s: s, e: e}
+	if e.sealed.Load() {
+		if err := s.mapLocked(e); err != nil {
+			return nil, err
+		}
+		r.data = e.data
+	} else {
+		f, err := os.Open(e.path)
+		if err != nil {
+			return nil, fmt.Errorf("tier0: open %s/%s: %w", bucket, key, err)
+		}
+		r.file = f
+	}
+	e.refs++
+	e.lastAccess.Store(s.now().UnixNano())
+	return r, nil
+}
+
+// Stat describes one object.
+func (s *Store) Stat(bucket, key string) (Info, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.objects[objectName{bucket, key}]
+	if !ok {
+		return Info{}, fmt.Errorf("tier0: %s/%s: %w", bucket, key, fs.ErrNotExist)
+	}
+	return e.info(), nil
+}
+
+// Remove deletes an object if its id is id ("" matches any) and returns
+// its bytes to the limit. Readers that have it open keep reading their
+// mapping until they close.
+func (s *Store) Remove(bucket, key, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.objects[objectName{bucket, key}]
+	if !ok || (id != "" && e.id != id) {
+		return fmt.Errorf("tier0: %s/%s: %w", bucket, key, fs.ErrNotExist)
+	}
+	delete(s.objects, e.name)
+	e.removed = true
+	s.used -= e.charged
+	e.charged = 0
+	if e.refs == 0 {
+		s.unmapLocked(e)
+	}
+	if err := os.Remove(e.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("tier0: remove %s/%s: %w", bucket, key, err)
+	}
+	return nil
+}
+
+// Objects returns every object, sealed or not.
+func (s *Store) Objects() []Info {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Info, 0, len(s.objects))
+	for _, e := range s.objects {
+		out = append(out, e.info())
+	}
+	return out
+}
+
+// Coldest returns the sealed objects, least recently accessed first: the
+// order in which to spill them.
+func (s *Store) Coldest() []Info {
+	all := s.Objects()
+	sealed := all[:0]
+	for _, in := range all {
+		if in.Sealed {
+			sealed = append(sealed, in)
+		}
+	}
+	slices.SortFunc(sealed, func(a, b Info) int {
+		if c := a.LastAccess.Compare(b.LastAccess); c != 0 {
+			return c
+		}
+		// Same instant: a stable order keeps spilling deterministic.
+		if a.Bucket != b.Bucket {
+			if a.Bucket < b.Bucket {
+				return -1
+			}
+			return 1
+		}
+		if a.Key < b.Key {
+			return -1
+		}
+		if a.Key > b.Key {
+			return 1
+		}
+		return 0
+	})
+	return sealed
+}
+
+func (e *entry) info() Info {
+	return Info{
+		Bucket: e.name.bucket, Key: e.name.key, ID: e.id,
+		Size: e.size.Load(), Sealed: e.sealed.Load(),
+		LastAccess: time.Unix(0, e.lastAccess.Load()),
+	}
+}
+
+// reserve charges n bytes to e, or fails with ErrFull.
+func (s *Store) reserve(e *entry, n int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e.removed {
+		return fmt.Errorf("tier0: %s/%s: %w", e.name.bucket, e.name.key, ErrRemoved)
+	}
+	if s.used+n > s.limit {
+		return fmt.Errorf("tier0: writing %d bytes to %s/%s: %d of %d bytes used: %w", n, e.name.bucket, e.name.key, s.used, s.limit, ErrFull)
+	}
+	s.used += n
+	e.charged += n
+	return nil
+}
+
+// release returns n reserved bytes that were not written.
+func (s *Store) release(e *entry, n int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e.removed {
+		return // Remove already returned all of e's bytes
+	}
+	s.used -= n
+	e.charged -= n
+}
+
+// mapLocked maps a sealed object if it is not mapped yet.
+func (s *Store) mapLocked(e *entry) error {
+	if e.data != nil {
+		return nil
+	}
+	size := e.size.Load()
+	if size == 0 {
+		e.data = []byte{}
+		return nil
+	}
+	f, err := os.Open(e.path)
+	if err != nil {
+		return fmt.Errorf("tier0: open %s/%s: %w", e.name.bucket, e.name.key, err)
+	}
+	defer f.Close() // the mapping outlives the descriptor
+	data, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return fmt.Errorf("tier0: mmap %s/%s (%d bytes): %w", e.name.bucket, e.name.key, size, err)
+	}
+	e.data, e.isMap = data, true
+	s.mapped++
+	return nil
+}
+
+func (s *Store) unmapLocked(e *entry) {
+	if e.isMap {
+		_ = unix.Munmap(e.data) // only fails for a bad address, which would be our bug
+		s.mapped--
+	}
+	e.data, e.isMap = nil, false
+}
+
+// releaseReader drops a reader's hold on e; the mapping goes when the
+// object is removed or when too many idle objects are mapped.
+func (s *Store) releaseReader(e *entry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e.refs--
+	if e.refs == 0 && (e.removed || s.mapped > s.maxMapped) {
+		s.unmapLocked(e)
+	}
+}
