@@ -4,68 +4,25 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/cloudskin/cloudskin/geds/metadata"
-	"github.com/cloudskin/cloudskin/internal/component"
-	"github.com/cloudskin/cloudskin/internal/httpserver"
-	"github.com/cloudskin/cloudskin/internal/logging"
-	"github.com/cloudskin/cloudskin/internal/metrics"
-	"github.com/cloudskin/cloudskin/store/bolt"
+	"github.com/cloudskin/cloudskin/geds/gedstest"
 )
 
 var bg = context.Background()
 
 // metaServer is a metadata service on a real listener over a bbolt file,
-// as `cloudskin up` runs it.
-type metaServer struct {
-	URL, addr, db string
-	timeout       time.Duration
-	stop          func()
-}
+// as `cloudskin up` runs it (package gedstest).
+type metaServer struct{ *gedstest.Metadata }
 
 func startMeta(t testing.TB, timeout time.Duration) *metaServer {
-	t.Helper()
-	m := &metaServer{db: filepath.Join(t.TempDir(), "state.db"), addr: "127.0.0.1:0", timeout: timeout}
-	m.start(t)
-	return m
+	return &metaServer{gedstest.StartMetadata(t, timeout)}
 }
 
-// start (re)starts the server on the same file and address.
-func (m *metaServer) start(t testing.TB) {
-	t.Helper()
-	st, err := bolt.Open(m.db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", m.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.addr = ln.Addr().String()
-	m.URL = "http://" + m.addr
-	reg := metrics.New("test", "test")
-	host := &component.Host{
-		Log: logging.Discard(), Metrics: reg.Registerer, Server: httpserver.New(logging.Discard(), reg),
-		Store: st, DataDir: t.TempDir(), ControlPlaneURL: m.URL,
-	}
-	svc := metadata.NewService(metadata.Config{HolderTimeout: m.timeout, SweepInterval: m.timeout / 4})
-	if err := svc.Setup(host); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); host.Server.Serve(ctx, ln) }()
-	go func() { defer wg.Done(); svc.Run(ctx) }()
-	var once sync.Once
-	m.stop = func() { once.Do(func() { cancel(); wg.Wait(); st.Close() }) }
-	t.Cleanup(m.stop)
-}
+func (m *metaServer) stop()              { m.Stop() }
+func (m *metaServer) start(t testing.TB) { m.Start(t) }
 
 // stepClock advances a millisecond per reading, so access order is exact.
 type stepClock struct {

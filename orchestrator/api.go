@@ -31,6 +31,9 @@ func (cp *ControlPlane) routes(h *component.Host) {
 func (cp *ControlPlane) handle(fn func(w http.ResponseWriter, r *http.Request) (int, any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		code, body, err := fn(w, r)
+		if err != nil && r.Context().Err() != nil {
+			return // the client is gone (a watch cut by shutdown): nobody to answer
+		}
 		if err != nil {
 			httpapi.WriteError(w, cp.log, apiError(err))
 			return

@@ -26,6 +26,29 @@ type ContinuumSpec struct {
 	Heartbeat HeartbeatPolicy `json:"heartbeat" yaml:"heartbeat"`
 	// Sites are started as in-process node agents.
 	Sites []SiteTemplate `json:"sites" yaml:"sites"`
+	// GEDS configures the ephemeral data store's services in `up`.
+	GEDS GEDSSpec `json:"geds" yaml:"geds"`
+}
+
+// GEDSSpec configures GEDS in `up`: the metadata service (always on the
+// control plane's address), the S3 gateway and the GEDS node behind it.
+type GEDSSpec struct {
+	// S3Listen is the S3 gateway's host:port.
+	S3Listen string `json:"s3Listen" yaml:"s3Listen"`
+	// Tier0Limit bounds the gateway node's tier 0 (under dataDir).
+	Tier0Limit Quantity `json:"tier0Limit" yaml:"tier0Limit"`
+	// Persistent, when set, is the S3 store objects spill to; its keys come
+	// from $CLOUDSKIN_GEDS_S3_ACCESS_KEY and $CLOUDSKIN_GEDS_S3_SECRET_KEY.
+	Persistent *GEDSPersistent `json:"persistent,omitempty" yaml:"persistent,omitempty"`
+}
+
+// GEDSPersistent names an S3 endpoint for GEDS's persistency tier.
+type GEDSPersistent struct {
+	// Endpoint is host:port.
+	Endpoint string `json:"endpoint" yaml:"endpoint"`
+	Secure   bool   `json:"secure,omitempty" yaml:"secure,omitempty"`
+	// BucketPrefix is put before GEDS bucket names in S3.
+	BucketPrefix string `json:"bucketPrefix,omitempty" yaml:"bucketPrefix,omitempty"`
 }
 
 // HeartbeatPolicy sets heartbeat period and the silence after which a site is NotReady.
@@ -59,6 +82,17 @@ func (c *Continuum) Validate() error {
 	if hb.NotReadyAfter.Duration <= hb.Interval.Duration {
 		return fmt.Errorf("spec.heartbeat.notReadyAfter %s: must exceed the interval %s", hb.NotReadyAfter, hb.Interval)
 	}
+	if _, _, err := net.SplitHostPort(c.Spec.GEDS.S3Listen); err != nil {
+		return fmt.Errorf("spec.geds.s3Listen %q: %w", c.Spec.GEDS.S3Listen, err)
+	}
+	if c.Spec.GEDS.Tier0Limit.Sign() <= 0 {
+		return fmt.Errorf("spec.geds.tier0Limit %s: must be positive", c.Spec.GEDS.Tier0Limit.String())
+	}
+	if p := c.Spec.GEDS.Persistent; p != nil {
+		if _, _, err := net.SplitHostPort(p.Endpoint); err != nil {
+			return fmt.Errorf("spec.geds.persistent.endpoint %q: want host:port: %w", p.Endpoint, err)
+		}
+	}
 	seen := map[string]bool{}
 	for i, s := range c.Spec.Sites {
 		if err := ValidateMeta(ObjectMeta{Name: s.Name, Labels: s.Labels}); err != nil {
@@ -90,6 +124,8 @@ type ClientConfig struct {
 type ClientConfigSpec struct {
 	Server string `json:"server" yaml:"server"`
 	Token  string `json:"token,omitempty" yaml:"token,omitempty"`
+	// S3Endpoint is the GEDS S3 gateway's host:port.
+	S3Endpoint string `json:"s3Endpoint,omitempty" yaml:"s3Endpoint,omitempty"`
 }
 
 // Validate checks the client configuration.

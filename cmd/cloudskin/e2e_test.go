@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -59,8 +60,18 @@ var urlPattern = regexp.MustCompile(`(?:control plane at|metrics at) (http://127
 // start runs the binary with args and waits for it to say where it listens.
 func start(t *testing.T, args ...string) (*process, string) {
 	t.Helper()
+	return startWith(t, nil, args...)
+}
+
+// startWith is start with env added to the process's environment.
+func startWith(t *testing.T, env []string, args ...string) (*process, string) {
+	t.Helper()
+	if args[0] == "up" && !slices.Contains(args, "--s3-listen") {
+		// Tests run side by side: each S3 gateway on a port of its own.
+		args = append(args, "--s3-listen", "127.0.0.1:0")
+	}
 	p := &process{cmd: exec.Command(binary, args...), url: make(chan string, 1), done: make(chan error, 1)}
-	p.cmd.Env = append(os.Environ(), "CLOUDSKIN_SERVER=")
+	p.cmd.Env = append(append(os.Environ(), "CLOUDSKIN_SERVER="), env...)
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -8,12 +8,15 @@ import (
 )
 
 func newUpCommand(g *globals) *cobra.Command {
-	var file, listen string
+	var file, listen, s3Listen string
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Run the whole continuum on this machine",
-		Long: `Run the embedded continuum in this process: the control plane's API, and a node
-agent for each configured site (by default an 'edge' and a 'cloud' site).
+		Long: `Run the embedded continuum in this process: the control plane's API, a node
+agent for each configured site (by default an 'edge' and a 'cloud' site), and
+GEDS: its metadata service and its S3 gateway (--s3-listen; keys from
+$CLOUDSKIN_S3_ACCESS_KEY and $CLOUDSKIN_S3_SECRET_KEY, or made once, kept
+under --data and printed).
 
 With no file, built-in defaults are used ('cloudskin config defaults' prints
 them). State is kept under --data and survives restarts. Stop with Ctrl-C.`,
@@ -32,6 +35,9 @@ them). State is kept under --data and survives restarts. Stop with Ctrl-C.`,
 			if cmd.Flags().Changed("data") {
 				cfg.Spec.DataDir = g.dataDir
 			}
+			if cmd.Flags().Changed("s3-listen") {
+				cfg.Spec.GEDS.S3Listen = s3Listen
+			}
 			log, err := g.logger()
 			if err != nil {
 				return err
@@ -41,5 +47,6 @@ them). State is kept under --data and survives restarts. Stop with Ctrl-C.`,
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "Continuum configuration file (YAML); defaults are used for what it leaves out")
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:7070", "address of the control plane's API")
+	cmd.Flags().StringVar(&s3Listen, "s3-listen", "127.0.0.1:7071", "address of the GEDS S3 gateway")
 	return cmd
 }

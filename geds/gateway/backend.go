@@ -82,3 +82,12 @@ var (
 	ErrNoSuchBucket = fmt.Errorf("no such bucket: %w", fs.ErrNotExist)
 	ErrNoSuchKey    = fmt.Errorf("no such key: %w", fs.ErrNotExist)
 )
+
+// Tiering is what a Backend with a persistency tier behind it may also
+// do, through two CloudSkin extensions to S3 on an object: POST ?persist
+// copies it to the persistency tier and keeps it, POST ?spill moves it
+// there. A Backend without it answers them NotImplemented.
+type Tiering interface {
+	Persist(ctx context.Context, bucket, key string) error
+	Spill(ctx context.Context, bucket, key string) error
+}

@@ -257,6 +257,8 @@ func (g *Gateway) routeObject(c *call) error {
 			return g.createMultipartUpload(c)
 		case q.Has("uploadId"):
 			return g.completeMultipartUpload(c)
+		case q.Has("persist"), q.Has("spill"):
+			return g.tier(c, q.Has("spill"))
 		}
 	}
 	return apiErrorf("MethodNotAllowed", "%s is not allowed on an object here", c.r.Method)

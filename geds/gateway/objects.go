@@ -201,6 +201,29 @@ func (g *Gateway) deleteObject(c *call) error {
 	return nil
 }
 
+// tier answers POST ?persist and ?spill through the Backend's Tiering.
+func (g *Gateway) tier(c *call, spill bool) error {
+	t, ok := g.backend.(Tiering)
+	if !ok {
+		return apiErrorf("NotImplemented", "this gateway's backend has no persistency tier")
+	}
+	op, verb := t.Persist, "persist"
+	if spill {
+		op, verb = t.Spill, "spill"
+	}
+	if err := op(c.ctx, c.bucket, c.key); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			if err := g.needBucket(c.ctx, c.bucket); err != nil {
+				return err
+			}
+			return apiErrorf("NoSuchKey", "%s/%s does not exist", c.bucket, c.key)
+		}
+		return fmt.Errorf("geds gateway: %s %s/%s: %w", verb, c.bucket, c.key, err)
+	}
+	c.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
 type copyObjectResult struct {
 	XMLName      xml.Name `xml:"CopyObjectResult"`
 	Xmlns        string   `xml:"xmlns,attr"`
