@@ -1,9 +1,20 @@
-// Package learning is the Learning Plane (L3): telemetry sources,
-// forecasting and QoS models, the model registry, Scanflow-style agents, and
-// the recommendation API that orchestrators call for placement, scaling and
-// migration.
+// Package learning is the Learning Plane (L3): it learns from telemetry and
+// traces, forecasts load, and tells orchestrators what to place, scale,
+// migrate and keep warm. This package holds no code of its own; its parts
+// are subpackages, each with one job:
 //
-// This room is empty: issue 8 builds it. It may import the foundation
-// packages, telemetry and client; the orchestrator reaches it only through
-// its recommendation API.
+//   - trace: reads CSV time series and the Azure Functions 2019 trace.
+//   - forecast: the Model interface and the forecasters (seasonal naive,
+//     Holt-Winters additive and multiplicative), saved and loaded as JSON.
+//   - backtest: rolling-origin back-tests, MAE/sMAPE/MASE, and the rule
+//     that promotes a candidate model only if it beats the current one.
+//   - prewarm: keep-alive and pre-warming policies (fixed, the hybrid
+//     histogram of Shahrad et al., INFless's long-short-term histograms)
+//     and a trace-driven cold-start simulator.
+//   - plot: an SVG chart of a forecast against its history.
+//
+// Still to come (issue 8): the recurrent network, the model registry, the
+// agents, the recommendation API and federated training. They may import
+// the foundation packages, telemetry and client; the orchestrator reaches
+// the Learning Plane only through its recommendation API.
 package learning

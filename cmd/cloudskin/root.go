@@ -48,6 +48,7 @@ with 'cloudskin get sites'.`,
 		newGEDSCommand(g),
 		newRasterCommand(),
 		newGrannyCommand(),
+		newLPCommand(),
 		newConfigCommand(),
 		newVersionCommand(),
 	)

@@ -1,0 +1,427 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cloudskin/cloudskin/learning/backtest"
+	"github.com/cloudskin/cloudskin/learning/forecast"
+	"github.com/cloudskin/cloudskin/learning/plot"
+	"github.com/cloudskin/cloudskin/learning/prewarm"
+	"github.com/cloudskin/cloudskin/learning/trace"
+)
+
+// defaultAzureTrace is where the Azure Functions sample sits when the
+// command runs from the repository root, shared/ being beside it.
+const defaultAzureTrace = "../shared/data/traces/azure-functions"
+
+func newLPCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "lp",
+		Short: "Learning Plane: forecast series, back-test models, simulate pre-warming policies",
+	}
+	prewarmCmd := &cobra.Command{
+		Use:   "prewarm",
+		Short: "Keep-alive and pre-warming policies for serverless cold starts",
+	}
+	prewarmCmd.AddCommand(newLPPrewarmSimulateCommand())
+	cmd.AddCommand(newLPForecastCommand(), newLPBacktestCommand(), prewarmCmd)
+	return cmd
+}
+
+// seriesFlags are the flags that say how to read a series and plan a
+// back-test on it, shared by forecast and backtest.
+type seriesFlags struct {
+	column, timeColumn string
+	season, horizon    int
+	step, origins      int
+	metric             string
+}
+
+func (f *seriesFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.column, "column", "", "value column (default: the last column that is not the time column)")
+	fl.StringVar(&f.timeColumn, "time-column", "", `time column (default: "ds", "time", "timestamp", "date" or "datetime" if present; "-" for none)`)
+	fl.IntVar(&f.season, "season", 0, "season length in steps (default: guessed from the time column: 60 for minutes, 24 hours, 7 days, 52 weeks, 12 months)")
+	fl.IntVar(&f.horizon, "horizon", 0, "steps to forecast (default: one season)")
+	fl.IntVar(&f.step, "step", 0, "back-test: steps between origins (default: the horizon)")
+	fl.IntVar(&f.origins, "origins", 10, "back-test: number of forecast origins, the last one ending with the data")
+	fl.StringVar(&f.metric, "metric", "mase", "back-test metric that decides promotion: mae, smape or mase")
+}
+
+// load reads the series and settles season and horizon.
+func (f *seriesFlags) load(path string, stderr io.Writer) (trace.Series, error) {
+	s, err := trace.ReadSeriesFile(path, trace.SeriesOptions{Column: f.column, TimeColumn: f.timeColumn})
+	if err != nil {
+		return s, err
+	}
+	if f.season == 0 {
+		season, why, err := trace.GuessSeason(s.Times)
+		if err != nil {
+			return s, fmt.Errorf("%s: %w (--season)", path, err)
+		}
+		f.season = season
+		fmt.Fprintf(stderr, "season %d (%s, guessed from the time column; set --season to override)\n", season, why)
+	}
+	if f.season < 1 {
+		return s, fmt.Errorf("--season must be at least 1, got %d", f.season)
+	}
+	if f.horizon == 0 {
+		f.horizon = f.season
+	}
+	if f.horizon < 1 {
+		return s, fmt.Errorf("--horizon must be at least 1, got %d", f.horizon)
+	}
+	if f.step == 0 {
+		f.step = f.horizon
+	}
+	return s, nil
+}
+
+func (f *seriesFlags) plan(n int) (backtest.Config, error) {
+	return backtest.LastOrigins(n, f.season, f.horizon, f.step, f.origins, backtest.MinTrain(f.season))
+}
+
+// forecastOutput is the JSON form of 'lp forecast -o json'.
+type forecastOutput struct {
+	Model    string             `json:"model"`
+	Season   int                `json:"season"`
+	Params   map[string]float64 `json:"params"`
+	Forecast []float64          `json:"forecast"`
+	Times    []time.Time        `json:"times,omitempty"`
+	Backtest *backtest.Score    `json:"backtest,omitempty"`
+	Origins  int                `json:"origins,omitempty"`
+}
+
+func newLPForecastCommand() *cobra.Command {
+	var sf seriesFlags
+	var model, output, plotPath string
+	var withBacktest bool
+	cmd := &cobra.Command{
+		Use:   "forecast FILE.csv",
+		Short: "Fit a model on a CSV series and forecast the steps after it",
+		Long: `Fit a forecasting model on one numeric column of a CSV file (header row
+required) and print the forecast. Models: seasonal-naive, holt-winters
+(additive seasonality), holt-winters-mul (multiplicative), or auto, which
+back-tests each (simplest first) and keeps a model only if it beats the one
+before it. A model that cannot be fitted (too little history for two
+seasons, values ≤ 0 for multiplicative) falls back to the next simpler one,
+and says so on stderr.`,
+		Example: `  cloudskin lp forecast --model holt-winters --season 7 --horizon 14 ../shared/data/traces/example_wp_log_peyton_manning.csv
+  cloudskin lp forecast --model auto --backtest --plot retail.svg ../shared/data/traces/example_retail_sales.csv
+  cloudskin lp forecast --model seasonal-naive --season 12 --horizon 24 -o json sales.csv`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+			if output != "table" && output != "json" {
+				return fmt.Errorf("-o must be table or json, got %q", output)
+			}
+			s, err := sf.load(args[0], stderr)
+			if err != nil {
+				return err
+			}
+			kind := model
+			var score *backtest.Score
+			origins := 0
+			if model == "auto" || withBacktest {
+				kinds := []string{model}
+				if model == "auto" {
+					kinds = forecast.Kinds()
+				}
+				sel, err := selectModel(s.Values, &sf, kinds, stderr)
+				switch {
+				case err == nil:
+					best := sel.Results[sel.Best]
+					kind, score, origins = best.Model, &best.Mean, len(best.Origins)
+				case model == "auto" && !withBacktest:
+					// Too little history to judge models: take the richest
+					// one that can be fitted, and say so.
+					fmt.Fprintf(stderr, "auto: cannot back-test (%v); trying models from the richest down\n", err)
+					kind = forecast.KindHoltWintersMul
+				default:
+					return err
+				}
+			}
+			m, err := fitWithFallback(kind, sf.season, s.Values, stderr)
+			if err != nil {
+				return err
+			}
+			pred, err := m.Predict(sf.horizon)
+			if err != nil {
+				return err
+			}
+			if plotPath != "" {
+				if err := writeForecastPlot(plotPath, args[0], m, s.Values, pred, sf.season); err != nil {
+					return err
+				}
+			}
+			out := forecastOutput{Model: m.Name(), Season: sf.season, Params: m.Params(), Forecast: pred, Times: futureTimes(s.Times, sf.horizon), Backtest: score, Origins: origins}
+			if output == "json" {
+				enc := json.NewEncoder(stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(out)
+			}
+			printForecast(stdout, out)
+			return nil
+		},
+	}
+	sf.register(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&model, "model", forecast.KindHoltWinters, "model: "+strings.Join(forecast.Kinds(), ", ")+" or auto")
+	fl.BoolVar(&withBacktest, "backtest", false, "also back-test the model with rolling origins and print MAE, sMAPE and MASE")
+	fl.StringVarP(&output, "output", "o", "table", "output: table or json")
+	fl.StringVar(&plotPath, "plot", "", "write an SVG of the recent history and the forecast to this file")
+	return cmd
+}
+
+// selectModel back-tests kinds on y and reports what it skipped and chose.
+func selectModel(y []float64, sf *seriesFlags, kinds []string, stderr io.Writer) (backtest.Selection, error) {
+	metric, err := backtest.ParseMetric(sf.metric)
+	if err != nil {
+		return backtest.Selection{}, err
+	}
+	cfg, err := sf.plan(len(y))
+	if err != nil {
+		return backtest.Selection{}, err
+	}
+	sel, err := backtest.Select(y, cfg, kinds, metric)
+	for _, skip := range sel.Skipped {
+		fmt.Fprintf(stderr, "back-test skipped %v\n", skip)
+	}
+	if err != nil {
+		return sel, err
+	}
+	for _, d := range sel.Decisions {
+		fmt.Fprintf(stderr, "back-test: %s\n", d.Reason)
+	}
+	return sel, nil
+}
+
+// fallbacks is the chain from a model to the next simpler one.
+var fallbacks = map[string]string{
+	forecast.KindHoltWintersMul: forecast.KindHoltWinters,
+	forecast.KindHoltWinters:    forecast.KindSeasonalNaive,
+}
+
+// fitWithFallback fits kind on y; if it cannot, it tries the next simpler
+// kind and says so.
+func fitWithFallback(kind string, season int, y []float64, stderr io.Writer) (forecast.Model, error) {
+	for {
+		m, err := forecast.New(kind, season)
+		if err != nil {
+			return nil, err
+		}
+		err = m.Fit(y)
+		if err == nil {
+			return m, nil
+		}
+		next, ok := fallbacks[kind]
+		if !ok || !(errors.Is(err, forecast.ErrTooShort) || errors.Is(err, forecast.ErrBadValue)) {
+			return nil, err
+		}
+		fmt.Fprintf(stderr, "%v; falling back to %s\n", err, next)
+		kind = next
+	}
+}
+
+// futureTimes extends a time column by h steps of its last spacing, or nil.
+func futureTimes(times []time.Time, h int) []time.Time {
+	if len(times) < 2 {
+		return nil
+	}
+	last := times[len(times)-1]
+	out := make([]time.Time, h)
+	for k := range out {
+		if d := last.Sub(times[len(times)-2]); d >= 28*24*time.Hour && d <= 31*24*time.Hour {
+			out[k] = last.AddDate(0, k+1, 0) // calendar months
+		} else {
+			out[k] = last.Add(time.Duration(k+1) * d)
+		}
+	}
+	return out
+}
+
+func printForecast(w io.Writer, out forecastOutput) {
+	fmt.Fprintf(w, "model %s, season %d:", out.Model, out.Season)
+	for _, name := range forecast.SortedParamNames(out.Params) {
+		fmt.Fprintf(w, " %s=%.4g", name, out.Params[name])
+	}
+	fmt.Fprintln(w)
+	if out.Backtest != nil {
+		fmt.Fprintf(w, "back-test over %d origins: MAE %.4g  sMAPE %.2f%%  MASE %.3f\n", out.Origins, out.Backtest.MAE, out.Backtest.SMAPE, out.Backtest.MASE)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if out.Times != nil {
+		fmt.Fprintln(tw, "STEP\tTIME\tFORECAST")
+	} else {
+		fmt.Fprintln(tw, "STEP\tFORECAST")
+	}
+	for k, v := range out.Forecast {
+		if out.Times != nil {
+			fmt.Fprintf(tw, "%d\t%s\t%.6g\n", k+1, formatTime(out.Times[k]), v)
+		} else {
+			fmt.Fprintf(tw, "%d\t%.6g\n", k+1, v)
+		}
+	}
+	tw.Flush()
+}
+
+func formatTime(t time.Time) string {
+	if t.Hour() == 0 && t.Minute() == 0 && t.Second() == 0 {
+		return t.Format("2006-01-02")
+	}
+	return t.Format(time.RFC3339)
+}
+
+// writeForecastPlot draws the last few seasons of history and the forecast.
+func writeForecastPlot(path, source string, m forecast.Model, y, pred []float64, season int) error {
+	keep := min(len(y), max(5*season, 4*len(pred), 60))
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	title := fmt.Sprintf("%s: %s, %d steps", filepath.Base(source), m.Name(), len(pred))
+	if err := plot.ForecastSVG(f, plot.Chart{Title: title, History: y[len(y)-keep:], Forecast: pred}); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func newLPBacktestCommand() *cobra.Command {
+	var sf seriesFlags
+	var models string
+	cmd := &cobra.Command{
+		Use:   "backtest FILE.csv",
+		Short: "Back-test models on a CSV series with rolling origins and print MAE, sMAPE and MASE",
+		Long: `Back-test each model with an expanding training window: from each origin
+the model, fitted only on the values before it, forecasts --horizon steps,
+scored against what happened. The last origin forecasts the end of the
+data; origins are --step apart. Models are tried in the order given; each
+replaces the one kept so far only if it beats it by --metric.`,
+		Example: `  cloudskin lp backtest --season 12 --horizon 12 ../shared/data/traces/example_retail_sales.csv
+  cloudskin lp backtest --models seasonal-naive,holt-winters --season 7 --horizon 14 --origins 20 --step 28 FILE.csv`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := sf.load(args[0], cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			sel, err := selectModel(s.Values, &sf, strings.Split(models, ","), cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			cfg := sel.Results[0].Config
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "%d values, season %d, horizon %d, %d origins %d apart, first training window %d\n",
+				len(s.Values), cfg.Season, cfg.Horizon, len(sel.Results[0].Origins), cfg.Step, cfg.MinTrain)
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "MODEL\tMAE\tSMAPE %\tMASE\t")
+			for i, r := range sel.Results {
+				mark := ""
+				if i == sel.Best {
+					mark = "selected"
+				}
+				fmt.Fprintf(tw, "%s\t%.4g\t%.2f\t%.3f\t%s\n", r.Model, r.Mean.MAE, r.Mean.SMAPE, r.Mean.MASE, mark)
+			}
+			return tw.Flush()
+		},
+	}
+	sf.register(cmd)
+	cmd.Flags().StringVar(&models, "models", strings.Join(forecast.Kinds(), ","), "comma-separated models to back-test, simplest first")
+	return cmd
+}
+
+func newLPPrewarmSimulateCommand() *cobra.Command {
+	var policies, by, output string
+	var warmup int
+	cmd := &cobra.Command{
+		Use:   "simulate [TRACE_DIR]",
+		Short: "Replay the Azure Functions trace through keep-alive and pre-warming policies",
+		Long: `Replay per-minute invocation counts (the Azure Functions 2019 layout: an
+invocations_per_function_md*.csv and a memory_per_function*.csv in
+TRACE_DIR, default ` + defaultAzureTrace + `) through each policy and print,
+per policy, the cold-start percentage of each function (or app) summarised
+as the 75th percentile and the mean across them, and the memory kept loaded
+without an invocation (GB-minutes, from each function's memory).
+
+Policies: fixed-N (keep alive N minutes after each invocation), hybrid (the
+hybrid histogram policy of Shahrad et al., ATC'20) and lsth (INFless's
+long-short-term histograms). An invoked minute is cold if no instance is
+loaded in it; --warmup minutes at the start train the policies unscored.`,
+		Example: `  cloudskin lp prewarm simulate ../shared/data/traces/azure-functions
+  cloudskin lp prewarm simulate --policy hybrid,fixed-10 --warmup 240 --by app
+  cloudskin lp prewarm simulate -o json > prewarm.json`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := defaultAzureTrace
+			if len(args) == 1 {
+				dir = args[0]
+			}
+			ps, err := prewarm.ParsePolicies(strings.Split(policies, ","))
+			if err != nil {
+				return err
+			}
+			if warmup < 0 {
+				return fmt.Errorf("--warmup must be ≥ 0, got %d", warmup)
+			}
+			az, err := trace.ReadAzureDir(dir)
+			if err != nil {
+				return err
+			}
+			switch by {
+			case "function":
+			case "app":
+				az = az.ByApp()
+			default:
+				return fmt.Errorf("--by must be function or app, got %q", by)
+			}
+			results := prewarm.Compare(az, ps, prewarm.Options{Warmup: warmup})
+			w := cmd.OutOrStdout()
+			switch output {
+			case "json":
+				for i := range results {
+					results[i].Apps = nil // the summary; per-app rows are thousands of lines
+				}
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				return enc.Encode(results)
+			case "table":
+			default:
+				return fmt.Errorf("-o must be table or json, got %q", output)
+			}
+			fmt.Fprintf(w, "%d %ss invoked in minutes %d–%d of the trace, scored from minute %d\n", len(results[0].Apps), by, az.FirstMinute, az.FirstMinute+az.Minutes-1, az.FirstMinute+warmup)
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "POLICY\tCOLD-START % P75\tCOLD-START % MEAN\tCOLD / INVOKED MINUTES\tWASTED GB-MIN\tDECISIONS")
+			for _, r := range results {
+				fmt.Fprintf(tw, "%s\t%.1f\t%.1f\t%d / %d\t%.0f\t%s\n", r.Policy, r.ColdStartP75, r.ColdStartMean, r.ColdStarts, r.InvokedMinutes, r.WastedGBMinutes, formatModes(r.Modes))
+			}
+			return tw.Flush()
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&policies, "policy", "fixed-10,fixed-20,hybrid,lsth", "comma-separated policies: fixed-N, hybrid, lsth")
+	fl.StringVar(&by, "by", "function", "unit kept warm: function, or app (the functions of an app share an instance)")
+	fl.IntVar(&warmup, "warmup", 0, "minutes at the start that train the policies but are not scored")
+	fl.StringVarP(&output, "output", "o", "table", "output: table or json")
+	return cmd
+}
+
+func formatModes(modes map[prewarm.Mode]int) string {
+	var parts []string
+	for _, m := range []prewarm.Mode{prewarm.ModeFixed, prewarm.ModeHistogram, prewarm.ModeShortTerm, prewarm.ModeLongOnly, prewarm.ModeFewIdleTimes, prewarm.ModeLowCV, prewarm.ModeOutOfBounds} {
+		if n := modes[m]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", m, n))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
