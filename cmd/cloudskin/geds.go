@@ -58,7 +58,7 @@ and keeps it in tier 0; spill moves it there.`,
 		gedsMakeBucket(s3), gedsPut(s3), gedsGet(s3), gedsList(s3), gedsRemove(s3), gedsStat(s3),
 		gedsTier(s3, "persist", "Copy an object to the persistency tier (S3); tier 0 keeps it"),
 		gedsTier(s3, "spill", "Move an object to the persistency tier (S3), freeing tier 0"),
-		newGEDSGatewayCommand(g),
+		newGEDSGatewayCommand(g), newGEDSMetadataCommand(g),
 	)
 	return cmd
 }
@@ -494,5 +494,45 @@ func runGEDSGateway(cmd *cobra.Command, g *globals, fl gedsGatewayFlags) error {
 	if err != nil {
 		return err
 	}
+	if fl.withMetadata {
+		gc.MetadataURL = rt.URL()
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "cloudskin geds gateway: S3 on %s, metadata %s; metrics at %s/metrics\n", fl.s3Listen, gc.MetadataURL, rt.URL())
 	return rt.Run(cmd.Context(), append(comps, service.NewGateway(gc))...)
+}
+
+func newGEDSMetadataCommand(g *globals) *cobra.Command {
+	var listen string
+	cmd := &cobra.Command{
+		Use:   "metadata",
+		Short: "Run the GEDS metadata service on its own (cloudskin up runs one already)",
+		Long: `Run the GEDS metadata service apart from 'cloudskin up': buckets, objects and
+the nodes holding them, with its state in a bbolt file under --data (it
+restarts with nothing lost). GEDS nodes and gateways point at it with
+--metadata.`,
+		Example: "  cloudskin geds metadata --listen 0.0.0.0:7074 --data /var/lib/geds",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger()
+			if err != nil {
+				return err
+			}
+			if err := os.MkdirAll(g.dataDir, 0o700); err != nil {
+				return err
+			}
+			st, err := bolt.Open(filepath.Join(g.dataDir, "geds-metadata.db"))
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			rt, err := continuum.Listen(continuum.Options{Listen: listen, DataDir: g.dataDir, Store: st, Log: log, Out: cmd.OutOrStdout()})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "cloudskin geds metadata: point nodes at --metadata %s; metrics at %s/metrics\n", rt.URL(), rt.URL())
+			return rt.Run(cmd.Context(), metadata.NewService(metadata.Config{}))
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:7074", "address of the metadata API (and metrics, health)")
+	return cmd
 }
