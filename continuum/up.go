@@ -18,6 +18,8 @@ import (
 	"github.com/cloudskin/cloudskin/internal/component"
 	"github.com/cloudskin/cloudskin/orchestrator"
 	"github.com/cloudskin/cloudskin/store/bolt"
+	"github.com/cloudskin/cloudskin/stream"
+	"github.com/cloudskin/cloudskin/stream/streamapi"
 )
 
 // File names under the data directory.
@@ -79,6 +81,8 @@ func components(cfg v1alpha1.Continuum) ([]component.Component, error) {
 	hb := cfg.Spec.Heartbeat
 	comps := []component.Component{
 		orchestrator.New(orchestrator.Options{NotReadyAfter: hb.NotReadyAfter.Duration}),
+		// The stream store, in <data>/streams, its API under /streams/v1.
+		streamapi.NewComponent(stream.Options{}),
 	}
 	for _, tmpl := range cfg.Spec.Sites {
 		site := v1alpha1.NewSite(tmpl.Name, tmpl.Spec)

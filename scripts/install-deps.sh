@@ -18,6 +18,8 @@ STATICCHECK_VERSION=v0.8.2
 # baseline for spill throughput. MinIO tags releases RELEASE.<date>, not semver,
 # so Go can only pin a commit by pseudo-version; ~2 min to build the first time.
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
+# NATS server: the JetStream peer of the stream store in bench/compare-streams.sh.
+NATS_SERVER_VERSION=v2.15.2
 
 log() { echo "install-deps: $*" >&2; }
 
@@ -60,4 +62,5 @@ need_go
 install_apt
 install_go_tool staticcheck honnef.co/go/tools/cmd/staticcheck "$STATICCHECK_VERSION"
 install_go_tool minio github.com/minio/minio "$MINIO_VERSION"
+install_go_tool nats-server github.com/nats-io/nats-server/v2 "$NATS_SERVER_VERSION"
 go mod download

@@ -93,10 +93,17 @@ func (s *Store) appendAsync(req AppendRequest, done func(AppendResult, error)) e
 			done(AppendResult{Segment: seg.id, Offset: -1, Duplicate: true}, nil)
 		}, done)
 	}
+	logBytes := int64(wal.FrameSize(len(data)))
+	if err := s.checkBudget(req.Stream, logBytes); err != nil {
+		return err
+	}
 	r.stream, r.segment, r.offset, r.time = st.no, seg.id, seg.tailEnd, s.now().UnixNano()
 	setEventsPlace(data, r)
 	end := r.offset + int64(len(frames))
+	s.queued.Add(logBytes)
 	err = s.appendToLog([]wal.Record{{Type: recEvents, Data: data}}, func(addrs []wal.Address) {
+		s.queued.Add(-logBytes)
+		s.kickTiering(logBytes)
 		entry := indexEntry{offset: r.offset, addr: addrs[0], time: r.time}
 		s.cache.put(addrs[0], cachedRecord{segment: seg.id, offset: r.offset, time: r.time, frames: frames})
 		seg.mu.Lock()
@@ -107,8 +114,12 @@ func (s *Store) appendAsync(req AppendRequest, done func(AppendResult, error)) e
 		st.wake()
 		st.counters.appended(len(req.Events), len(frames), time.Since(queued))
 		done(AppendResult{Segment: seg.id, Offset: r.offset}, nil)
-	}, done)
+	}, func(r AppendResult, err error) {
+		s.queued.Add(-logBytes)
+		done(r, err)
+	})
 	if err != nil {
+		s.queued.Add(-logBytes)
 		return err
 	}
 	seg.tailEnd = end

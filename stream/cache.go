@@ -20,55 +20,81 @@ type cachedRecord struct {
 // bytes, so many tiny events cannot make the cache exceed its budget.
 const entryOverhead = 128
 
-// recordCache is a least-recently-used cache of events records by log
-// address, bounded in bytes. Addresses never change meaning, so entries
-// never go stale; they only age out.
-type recordCache struct {
+// recordCache caches events records by log address. Addresses never change
+// meaning, so entries never go stale; they only age out.
+type recordCache = lruCache[wal.Address, cachedRecord]
+
+func newRecordCache(limit int64) *recordCache {
+	return newLRU[wal.Address](limit, func(r cachedRecord) int64 { return int64(len(r.frames)) })
+}
+
+// chunkCache caches chunks read from long-term storage by object key.
+// Chunks are never rewritten under a key with different contents that a
+// reader could still ask for, so entries never go stale either.
+type chunkCache = lruCache[string, *chunk]
+
+func newChunkCache(limit int64) *chunkCache {
+	return newLRU[string](limit, func(c *chunk) int64 { return int64(len(c.frames) + 16*len(c.marks)) })
+}
+
+// lruCache is a least-recently-used cache bounded in bytes; size says how
+// many bytes a value holds (entryOverhead is added).
+type lruCache[K comparable, V any] struct {
 	mu    sync.Mutex
 	limit int64
 	size  int64
-	order *list.List // front is most recently used; values are *cacheEntry
-	byKey map[wal.Address]*list.Element
+	cost  func(V) int64
+	order *list.List // front is most recently used; values are *lruEntry
+	byKey map[K]*list.Element
 }
 
-type cacheEntry struct {
-	addr wal.Address
-	rec  cachedRecord
+type lruEntry[K comparable, V any] struct {
+	key  K
+	val  V
+	cost int64
 }
 
-func newRecordCache(limit int64) *recordCache {
-	return &recordCache{limit: limit, order: list.New(), byKey: map[wal.Address]*list.Element{}}
+func newLRU[K comparable, V any](limit int64, size func(V) int64) *lruCache[K, V] {
+	return &lruCache[K, V]{limit: limit, cost: size, order: list.New(), byKey: map[K]*list.Element{}}
 }
 
-func (c *recordCache) get(addr wal.Address) (cachedRecord, bool) {
+func (c *lruCache[K, V]) get(key K) (V, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	el, ok := c.byKey[addr]
+	el, ok := c.byKey[key]
 	if !ok {
-		return cachedRecord{}, false
+		var zero V
+		return zero, false
 	}
 	c.order.MoveToFront(el)
-	return el.Value.(*cacheEntry).rec, true
+	return el.Value.(*lruEntry[K, V]).val, true
 }
 
-func (c *recordCache) put(addr wal.Address, r cachedRecord) {
-	cost := int64(len(r.frames)) + entryOverhead
+func (c *lruCache[K, V]) has(key K) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.byKey[key]
+	return ok
+}
+
+func (c *lruCache[K, V]) put(key K, v V) {
+	cost := c.cost(v) + entryOverhead
 	if cost > c.limit {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if el, ok := c.byKey[addr]; ok {
+	if el, ok := c.byKey[key]; ok {
 		c.order.MoveToFront(el)
 		return
 	}
-	c.byKey[addr] = c.order.PushFront(&cacheEntry{addr: addr, rec: r})
+	c.byKey[key] = c.order.PushFront(&lruEntry[K, V]{key: key, val: v, cost: cost})
 	c.size += cost
 	for c.size > c.limit {
 		el := c.order.Back()
-		e := el.Value.(*cacheEntry)
+		e := el.Value.(*lruEntry[K, V])
 		c.order.Remove(el)
-		delete(c.byKey, e.addr)
-		c.size -= int64(len(e.rec.frames)) + entryOverhead
+		delete(c.byKey, e.key)
+		c.size -= e.cost
 	}
 }

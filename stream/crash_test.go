@@ -15,8 +15,10 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cloudskin/cloudskin/stream"
+	"github.com/cloudskin/cloudskin/stream/lts"
 	"github.com/cloudskin/cloudskin/stream/wal"
 )
 
@@ -32,11 +34,12 @@ func TestHelperWriter(t *testing.T) {
 		t.Skip("helper process for TestCrashRecovery")
 	}
 	ctx := context.Background()
-	s, err := stream.Open(ctx, stream.Options{Dir: dir, MaxLogFileBytes: 64 << 10})
+	s, err := stream.Open(ctx, crashOptions(t, dir))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
+	go s.Run(ctx) // tiers to LTS as it goes, so kills land mid-tiering too
 	if err := s.CreateScope(ctx, cams.Scope); err != nil && !errors.Is(err, stream.ErrExists) {
 		t.Fatal(err)
 	}
@@ -93,6 +96,16 @@ func TestHelperWriter(t *testing.T) {
 	select {}
 }
 
+// crashOptions open the crash test's store with a directory LTS next to
+// its log and chunks small enough that the data is tiered many times.
+func crashOptions(t *testing.T, dir string) stream.Options {
+	storage, err := lts.NewDir(filepath.Join(dir, "lts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stream.Options{Dir: dir, MaxLogFileBytes: 64 << 10, LTS: storage, ChunkBytes: 4 << 10, TierInterval: 2 * time.Millisecond}
+}
+
 func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs child processes")
@@ -111,7 +124,7 @@ func TestCrashRecovery(t *testing.T) {
 			torn = tearLastRecord(t, filepath.Join(dir, "wal"))
 		}
 
-		s, err := stream.Open(context.Background(), stream.Options{Dir: dir})
+		s, err := stream.Open(context.Background(), crashOptions(t, dir))
 		if err != nil {
 			t.Fatalf("round %d: reopening after kill -9: %v", round, err)
 		}
@@ -125,8 +138,8 @@ func TestCrashRecovery(t *testing.T) {
 				t.Fatalf("round %d: writer %s had %d events acknowledged, %d are stored", round, id, n, stored[k])
 			}
 		}
-		t.Logf("round %d: killed after %d acks; acknowledged %v; %d records replayed, %d torn bytes cut",
-			round, killAfter, acked, s.Recovered().Records, s.Recovered().TornBytes)
+		t.Logf("round %d: killed after %d acks; acknowledged %v; %d records replayed, %d torn bytes cut, %d chunks in LTS",
+			round, killAfter, acked, s.Recovered().Records, s.Recovered().TornBytes, countObjects(t, filepath.Join(dir, "lts")))
 
 		if round == 3 {
 			retryAfterCrash(t, s, acked, stored)

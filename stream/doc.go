@@ -17,9 +17,15 @@
 // discard old data.
 //
 // Everything durable is a record in the log: events, metadata changes, and
-// metadata checkpoints that let the log be truncated. Segment data is served
-// from the log through an in-memory index and a cache; tiering to long-term
-// storage will coalesce segment bytes into chunks, write them out and then
-// truncate the log, and elasticity will add epochs. See
-// docs/formats/stream-wal.md and docs/rationale/stream.md.
+// metadata checkpoints that let the log be truncated. Recent segment data is
+// served from the log through an in-memory index and a cache. Tiering (Tier,
+// run by Run) coalesces a segment's records into chunks of ChunkBytes,
+// writes them to long-term storage (package stream/lts: a directory or S3),
+// logs that they are there and truncates the log; readers then get old data
+// from LTS transparently, a chunk at a time with the next one prefetched.
+// When LTS is unreachable the data stays in the log, up to
+// LocalBudgetBytes; beyond that appends fail with ErrBackPressure until LTS
+// is back and the store has caught up. Elasticity will add epochs. See
+// docs/formats/stream-wal.md, docs/formats/stream-lts.md and
+// docs/rationale/stream-2.md.
 package stream

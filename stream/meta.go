@@ -204,12 +204,21 @@ func (s *Store) Truncate(ctx context.Context, name StreamName, cut StreamCut) er
 		if i := containing(seg.index, off); i >= 0 && off > start && off < end {
 			entry = seg.index[i]
 		}
+		var tiered *chunkRef
+		if c, _ := seg.chunkFor(off); c != nil && off > start {
+			ref := *c
+			tiered = &ref
+		}
 		seg.mu.Unlock()
 		switch {
 		case off <= start:
 			continue
 		case off > end:
 			return fmt.Errorf("stream: truncate %s: segment %s: offset %d is beyond the end %d", name, id, off, end)
+		case tiered != nil:
+			if err := s.checkChunkBoundary(ctx, st, seg, *tiered, off); err != nil {
+				return fmt.Errorf("stream: truncate %s: segment %s: %w", name, id, err)
+			}
 		case off < end:
 			if err := s.checkBoundary(seg, entry, off); err != nil {
 				return fmt.Errorf("stream: truncate %s: segment %s: %w", name, id, err)
@@ -230,6 +239,17 @@ func (s *Store) Truncate(ctx context.Context, name StreamName, cut StreamCut) er
 	s.applyTruncate(st, effective, true)
 	s.dirty = true
 	return nil
+}
+
+// checkChunkBoundary checks that off is where an event of a tiered chunk
+// starts. It reads the chunk, so it needs LTS.
+func (s *Store) checkChunkBoundary(ctx context.Context, st *streamState, seg *segment, c chunkRef, off int64) error {
+	ch, err := s.loadChunk(ctx, chunkKey(s.opts.LTSPrefix, st.no, seg.id, c.start), c)
+	if err != nil {
+		return fmt.Errorf("check the offset in long-term storage: %w", err)
+	}
+	_, err = ch.events(nil, off, 1)
+	return err
 }
 
 // checkBoundary checks that off is where an event of entry's record starts.
@@ -305,9 +325,13 @@ func (s *Store) checkpoint() checkpointRecord {
 		sr := streamRecord{No: st.no, Name: st.name, Config: st.config, Created: st.created}
 		for _, seg := range st.segments {
 			seg.mu.Lock()
-			sr.Segments = append(sr.Segments, segmentRecord{
-				ID: seg.id, Range: seg.rng, Start: seg.start, End: seg.tailEnd, Writers: maps.Clone(seg.writers),
-			})
+			r := segmentRecord{
+				ID: seg.id, Range: seg.rng, Start: seg.start, End: seg.tailEnd, Writers: maps.Clone(seg.writers), Tiered: seg.tiered,
+			}
+			for _, c := range seg.chunks {
+				r.Chunks = append(r.Chunks, tieredRecord{Start: c.start, End: c.end, Records: c.records, Newest: c.newest})
+			}
+			sr.Segments = append(sr.Segments, r)
 			seg.mu.Unlock()
 		}
 		cp.Streams = append(cp.Streams, sr)
@@ -341,6 +365,15 @@ func (s *Store) installStream(sr streamRecord) error {
 		if seg.writers == nil {
 			seg.writers = map[string]int64{}
 		}
+		for _, c := range r.Chunks {
+			if err := seg.addChunk(c.ref()); err != nil {
+				return err
+			}
+		}
+		if r.Tiered < seg.tiered || r.Tiered > seg.end {
+			return fmt.Errorf("stream %s segment %s: tiered end %d outside [%d, %d]", sr.Name, r.ID, r.Tiered, seg.tiered, seg.end)
+		}
+		seg.tiered = r.Tiered
 		st.segments = append(st.segments, seg)
 		st.ranges = append(st.ranges, r.Range)
 		st.byID[r.ID] = seg
@@ -376,6 +409,8 @@ func (s *Store) removeStream(st *streamState) {
 	delete(s.byNo, st.no)
 	for _, seg := range st.segments {
 		seg.mu.Lock()
+		s.garbage = append(s.garbage, s.chunkKeys(st, seg, seg.chunks)...)
+		seg.chunks = nil
 		seg.deleted = true
 		seg.index = nil
 		seg.wakeLocked()
@@ -396,6 +431,7 @@ func (s *Store) applyTruncate(st *streamState, cut StreamCut, live bool) {
 			if live {
 				seg.trimIndex()
 			}
+			s.garbage = append(s.garbage, s.chunkKeys(st, seg, seg.dropChunksBefore())...)
 		}
 		seg.mu.Unlock()
 	}
@@ -417,6 +453,7 @@ func describe(t wal.Type) string {
 		recEvents: "events", recCreateScope: "create scope", recDeleteScope: "delete scope",
 		recCreateStream: "create stream", recDeleteStream: "delete stream", recTruncate: "truncate",
 		recGroup: "reader group", recDeleteGroup: "delete reader group", recCheckpoint: "checkpoint",
+		recTiered: "tiered",
 	}
 	if n, ok := names[t]; ok {
 		return n

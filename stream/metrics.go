@@ -21,6 +21,10 @@ type metrics struct {
 	cacheHits  atomic.Uint64
 	cacheMiss  atomic.Uint64
 
+	tieredBytes, tieredChunks atomic.Uint64
+	chunkHits, chunkMisses    atomic.Uint64
+	backPressure              atomic.Uint64
+
 	reg        prometheus.Registerer
 	registered []prometheus.Collector
 }
@@ -82,6 +86,27 @@ func (m *metrics) register(reg prometheus.Registerer) error {
 			func() float64 { return float64(m.cacheHits.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stream_cache_misses_total", Help: "Segment reads that went to the log."},
 			func() float64 { return float64(m.cacheMiss.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stream_lts_bytes_total", Help: "Segment bytes written to long-term storage."},
+			func() float64 { return float64(m.tieredBytes.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stream_lts_chunks_total", Help: "Chunks written to long-term storage."},
+			func() float64 { return float64(m.tieredChunks.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stream_lts_chunk_cache_hits_total", Help: "Reads of tiered data served from the chunk cache."},
+			func() float64 { return float64(m.chunkHits.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stream_lts_chunk_reads_total", Help: "Chunks read from long-term storage (misses and prefetches)."},
+			func() float64 { return float64(m.chunkMisses.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stream_back_pressure_total", Help: "Appends refused because the local log budget was exhausted."},
+			func() float64 { return float64(m.backPressure.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "stream_lts_up", Help: "1 if the last tiering pass reached long-term storage."},
+			func() float64 {
+				if m.s.LTSAvailable() {
+					return 1
+				}
+				return 0
+			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "stream_local_log_bytes", Help: "Bytes the write-ahead log holds on local disk (bounded by the local budget)."},
+			func() float64 { return float64(m.s.LocalBytes()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "stream_lts_lag_bytes", Help: "Durable segment bytes not yet in long-term storage."},
+			func() float64 { return float64(m.s.untieredBytes()) }),
 	}
 	for i, c := range cs {
 		if err := reg.Register(c); err != nil {

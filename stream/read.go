@@ -48,7 +48,7 @@ func (s *Store) ReadSegment(ctx context.Context, name StreamName, id SegmentID, 
 	if err != nil {
 		return Batch{}, err
 	}
-	for {
+	for moved := 0; ; {
 		seg.mu.Lock()
 		switch {
 		case seg.deleted:
@@ -62,13 +62,30 @@ func (s *Store) ReadSegment(ctx context.Context, name StreamName, id SegmentID, 
 			end := seg.end
 			seg.mu.Unlock()
 			return Batch{}, fmt.Errorf("stream: %s segment %s: offset %d is beyond the end %d", name, id, offset, end)
+		case offset < seg.tiered:
+			c, next := seg.chunkFor(offset)
+			if c == nil {
+				seg.mu.Unlock()
+				return Batch{}, fmt.Errorf("stream: %s segment %s: no chunk in long-term storage holds offset %d", name, id, offset)
+			}
+			ref, nextRef := *c, chunkRef{}
+			if next != nil {
+				nextRef = *next
+			}
+			seg.mu.Unlock()
+			return s.readChunk(ctx, seg.stream, seg, ref, nextRef, next != nil, offset, opts.MaxBytes)
 		case offset < seg.end:
 			entries := seg.entriesFor(offset, opts.MaxBytes)
 			seg.mu.Unlock()
 			if len(entries) == 0 {
 				return Batch{}, fmt.Errorf("stream: %s segment %s: no index entry holds offset %d", name, id, offset)
 			}
-			return s.readEntries(name, seg.id, entries, offset, opts.MaxBytes)
+			b, err := s.readEntries(name, seg.id, entries, offset, opts.MaxBytes)
+			if errors.Is(err, errMoved) && moved < 3 {
+				moved++ // tiered or truncated meanwhile: look again
+				continue
+			}
+			return b, err
 		}
 		if opts.NoWait {
 			seg.mu.Unlock()
@@ -85,6 +102,10 @@ func (s *Store) ReadSegment(ctx context.Context, name StreamName, id SegmentID, 
 		}
 	}
 }
+
+// errMoved says the log records a read was looking for were truncated
+// since it looked at the index: the data moved to LTS, or was truncated.
+var errMoved = errors.New("data moved")
 
 // segment finds a segment of a stream.
 func (s *Store) segment(name StreamName, id SegmentID) (*segment, error) {
@@ -124,8 +145,9 @@ func (s *Store) readEntries(name StreamName, id SegmentID, entries []indexEntry,
 	for _, e := range entries {
 		r, err := s.record(e.addr)
 		if errors.Is(err, wal.ErrTruncated) {
-			// Truncated and compacted since the index was looked at.
-			return Batch{}, fmt.Errorf("stream: %s segment %s: %w: %w", name, id, ErrTruncated, err)
+			// Tiered or truncated, and compacted, since the index was
+			// looked at.
+			return Batch{}, fmt.Errorf("stream: %s segment %s: %w: %w: %w", name, id, errMoved, ErrTruncated, err)
 		}
 		if err != nil {
 			return Batch{}, fmt.Errorf("stream: %s segment %s: %w", name, id, err)

@@ -23,6 +23,7 @@ const (
 	recGroup        wal.Type = 7
 	recDeleteGroup  wal.Type = 8
 	recCheckpoint   wal.Type = 9
+	recTiered       wal.Type = 10
 )
 
 // eventsHeaderSize is the fixed part of an events record before the
@@ -166,6 +167,10 @@ type segmentRecord struct {
 	End   int64     `json:"end"`
 	// Writers is the last seq stored per writer id (checkpoints only).
 	Writers map[string]int64 `json:"writers,omitempty"`
+	// Tiered and Chunks say which data is in long-term storage
+	// (checkpoints only).
+	Tiered int64          `json:"tiered,omitempty"`
+	Chunks []tieredRecord `json:"chunks,omitempty"`
 }
 
 type streamRecord struct {

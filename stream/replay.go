@@ -101,12 +101,13 @@ func (r *replayer) attachIndex() error {
 	for _, st := range r.s.streams {
 		for _, seg := range st.segments {
 			entries := r.index[segKey{st.no, seg.id}]
-			if seg.start >= seg.end {
+			from := max(seg.start, seg.tiered)
+			if from >= seg.end {
 				continue
 			}
-			i := containing(entries, seg.start)
+			i := containing(entries, from)
 			if i < 0 {
-				return fmt.Errorf("stream: recovery: stream %s segment %s: its data from offset %d is missing from the log", st.name, seg.id, seg.start)
+				return fmt.Errorf("stream: recovery: stream %s segment %s: its data from offset %d is missing from the log", st.name, seg.id, from)
 			}
 			seg.index = append([]indexEntry(nil), entries[i:]...)
 			if last := seg.index[len(seg.index)-1]; last.offset >= seg.end {
@@ -203,6 +204,23 @@ func (s *Store) applyMeta(e wal.Entry) error {
 			return nil
 		}
 		return s.installGroup(r)
+	case recTiered:
+		var r tieredRecord
+		if err := decodeJSON(e.Data, &r); err != nil {
+			return err
+		}
+		st, ok := s.byNo[r.No]
+		if !ok {
+			return fmt.Errorf("stream number %d does not exist", r.No)
+		}
+		seg, ok := st.byID[r.Segment]
+		if !ok {
+			return fmt.Errorf("stream %s has no segment %s", st.name, r.Segment)
+		}
+		if err := seg.addChunk(r.ref()); err != nil {
+			return err
+		}
+		s.garbage = append(s.garbage, s.chunkKeys(st, seg, seg.dropChunksBefore())...)
 	case recDeleteGroup:
 		var r deleteGroupRecord
 		if err := decodeJSON(e.Data, &r); err != nil {

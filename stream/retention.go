@@ -145,9 +145,17 @@ func (st *streamState) extents() []SegmentExtent {
 	out := make([]SegmentExtent, 0, len(st.segments))
 	for _, seg := range st.segments {
 		seg.mu.Lock()
-		e := SegmentExtent{Segment: seg.id, Start: seg.start, End: seg.end, Marks: make([]Mark, len(seg.index))}
-		for i, x := range seg.index {
-			e.Marks[i] = Mark{Offset: x.offset, Time: time.Unix(0, x.time)}
+		// A chunk in LTS is one mark, stamped with its newest record's
+		// time: retention drops whole chunks, and keeps a chunk until all
+		// of it is due.
+		e := SegmentExtent{Segment: seg.id, Start: seg.start, End: seg.end, Marks: make([]Mark, 0, len(seg.chunks)+len(seg.index))}
+		for _, c := range seg.chunks {
+			e.Marks = append(e.Marks, Mark{Offset: c.start, Time: time.Unix(0, c.newest)})
+		}
+		for _, x := range seg.index {
+			if len(e.Marks) == 0 || x.offset >= seg.tiered {
+				e.Marks = append(e.Marks, Mark{Offset: x.offset, Time: time.Unix(0, x.time)})
+			}
 		}
 		seg.mu.Unlock()
 		out = append(out, e)

@@ -8,11 +8,13 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cloudskin/cloudskin/internal/component"
+	"github.com/cloudskin/cloudskin/stream/lts"
 	"github.com/cloudskin/cloudskin/stream/wal"
 )
 
@@ -40,6 +42,74 @@ type Options struct {
 	// WriterInFlight bounds a Writer's appends waiting to be durable;
 	// 0 means 1024.
 	WriterInFlight int
+
+	// LTS is the long-term storage segment data is tiered to; nil keeps
+	// everything in the log (bounded only by retention).
+	LTS lts.Storage
+	// LTSPrefix is prepended to every object key, so that several stores
+	// can share one LTS. Give each store its own.
+	LTSPrefix string
+	// ChunkBytes is the size a chunk is filled to before it is written to
+	// LTS (one record more at most); 0 means 8 MiB.
+	ChunkBytes int64
+	// ChunkAge is how long data may wait in the log for its chunk to fill
+	// before it is tiered anyway; 0 means 10 s.
+	ChunkAge time.Duration
+	// TierInterval is how often Run looks for data to tier; 0 means 1 s.
+	TierInterval time.Duration
+	// LTSTimeout bounds one call to LTS; 0 means 30 s.
+	LTSTimeout time.Duration
+	// LTSMaxBackoff bounds the wait between tiering attempts while LTS is
+	// unreachable; 0 means 5 s.
+	LTSMaxBackoff time.Duration
+	// ChunkCacheBytes bounds the cache of chunks read from LTS; 0 means
+	// 64 MiB.
+	ChunkCacheBytes int64
+	// LocalBudgetBytes bounds the bytes the write-ahead log may hold on
+	// local disk. Appends that would exceed it fail with an error wrapping
+	// ErrBackPressure, which happens when LTS has been unreachable long
+	// enough (or retention is too generous). Since the log is truncated in
+	// whole files, and data waits up to ChunkAge to be tiered, make it
+	// several MaxLogFileBytes and more than ChunkAge of ingest. 0 means no
+	// bound.
+	LocalBudgetBytes int64
+}
+
+func (o Options) withDefaults() Options {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.CacheBytes <= 0 {
+		o.CacheBytes = 64 << 20
+	}
+	if o.RetentionInterval <= 0 {
+		o.RetentionInterval = time.Minute
+	}
+	if o.WriterInFlight <= 0 {
+		o.WriterInFlight = 1024
+	}
+	if o.ChunkBytes <= 0 {
+		o.ChunkBytes = 8 << 20
+	}
+	if o.ChunkAge <= 0 {
+		o.ChunkAge = 10 * time.Second
+	}
+	if o.TierInterval <= 0 {
+		o.TierInterval = time.Second
+	}
+	if o.LTSTimeout <= 0 {
+		o.LTSTimeout = 30 * time.Second
+	}
+	if o.LTSMaxBackoff <= 0 {
+		o.LTSMaxBackoff = 5 * time.Second
+	}
+	if o.ChunkCacheBytes <= 0 {
+		o.ChunkCacheBytes = 64 << 20
+	}
+	return o
 }
 
 // Recovery says what Open found in the log.
@@ -86,6 +156,22 @@ type Store struct {
 	done      chan struct{} // closed by Close; wakes every waiting reader
 	closeOnce sync.Once
 	closeErr  error
+
+	// Tiering (tier.go). tierMu makes passes one at a time; garbage (under
+	// mu) lists LTS objects to delete.
+	tierMu    sync.Mutex
+	garbage   []string
+	chunks    *chunkCache
+	loadMu    sync.Mutex
+	loads     map[string]*chunkLoad
+	tierKick  chan struct{}
+	sinceKick atomic.Int64
+	ltsDown   atomic.Bool
+	queued    atomic.Int64 // log bytes of appends queued, not yet durable
+	// bg is the background chunk loads; bgCtx ends them at Close.
+	bg       sync.WaitGroup
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
 }
 
 var _ component.Component = (*Store)(nil)
@@ -98,21 +184,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("stream: Options.Dir is required")
 	}
-	if opts.Log == nil {
-		opts.Log = slog.New(slog.DiscardHandler)
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.CacheBytes <= 0 {
-		opts.CacheBytes = 64 << 20
-	}
-	if opts.RetentionInterval <= 0 {
-		opts.RetentionInterval = time.Minute
-	}
-	if opts.WriterInFlight <= 0 {
-		opts.WriterInFlight = 1024
-	}
+	opts = opts.withDefaults()
 	start := time.Now()
 	s := &Store{
 		opts:      opts,
@@ -125,19 +197,26 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		byNo:      map[uint32]*streamState{},
 		groups:    map[string]*ReaderGroup{},
 		done:      make(chan struct{}),
+		chunks:    newChunkCache(opts.ChunkCacheBytes),
+		loads:     map[string]*chunkLoad{},
+		tierKick:  make(chan struct{}, 1),
 	}
+	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	s.metrics = newMetrics(s)
 	l, err := wal.Open(wal.Options{Dir: filepath.Join(opts.Dir, "wal"), MaxFileBytes: opts.MaxLogFileBytes, Log: opts.Log, Metrics: opts.Metrics})
 	if err != nil {
+		s.bgCancel()
 		return nil, fmt.Errorf("stream: open: %w", err)
 	}
 	s.wal, s.file = l, l
 	if err := s.replay(ctx); err != nil {
+		s.bgCancel()
 		l.Close()
 		return nil, err
 	}
 	if opts.Metrics != nil {
 		if err := s.metrics.register(opts.Metrics); err != nil {
+			s.bgCancel()
 			l.Close()
 			return nil, err
 		}
@@ -163,6 +242,10 @@ func (s *Store) Close() error {
 		s.mu.Lock()
 		close(s.done)
 		s.mu.Unlock()
+		s.loadMu.Lock()
+		s.bgCancel()
+		s.loadMu.Unlock()
+		s.bg.Wait()
 		s.closeErr = s.wal.Close()
 		s.metrics.unregister()
 	})
@@ -189,10 +272,18 @@ func (s *Store) Setup(h *component.Host) error {
 	return nil
 }
 
-// Run implements component.Component: it applies retention policies and
-// truncates the log every RetentionInterval until ctx ends. It does not
-// close the store; the owner does, after Run returns.
+// Run implements component.Component: it tiers data to long-term storage
+// (if there is one) and applies retention policies every
+// RetentionInterval, until ctx ends. It does not close the store; the
+// owner does, after Run returns.
 func (s *Store) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	if s.opts.LTS != nil {
+		wg.Go(func() { s.tierLoop(ctx) })
+	}
 	t := time.NewTicker(s.opts.RetentionInterval)
 	defer t.Stop()
 	for {
@@ -208,6 +299,10 @@ func (s *Store) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// Err reports why the store cannot take requests (closed, or its log
+// failed), or nil if it can.
+func (s *Store) Err() error { return s.usable() }
 
 // usable reports why the store cannot take requests, if it cannot.
 func (s *Store) usable() error {
@@ -306,6 +401,11 @@ type segment struct {
 	index   []indexEntry     // the records holding [start, end), by offset
 	waiters chan struct{}    // made when a reader waits, closed on new data
 	deleted bool
+	// tiered is where the data not yet in long-term storage starts; chunks
+	// are the LTS chunks of [start, tiered), in offset order. The index
+	// holds the records from max(start, tiered) on.
+	tiered int64
+	chunks []chunkRef
 }
 
 // indexEntry locates one events record of a segment in the log.

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The stream store against NATS JetStream, side by side in one run (called
+# by scripts/bench.sh): durable publish throughput and p50 latency with
+# acknowledgements, 1 KiB events, 1 and 16 concurrent publishers, both
+# servers on loopback (TestCompareStreams in stream/streamapi).
+# Durability: our store acknowledges an append after fdatasync of the log
+# (group commit); JetStream uses file storage with sync_interval: always.
+# Needs .tools/bin/nats-server (scripts/install-deps.sh).
+# Prints TSV rows: benchmark, command, peer, median ours, median peer
+# (medians of $BENCH_RUNS runs of $BENCH_SECONDS seconds each).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rows=bench/out/streams.tsv
+mkdir -p bench/out
+rm -f "$rows"
+[ -x .tools/bin/nats-server ] || { echo "compare-streams: no .tools/bin/nats-server; run scripts/install-deps.sh" >&2; exit 1; }
+CLOUDSKIN_COMPARE_OUT=$PWD/$rows \
+	CLOUDSKIN_COMPARE_RUNS=${BENCH_RUNS:-3} \
+	CLOUDSKIN_COMPARE_SECONDS=${BENCH_SECONDS:-3} \
+	go test -count=1 -run TestCompareStreams -v ./stream/streamapi >&2
+cat "$rows"

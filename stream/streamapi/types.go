@@ -1,0 +1,165 @@
+// Package streamapi serves the stream store over HTTP and is its Go client:
+// JSON under /streams/v1 on the shared CloudSkin server, errors as a
+// Kubernetes-style Status like the control plane's (internal/httpapi).
+// Component runs a store inside `cloudskin up`.
+//
+// The wire format is in docs/formats/stream-api.md. It is JSON over HTTP,
+// not a binary protocol, because the store shares `up`'s one server, the
+// CLI and dashboards need nothing but an HTTP client, and a durable append
+// costs an fdatasync (hundreds of microseconds), which JSON parsing does not
+// dominate for events of kilobytes.
+package streamapi
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/cloudskin/cloudskin/stream"
+)
+
+// Base is the path every route starts with.
+const Base = "/streams/v1"
+
+// MaxWait bounds how long a read may wait for new events.
+const MaxWait = time.Minute
+
+// StreamSpec is what a stream is created with.
+type StreamSpec struct {
+	// Segments is the number of segments, 1 to stream.MaxSegments; 0 means 1.
+	Segments int `json:"segments,omitempty"`
+	// Retention discards old data; empty keeps everything.
+	Retention Retention `json:"retention,omitzero"`
+}
+
+// Retention is a stream's retention policy on the wire.
+type Retention struct {
+	// MaxAge is a Go duration ("36h"); events older are discarded.
+	MaxAge string `json:"maxAge,omitempty"`
+	// MaxBytes discards the oldest events while the stream holds more.
+	MaxBytes int64 `json:"maxBytes,omitempty"`
+}
+
+func (s StreamSpec) config() (stream.StreamConfig, error) {
+	cfg := stream.StreamConfig{Segments: s.Segments, Retention: stream.RetentionPolicy{MaxBytes: s.Retention.MaxBytes}}
+	if s.Retention.MaxAge != "" {
+		d, err := time.ParseDuration(s.Retention.MaxAge)
+		if err != nil {
+			return cfg, fmt.Errorf("retention.maxAge %q: %w", s.Retention.MaxAge, err)
+		}
+		cfg.Retention.MaxAge = d
+	}
+	return cfg, nil
+}
+
+// Stream describes a stream.
+type Stream struct {
+	Scope    string     `json:"scope"`
+	Name     string     `json:"name"`
+	Spec     StreamSpec `json:"spec"`
+	Created  time.Time  `json:"created"`
+	Segments []Segment  `json:"segments"`
+}
+
+// Segment is one segment of a stream: the part [Low, High) of the
+// routing-key space, and the offsets of its retained events.
+type Segment struct {
+	// ID is the segment id as a number, as in URLs; Name is its readable
+	// form ("1.#epoch.0").
+	ID    uint64  `json:"id"`
+	Name  string  `json:"name"`
+	Low   float64 `json:"low"`
+	High  float64 `json:"high"`
+	Start int64   `json:"start"`
+	End   int64   `json:"end"`
+}
+
+func streamFrom(info stream.StreamInfo) Stream {
+	out := Stream{
+		Scope: info.Name.Scope, Name: info.Name.Stream, Created: info.Created,
+		Spec: StreamSpec{Segments: info.Config.Segments, Retention: Retention{MaxBytes: info.Config.Retention.MaxBytes}},
+	}
+	if d := info.Config.Retention.MaxAge; d > 0 {
+		out.Spec.Retention.MaxAge = d.String()
+	}
+	for _, s := range info.Segments {
+		out.Segments = append(out.Segments, Segment{ID: uint64(s.ID), Name: s.ID.String(), Low: s.Range.Low, High: s.Range.High, Start: s.Start, End: s.End})
+	}
+	return out
+}
+
+// AppendRequest appends events with one routing key, atomically and in
+// order. Events are base64 in JSON.
+type AppendRequest struct {
+	RoutingKey string   `json:"routingKey"`
+	Events     [][]byte `json:"events"`
+	// WriterID and Seq make the append idempotent (see stream.AppendRequest).
+	WriterID string `json:"writerId,omitempty"`
+	Seq      int64  `json:"seq,omitempty"`
+}
+
+// AppendResult says where an append went; Offset is -1 for a duplicate.
+type AppendResult struct {
+	Segment   uint64 `json:"segment"`
+	Offset    int64  `json:"offset"`
+	Duplicate bool   `json:"duplicate,omitempty"`
+}
+
+// Event is one event read back. Data is base64 in JSON.
+type Event struct {
+	Segment uint64    `json:"segment"`
+	Offset  int64     `json:"offset"`
+	Next    int64     `json:"next"`
+	Time    time.Time `json:"time"`
+	Data    []byte    `json:"data"`
+}
+
+// Events is a batch of a segment's events or a reader's.
+type Events struct {
+	Events []Event `json:"events"`
+	// Next is the offset to read the segment on from (segment reads only).
+	Next int64 `json:"next,omitempty"`
+}
+
+func eventFrom(e stream.Event) Event {
+	return Event{Segment: uint64(e.Segment), Offset: e.Offset, Next: e.Next, Time: e.Time, Data: e.Data}
+}
+
+// TruncateRequest discards each named segment's events before its offset.
+type TruncateRequest struct {
+	Cut map[uint64]int64 `json:"cut"`
+}
+
+// Group is a reader group.
+type Group struct {
+	Name string `json:"name"`
+	// Stream is "scope/stream".
+	Stream string `json:"stream"`
+	// Positions are the group's checkpointed offsets by segment id.
+	Positions map[uint64]int64 `json:"positions"`
+	// Readers are the readers that joined through this server.
+	Readers []string `json:"readers"`
+}
+
+// CreateGroupRequest creates a reader group over a stream ("scope/stream").
+type CreateGroupRequest struct {
+	Stream string `json:"stream"`
+}
+
+// List is a list of names.
+type List struct {
+	Items []string `json:"items"`
+}
+
+// ParseStreamName parses "scope/stream".
+func ParseStreamName(s string) (stream.StreamName, error) {
+	for i := range len(s) {
+		if s[i] == '/' {
+			n := stream.StreamName{Scope: s[:i], Stream: s[i+1:]}
+			if err := n.Validate(); err != nil {
+				return n, err
+			}
+			return n, nil
+		}
+	}
+	return stream.StreamName{}, fmt.Errorf("stream name %q: want SCOPE/STREAM", s)
+}
