@@ -264,7 +264,7 @@ func TestLoadClientConfigRejects(t *testing.T) {
 		{
 			name: "unknown field",
 			data: "apiVersion: cloudskin.io/v1alpha1\nkind: ClientConfig\nspec:\n  server: http://x\n  sever: http://y\n",
-			want: ":5:3: spec.sever: unknown field (known fields: server, token)",
+			want: ":5:3: spec.sever: unknown field (known fields: server, token, s3Endpoint)",
 		},
 		{
 			name: "a Continuum",
