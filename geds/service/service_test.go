@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -196,4 +197,97 @@ func TestLoadKeys(t *testing.T) {
 	if k, _, err := service.LoadKeys(filepath.Join(dir, "other")); err != nil || k.AccessKey != "a" || k.SecretKey != "b" {
 		t.Fatalf("keys from the environment: %+v %v", k, err)
 	}
+}
+
+// With a real MinIO as the persistency tier stopped mid-run, a GEDS node
+// keeps taking writes until tier 0 is full, then refuses them with
+// ErrTierFull (quickly, naming the failure) and loses nothing; when MinIO
+// comes back the spiller's retries drain tier 0 into it and writes resume.
+func TestRealS3OutageBackPressureAndRecovery(t *testing.T) {
+	ctx := context.Background()
+	srv := miniotest.Start(t)
+	tier, err := s3tier.New(s3tier.Config{
+		Endpoint: srv.Endpoint(), AccessKey: srv.AccessKey(), SecretKey: srv.SecretKey(), BucketPrefix: "geds-",
+		Transport: &http.Transport{ResponseHeaderTimeout: 2 * time.Second},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := gedstest.StartMetadata(t, 10*time.Second)
+	const object, limit = 256 << 10, 4 << 20 // 16 objects fill tier 0
+	c, err := geds.Open(ctx, geds.Options{
+		NodeID: "spiller", Dir: t.TempDir(), Limit: limit, MetadataURL: m.URL, Persistent: tier,
+		SpillAt: 0.5, SpillTo: 0.25, FullWait: time.Second, SpillBackoffMax: 500 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.CreateBucket(ctx, "frames"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tier.EnsureBucket(ctx, "frames"); err != nil {
+		t.Fatal(err)
+	}
+	data := func(i int) []byte { return bytes.Repeat([]byte{byte(i)}, object) }
+	write := func(i int) error {
+		w, err := c.Create(ctx, "frames", fmt.Sprint("f", i))
+		if err != nil {
+			return err
+		}
+		if _, err := w.Write(data(i)); err != nil {
+			w.Abort(ctx)
+			return err
+		}
+		return w.Seal(ctx)
+	}
+
+	srv.Stop()
+	written := 0
+	for ; ; written++ {
+		if written > 2*limit/object {
+			t.Fatalf("%d objects written into a %d-byte tier 0 with S3 down", written, limit)
+		}
+		err := write(written)
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, geds.ErrTierFull) {
+			t.Fatalf("write %d with S3 down: %v, want ErrTierFull", written, err)
+		}
+		break
+	}
+	if written < limit/object/2 {
+		t.Fatalf("only %d objects fit before back-pressure", written)
+	}
+	t.Logf("S3 down: %d objects of %d KiB written, then back-pressure", written, object>>10)
+
+	srv.Restart()
+	deadline := time.Now().Add(30 * time.Second)
+	for write(written) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("writes never resumed after S3 came back")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	written++
+	for i := range written {
+		r, err := c.Open(ctx, "frames", fmt.Sprint("f", i))
+		if err != nil {
+			t.Fatalf("f%d after the outage: %v", i, err)
+		}
+		got := make([]byte, object)
+		if n, err := r.ReadAt(got, 0); n != object || (err != nil && err != io.EOF) || !bytes.Equal(got, data(i)) {
+			t.Fatalf("f%d after the outage: %d bytes, %v", i, n, err)
+		}
+		r.Close()
+	}
+	spilled := 0
+	for range srv.Client().ListObjects(ctx, "geds-frames", minio.ListObjectsOptions{}) {
+		spilled++
+	}
+	if spilled == 0 {
+		t.Fatal("nothing reached MinIO after it came back")
+	}
+	t.Logf("after the outage: all %d objects readable, %d of them spilled to MinIO", written, spilled)
 }
