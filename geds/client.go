@@ -35,6 +35,10 @@ type Client struct {
 	mu          sync.Mutex
 	incarnation string
 
+	// ensured remembers persistency buckets known to exist, so that a
+	// spill costs one S3 request, not two.
+	ensured sync.Map
+
 	cancel context.CancelFunc
 	done   chan struct{} // closed when Close begins
 	wg     sync.WaitGroup

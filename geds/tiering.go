@@ -82,8 +82,11 @@ func (c *Client) upload(ctx context.Context, o ObjectInfo) error {
 	if err != nil {
 		return err
 	}
-	if err := c.opts.Persistent.EnsureBucket(ctx, b.Persistent); err != nil {
-		return fmt.Errorf("persistency bucket %s: %w", b.Persistent, err)
+	if _, ok := c.ensured.Load(b.Persistent); !ok {
+		if err := c.opts.Persistent.EnsureBucket(ctx, b.Persistent); err != nil {
+			return fmt.Errorf("persistency bucket %s: %w", b.Persistent, err)
+		}
+		c.ensured.Store(b.Persistent, true)
 	}
 	rc, err := c.wholeObject(ctx, o)
 	if err != nil {
@@ -91,6 +94,9 @@ func (c *Client) upload(ctx context.Context, o ObjectInfo) error {
 	}
 	defer rc.Close()
 	if err := c.opts.Persistent.Put(ctx, b.Persistent, o.Key, rc, o.Size); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			c.ensured.Delete(b.Persistent) // the bucket went away: make it again next time
+		}
 		return fmt.Errorf("persistency tier: %w", err)
 	}
 	c.m.persistedBytes.Add(float64(o.Size))
