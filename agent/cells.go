@@ -359,10 +359,14 @@ func (a *Agent) handOver(ctx context.Context, name string, snaps []*snapshot.Sna
 	if err := snapshot.EncodeAll(&buf, snaps); err != nil {
 		return st, fmt.Errorf("encoding the snapshot to migrate: %w", err)
 	}
-	if err := a.client.PutSnapshot(context.WithoutCancel(ctx), name, st.Attempt, buf.Bytes()); err != nil {
+	// The snapshot is also the run's checkpoint from now on: if the site
+	// that takes it is lost, the run resumes elsewhere from here.
+	id := strings.ToLower(rand.Text())
+	if err := a.client.PutSnapshot(context.WithoutCancel(ctx), name, st.Attempt, id, buf.Bytes()); err != nil {
 		return st, fmt.Errorf("handing over the snapshot to migrate: %w", err)
 	}
 	st.Phase, st.StoppedAt = v1alpha1.CellMigrating, &stopped
+	st.Checkpoint = &v1alpha1.CellCheckpoint{ID: id, Time: stopped, Site: a.site.Metadata.Name, HostCall: snaps[0].HostCalls, Bytes: int64(buf.Len())}
 	a.log.Info("cell stopped to migrate", "cell", name, "ranks", len(snaps), "hostCall", snaps[0].HostCalls, "bytes", buf.Len())
 	return st, nil
 }

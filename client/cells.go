@@ -96,9 +96,16 @@ func (c *Client) MigrateCellRun(ctx context.Context, name, site string) (v1alpha
 }
 
 // PutSnapshot hands a migrating cell's snapshot to the control plane;
-// attempt is the run's status.attempt the snapshot is of.
-func (c *Client) PutSnapshot(ctx context.Context, name string, attempt int, snap []byte) error {
-	return c.raw(ctx, http.MethodPut, "/api/v1/cells/"+url.PathEscape(name)+"/snapshot?attempt="+strconv.Itoa(attempt), snap, nil)
+// attempt is the run's status.attempt the snapshot is of. A non-empty
+// checkpoint also keeps it as a checkpoint upload of that id, which the
+// Migrating status naming it makes the run's checkpoint: a destination
+// that dies after taking the run leaves it recoverable from there.
+func (c *Client) PutSnapshot(ctx context.Context, name string, attempt int, checkpoint string, snap []byte) error {
+	q := url.Values{"attempt": {strconv.Itoa(attempt)}}
+	if checkpoint != "" {
+		q.Set("checkpoint", checkpoint)
+	}
+	return c.raw(ctx, http.MethodPut, "/api/v1/cells/"+url.PathEscape(name)+"/snapshot?"+q.Encode(), snap, nil)
 }
 
 // PutCheckpoint uploads a checkpoint of a running cell under id; a status

@@ -59,7 +59,7 @@ func (cp *ControlPlane) putSnapshot(_ http.ResponseWriter, r *http.Request) (int
 	if err != nil {
 		return 0, nil, err
 	}
-	if _, err := cp.cells.PutSnapshot(r.Context(), r.PathValue("name"), attempt, r.Body); err != nil {
+	if _, err := cp.cells.PutSnapshot(r.Context(), r.PathValue("name"), attempt, r.URL.Query().Get("checkpoint"), r.Body); err != nil {
 		return 0, nil, cellError(err)
 	}
 	return http.StatusNoContent, nil, nil

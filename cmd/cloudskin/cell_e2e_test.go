@@ -473,3 +473,41 @@ func TestDrainMovesCellsOffASite(t *testing.T) {
 		t.Fatalf("a drain without a deadline was accepted:\n%s", out)
 	}
 }
+
+// TestMigrationSurvivesItsDestinationDying moves a running cell from edge
+// to a site served by a separate agent process, kills that agent with
+// SIGKILL as soon as it has taken the cell, and checks that the cell is
+// neither lost nor run twice: the control plane resumes it at another
+// site from the snapshot it was handed over with, and its output and exit
+// status equal a run that never moved.
+func TestMigrationSurvivesItsDestinationDying(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "continuum.yaml")
+	if err := os.WriteFile(conf, []byte("apiVersion: cloudskin.io/v1alpha1\nkind: Continuum\nmetadata:\n  name: t\nspec:\n  heartbeat:\n    interval: 200ms\n    notReadyAfter: 1s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, base := start(t, "up", "-f", conf, "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"))
+	dest := exec.Command(binary, "agent", "--server", base, "--name", "spot", "--interval", "200ms", "--listen", "127.0.0.1:0")
+	dest.Env = append(os.Environ(), "XDG_CACHE_HOME="+filepath.Join(dir, "spot-cache"))
+	if err := dest.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dest.Process.Kill(); dest.Wait() })
+	waitSites(t, base, 10*time.Second, func(s map[string]v1alpha1.Site) bool { return s["spot"].Status.Phase == v1alpha1.SiteReady })
+
+	m := startMovingCell(t, dir, base, "testdata/slow.c", 0)
+	if out, err := run(t, nil, "cell", "migrate", "--server", base, m.name, "--to", "spot"); err != nil {
+		t.Fatalf("cell migrate: %v\n%s", err, out)
+	}
+	// The migrate command returns once spot took the cell: kill spot now.
+	if err := dest.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	after := m.wait(t)
+	ms := after.Status.Migrations
+	if len(ms) != 2 || ms[0].To != "spot" || !ms[1].Recovered || ms[1].From != "spot" || after.Status.Site == "spot" || after.Status.Attempt != 1 {
+		t.Fatalf("status after the destination died: %+v", after.Status)
+	}
+	t.Logf("moved edge→spot, spot killed, resumed at %s from the hand-over snapshot", after.Status.Site)
+}

@@ -110,6 +110,16 @@ func loadClientKeys(dir string) (service.Keys, error) {
 	return keys, err
 }
 
+// objectArg resolves the gateway and the BUCKET/KEY of args[0].
+func objectArg(s3 func() (*s3Target, error), args []string) (*s3Target, string, string, error) {
+	t, err := s3()
+	if err != nil {
+		return nil, "", "", err
+	}
+	bucket, key, err := splitObject(args[0], true)
+	return t, bucket, key, err
+}
+
 // splitObject parses BUCKET/KEY (KEY may be empty when allowed).
 func splitObject(arg string, keyRequired bool) (string, string, error) {
 	bucket, key, _ := strings.Cut(arg, "/")
@@ -138,11 +148,7 @@ func gedsPut(s3 func() (*s3Target, error)) *cobra.Command {
 		Use: "put BUCKET/KEY FILE|-", Short: "Write an object from a file or stdin (-), showing progress for large ones", Args: cobra.ExactArgs(2),
 		Example: "  cloudskin geds put results/part-0 ./part-0.bin\n  tar c data | cloudskin geds put backups/data.tar -",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := s3()
-			if err != nil {
-				return err
-			}
-			bucket, key, err := splitObject(args[0], true)
+			t, bucket, key, err := objectArg(s3, args)
 			if err != nil {
 				return err
 			}
@@ -177,11 +183,7 @@ func gedsGet(s3 func() (*s3Target, error)) *cobra.Command {
 		Use: "get BUCKET/KEY [FILE|-]", Short: "Read an object to a file (default: its key's base name) or stdout (-)", Args: cobra.RangeArgs(1, 2),
 		Example: "  cloudskin geds get results/part-0\n  cloudskin geds get results/part-0 - | sha256sum",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := s3()
-			if err != nil {
-				return err
-			}
-			bucket, key, err := splitObject(args[0], true)
+			t, bucket, key, err := objectArg(s3, args)
 			if err != nil {
 				return err
 			}
@@ -255,11 +257,7 @@ func gedsRemove(s3 func() (*s3Target, error)) *cobra.Command {
 		Use: "rm BUCKET/KEY", Short: "Delete an object", Args: cobra.ExactArgs(1),
 		Example: "  cloudskin geds rm results/part-0",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := s3()
-			if err != nil {
-				return err
-			}
-			bucket, key, err := splitObject(args[0], true)
+			t, bucket, key, err := objectArg(s3, args)
 			if err != nil {
 				return err
 			}
@@ -273,11 +271,7 @@ func gedsStat(s3 func() (*s3Target, error)) *cobra.Command {
 		Use: "stat BUCKET/KEY", Short: "Show an object's size, etag and time", Args: cobra.ExactArgs(1),
 		Example: "  cloudskin geds stat results/part-0",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := s3()
-			if err != nil {
-				return err
-			}
-			bucket, key, err := splitObject(args[0], true)
+			t, bucket, key, err := objectArg(s3, args)
 			if err != nil {
 				return err
 			}

@@ -258,11 +258,28 @@ func (r *Registry) Migrate(ctx context.Context, name, site string) (v1alpha1.Cel
 
 // PutSnapshot keeps a migrating cell's snapshot until its new site takes
 // it. attempt is the run's attempt the snapshot is of (status.attempt).
-func (r *Registry) PutSnapshot(ctx context.Context, name string, attempt int, body io.Reader) (int64, error) {
+// A non-empty checkpoint keeps it also as the checkpoint upload of that
+// id (see PutCheckpoint), so that the run stays recoverable from it if
+// its new site is lost after taking it.
+func (r *Registry) PutSnapshot(ctx context.Context, name string, attempt int, checkpoint string, body io.Reader) (int64, error) {
+	if checkpoint != "" && !checkpointIDPattern.MatchString(checkpoint) {
+		return 0, fmt.Errorf("%w: checkpoint id %q: want 1 to 32 lower-case letters and digits", ErrInvalid, checkpoint)
+	}
 	if err := r.checkAttempt(ctx, name, attempt); err != nil {
 		return 0, err
 	}
-	return writeFile(filepath.Join(r.dataDir(), "snapshots"), r.snapshotPath(name), body)
+	n, err := writeFile(filepath.Join(r.dataDir(), "snapshots"), r.snapshotPath(name), body)
+	if err != nil || checkpoint == "" {
+		return n, err
+	}
+	f, err := os.Open(r.snapshotPath(name))
+	if err != nil {
+		return n, err
+	}
+	defer f.Close()
+	dir := r.checkpointDir(name)
+	_, err = writeFile(dir, filepath.Join(dir, checkpoint+".snap"), f)
+	return n, err
 }
 
 // checkAttempt refuses uploads of an attempt the run has left behind.

@@ -121,7 +121,7 @@ func TestCheckpointsRecoveryAndFencing(t *testing.T) {
 	if _, err := r.SetStatus(ctx, name, st); !errors.Is(err, cells.ErrConflict) {
 		t.Errorf("status of the old attempt: %v", err)
 	}
-	if _, err := r.PutSnapshot(ctx, name, 0, bytes.NewReader(nil)); !errors.Is(err, cells.ErrConflict) {
+	if _, err := r.PutSnapshot(ctx, name, 0, "", bytes.NewReader(nil)); !errors.Is(err, cells.ErrConflict) {
 		t.Errorf("snapshot of the old attempt: %v", err)
 	}
 	if _, err := r.PutCheckpoint(ctx, name, 0, "k3", bytes.NewReader(nil)); !errors.Is(err, cells.ErrConflict) {
