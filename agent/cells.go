@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -33,6 +34,18 @@ const maxOutput = 1 << 20
 type cells struct {
 	mu      sync.Mutex
 	running map[string]chan struct{}
+	// unconfirmed are claims whose report failed: the control plane may
+	// have recorded them or not. The watch tells: if a run shows one, the
+	// agent holds it and starts it then.
+	unconfirmed map[string]claimed
+}
+
+// claimed is a run this agent reported Running with its claim, and what
+// it needs to start it.
+type claimed struct {
+	run   v1alpha1.CellRun
+	st    v1alpha1.CellRunStatus
+	snaps []*snapshot.Snapshot
 }
 
 // runCells takes the cell runs assigned to the site (new ones, and
@@ -45,7 +58,7 @@ func (a *Agent) runCells(ctx context.Context) {
 	defer rt.Close(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	cs := &cells{running: map[string]chan struct{}{}}
+	cs := &cells{running: map[string]chan struct{}{}, unconfirmed: map[string]claimed{}}
 	site := a.site.Metadata.Name
 	version := ""
 	for ctx.Err() == nil {
@@ -67,8 +80,30 @@ func (a *Agent) runCells(ctx context.Context) {
 			case run.Spec.Site == site && (run.Status.Phase == v1alpha1.CellPending || run.Status.Phase == v1alpha1.CellMigrating):
 				a.take(ctx, rt, cs, &wg, run)
 			}
+			if c, ok := cs.confirmed(run); ok {
+				a.start(ctx, rt, cs, &wg, c)
+			}
 		}
 	}
+}
+
+// confirmed returns an unconfirmed claim that run shows was recorded
+// after all, forgetting claims the run shows were not.
+func (cs *cells) confirmed(run v1alpha1.CellRun) (claimed, bool) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	c, ok := cs.unconfirmed[run.Metadata.Name]
+	if !ok {
+		return claimed{}, false
+	}
+	if run.Status.Claim == c.st.Claim && run.Status.Phase == v1alpha1.CellRunning {
+		delete(cs.unconfirmed, run.Metadata.Name)
+		return c, true
+	}
+	if run.Status.Phase != v1alpha1.CellPending && run.Status.Phase != v1alpha1.CellMigrating {
+		delete(cs.unconfirmed, run.Metadata.Name) // taken by another claim, or over
+	}
+	return claimed{}, false
 }
 
 // stop closes the stop channel of a running cell asked to move elsewhere.
@@ -115,10 +150,25 @@ func (a *Agent) take(ctx context.Context, rt *cell.Runtime, cs *cells, wg *sync.
 		})
 		st.StoppedAt, st.RecoveredFrom = nil, ""
 	}
+	st.Claim = strings.ToLower(rand.Text())
+	c := claimed{run: run, st: st, snaps: snaps}
 	if _, err := a.client.SetCellRunStatus(ctx, run.Metadata.Name, st); err != nil {
 		a.log.Warn("claiming cell run", "cell", run.Metadata.Name, "err", err)
+		if !client.IsConflict(err) {
+			// The claim may have been recorded with its answer lost: the
+			// watch will tell.
+			cs.mu.Lock()
+			cs.unconfirmed[run.Metadata.Name] = c
+			cs.mu.Unlock()
+		}
 		return
 	}
+	a.start(ctx, rt, cs, wg, c)
+}
+
+// start runs a claimed run in its own goroutine and reports how it ended.
+func (a *Agent) start(ctx context.Context, rt *cell.Runtime, cs *cells, wg *sync.WaitGroup, c claimed) {
+	run, st, snaps := c.run, c.st, c.snaps
 	stop := make(chan struct{})
 	cs.mu.Lock()
 	cs.running[run.Metadata.Name] = stop
@@ -133,15 +183,16 @@ func (a *Agent) take(ctx context.Context, rt *cell.Runtime, cs *cells, wg *sync.
 			cs.mu.Unlock()
 			return next
 		}
-		final, fenced := a.runCell(ctx, rt, run, st, snaps, stop, renew)
+		final, outcome := a.runCell(ctx, rt, run, st, snaps, stop, renew)
 		cs.mu.Lock()
 		delete(cs.running, run.Metadata.Name)
 		cs.mu.Unlock()
-		if fenced {
-			a.log.Warn("cell dropped: its run was recovered at another site", "cell", run.Metadata.Name)
-			return
+		switch outcome {
+		case fenced:
+			a.log.Warn("cell dropped: its run moved on without this agent", "cell", run.Metadata.Name)
+		case toReport:
+			a.report(ctx, run.Metadata.Name, final)
 		}
-		a.report(ctx, run.Metadata.Name, final)
 	}()
 }
 
@@ -152,17 +203,18 @@ func (a *Agent) take(ctx context.Context, rt *cell.Runtime, cs *cells, wg *sync.
 // with spec.checkpointInterval stops that often to upload a checkpoint
 // and goes on.
 //
-// fenced says the control plane refused this attempt of the run (it was
-// recovered elsewhere after this site was thought lost): the cell has
-// stopped and nothing is to be reported.
+// The outcome says what is left to do: report the status, nothing (the
+// hand-over recorded it), or nothing because the control plane refused
+// this agent's claim (the run was recovered or taken elsewhere while this
+// agent was cut off): the cell has stopped and its results do not count.
 //
 // renew registers and returns a new stop channel, for a cell that goes on
 // here after a failed move.
-func (a *Agent) runCell(ctx context.Context, rt *cell.Runtime, run v1alpha1.CellRun, st v1alpha1.CellRunStatus, from []*snapshot.Snapshot, stop <-chan struct{}, renew func() <-chan struct{}) (_ v1alpha1.CellRunStatus, fenced bool) {
-	fail := func(err error) (v1alpha1.CellRunStatus, bool) {
+func (a *Agent) runCell(ctx context.Context, rt *cell.Runtime, run v1alpha1.CellRun, st v1alpha1.CellRunStatus, from []*snapshot.Snapshot, stop <-chan struct{}, renew func() <-chan struct{}) (v1alpha1.CellRunStatus, outcome) {
+	fail := func(err error) (v1alpha1.CellRunStatus, outcome) {
 		now := time.Now().UTC()
 		st.Phase, st.ExitCode, st.Message, st.FinishTime = v1alpha1.CellFailed, -1, err.Error(), &now
-		return st, false
+		return st, toReport
 	}
 	prog, err := a.load(ctx, rt, run.Spec)
 	if err != nil {
@@ -195,7 +247,7 @@ func (a *Agent) runCell(ctx context.Context, rt *cell.Runtime, run v1alpha1.Cell
 			next, cerr := a.checkpoint(ctx, run.Metadata.Name, snaps, st)
 			switch {
 			case client.IsConflict(cerr):
-				return st, true
+				return st, fenced
 			case cerr != nil:
 				a.log.Warn("checkpoint failed; the cell goes on", "cell", run.Metadata.Name, "err", cerr)
 			default:
@@ -204,13 +256,13 @@ func (a *Agent) runCell(ctx context.Context, rt *cell.Runtime, run v1alpha1.Cell
 			from = snaps
 			continue
 		}
+		st.Output = earlier + out.String()
 		handed, herr := a.handOver(ctx, run.Metadata.Name, snaps, st)
 		if herr == nil {
-			handed.Output = earlier + out.String()
-			return handed, false
+			return handed, reported
 		}
 		if client.IsConflict(herr) {
-			return st, true
+			return st, fenced
 		}
 		// The snapshot could not be handed over: the cell goes on here,
 		// never lost; the move is tried again while it is still asked for.
@@ -227,8 +279,17 @@ func (a *Agent) runCell(ctx context.Context, rt *cell.Runtime, run v1alpha1.Cell
 	if res.ExitCode != 0 {
 		st.Phase, st.Message = v1alpha1.CellFailed, fmt.Sprintf("exit status %d", res.ExitCode)
 	}
-	return st, false
+	return st, toReport
 }
+
+// outcome is what is left to do when a cell stops running here.
+type outcome int
+
+const (
+	toReport outcome = iota // report the returned status
+	reported                // the hand-over recorded it already
+	fenced                  // the run moved on without this agent
+)
 
 // segment is one stretch of a migratable cell's run: it stops when the
 // cell is asked to move, or when a checkpoint is due.
@@ -281,7 +342,7 @@ func (a *Agent) checkpoint(ctx context.Context, name string, snaps []*snapshot.S
 		return st, fmt.Errorf("encoding the checkpoint: %w", err)
 	}
 	id := strings.ToLower(rand.Text())
-	if err := a.client.PutCheckpoint(ctx, name, st.Attempt, id, buf.Bytes()); err != nil {
+	if err := a.client.PutCheckpoint(ctx, name, st.Claim, id, buf.Bytes()); err != nil {
 		return st, err
 	}
 	st.Checkpoint = &v1alpha1.CellCheckpoint{
@@ -362,13 +423,65 @@ func (a *Agent) handOver(ctx context.Context, name string, snaps []*snapshot.Sna
 	// The snapshot is also the run's checkpoint from now on: if the site
 	// that takes it is lost, the run resumes elsewhere from here.
 	id := strings.ToLower(rand.Text())
-	if err := a.client.PutSnapshot(context.WithoutCancel(ctx), name, st.Attempt, id, buf.Bytes()); err != nil {
+	if err := a.client.PutSnapshot(context.WithoutCancel(ctx), name, st.Claim, id, buf.Bytes()); err != nil {
 		return st, fmt.Errorf("handing over the snapshot to migrate: %w", err)
 	}
-	st.Phase, st.StoppedAt = v1alpha1.CellMigrating, &stopped
-	st.Checkpoint = &v1alpha1.CellCheckpoint{ID: id, Time: stopped, Site: a.site.Metadata.Name, HostCall: snaps[0].HostCalls, Bytes: int64(buf.Len())}
+	handed := st
+	handed.Phase, handed.StoppedAt = v1alpha1.CellMigrating, &stopped
+	handed.Checkpoint = &v1alpha1.CellCheckpoint{ID: id, Time: stopped, Site: a.site.Metadata.Name, HostCall: snaps[0].HostCalls, Bytes: int64(buf.Len())}
+	// Until the control plane records Migrating, the run is still ours;
+	// if it cannot, the cell goes on here (a report that landed with its
+	// answer lost shows up as a conflict on our next report instead).
+	if err := a.setStatus(ctx, name, handed, handOverTries); err != nil {
+		return st, fmt.Errorf("recording the hand-over: %w", err)
+	}
+	st = handed
 	a.log.Info("cell stopped to migrate", "cell", name, "ranks", len(snaps), "hostCall", snaps[0].HostCalls, "bytes", buf.Len())
 	return st, nil
+}
+
+// How many times a status is sent before giving up: a hand-over gives up
+// soon (the cell then goes on here); a final report keeps trying longer,
+// since nothing else will say how the cell ended.
+const (
+	handOverTries = 5
+	reportTries   = 12
+)
+
+// setStatus sends a status, retrying while the control plane cannot be
+// reached or fails (see retry).
+func (a *Agent) setStatus(ctx context.Context, name string, st v1alpha1.CellRunStatus, tries int) error {
+	return retry(ctx, tries, func(ctx context.Context) error {
+		_, err := a.client.SetCellRunStatus(ctx, name, st)
+		return err
+	})
+}
+
+// retry calls fn, each call bounded to 5 s, up to tries times with
+// backoff (200 ms doubling, up to 5 s) while it fails for want of the
+// control plane; an answer that refuses (4xx) is returned at once. Once
+// ctx is done (the agent stops) it calls fn once more and no longer waits.
+func retry(ctx context.Context, tries int, fn func(context.Context) error) error {
+	wait := 200 * time.Millisecond
+	var err error
+	for i := 0; i < tries; i++ {
+		if i > 0 && ctx.Err() != nil {
+			break
+		}
+		callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		err = fn(callCtx)
+		cancel()
+		var refused *v1alpha1.Status
+		if err == nil || (errors.As(err, &refused) && refused.Code/100 == 4) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+	return err
 }
 
 // load compiles the run's module, fetching it from the control plane the
@@ -380,7 +493,12 @@ func (a *Agent) load(ctx context.Context, rt *cell.Runtime, spec v1alpha1.CellRu
 	}
 	wasm, err := rt.Kept(sum)
 	if err != nil {
-		if wasm, err = a.client.GetModule(ctx, spec.Module); err != nil {
+		err = retry(ctx, reportTries, func(ctx context.Context) error {
+			var err error
+			wasm, err = a.client.GetModule(ctx, spec.Module)
+			return err
+		})
+		if err != nil {
 			return nil, err
 		}
 		if err := rt.Keep(wasm); err != nil {
@@ -396,9 +514,7 @@ func (a *Agent) load(ctx context.Context, rt *cell.Runtime, spec v1alpha1.CellRu
 
 // report sends a run's status, even while the agent stops.
 func (a *Agent) report(ctx context.Context, name string, st v1alpha1.CellRunStatus) {
-	reportCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if _, err := a.client.SetCellRunStatus(reportCtx, name, st); err != nil {
+	if err := a.setStatus(ctx, name, st, reportTries); err != nil {
 		a.log.Warn("reporting cell run", "cell", name, "err", err)
 		return
 	}

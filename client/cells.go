@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/cloudskin/cloudskin/api/v1alpha1"
@@ -96,12 +95,12 @@ func (c *Client) MigrateCellRun(ctx context.Context, name, site string) (v1alpha
 }
 
 // PutSnapshot hands a migrating cell's snapshot to the control plane;
-// attempt is the run's status.attempt the snapshot is of. A non-empty
+// claim is the agent's claim on the run (status.claim). A non-empty
 // checkpoint also keeps it as a checkpoint upload of that id, which the
 // Migrating status naming it makes the run's checkpoint: a destination
 // that dies after taking the run leaves it recoverable from there.
-func (c *Client) PutSnapshot(ctx context.Context, name string, attempt int, checkpoint string, snap []byte) error {
-	q := url.Values{"attempt": {strconv.Itoa(attempt)}}
+func (c *Client) PutSnapshot(ctx context.Context, name, claim, checkpoint string, snap []byte) error {
+	q := url.Values{"claim": {claim}}
 	if checkpoint != "" {
 		q.Set("checkpoint", checkpoint)
 	}
@@ -110,8 +109,8 @@ func (c *Client) PutSnapshot(ctx context.Context, name string, attempt int, chec
 
 // PutCheckpoint uploads a checkpoint of a running cell under id; a status
 // report naming id then makes it the run's checkpoint.
-func (c *Client) PutCheckpoint(ctx context.Context, name string, attempt int, id string, snap []byte) error {
-	return c.raw(ctx, http.MethodPut, "/api/v1/cells/"+url.PathEscape(name)+"/checkpoints/"+url.PathEscape(id)+"?attempt="+strconv.Itoa(attempt), snap, nil)
+func (c *Client) PutCheckpoint(ctx context.Context, name, claim, id string, snap []byte) error {
+	return c.raw(ctx, http.MethodPut, "/api/v1/cells/"+url.PathEscape(name)+"/checkpoints/"+url.PathEscape(id)+"?"+url.Values{"claim": {claim}}.Encode(), snap, nil)
 }
 
 // GetSnapshot fetches a migrating cell's snapshot.

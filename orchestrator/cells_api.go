@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/cloudskin/cloudskin/api/v1alpha1"
@@ -55,39 +54,20 @@ func (cp *ControlPlane) migrateCell(w http.ResponseWriter, r *http.Request) (int
 }
 
 func (cp *ControlPlane) putSnapshot(_ http.ResponseWriter, r *http.Request) (int, any, error) {
-	attempt, err := attemptParam(r)
-	if err != nil {
-		return 0, nil, err
-	}
-	if _, err := cp.cells.PutSnapshot(r.Context(), r.PathValue("name"), attempt, r.URL.Query().Get("checkpoint"), r.Body); err != nil {
+	q := r.URL.Query()
+	if _, err := cp.cells.PutSnapshot(r.Context(), r.PathValue("name"), q.Get("claim"), q.Get("checkpoint"), r.Body); err != nil {
 		return 0, nil, cellError(err)
 	}
 	return http.StatusNoContent, nil, nil
 }
 
 func (cp *ControlPlane) putCheckpoint(_ http.ResponseWriter, r *http.Request) (int, any, error) {
-	attempt, err := attemptParam(r)
-	if err != nil {
-		return 0, nil, err
-	}
-	if _, err := cp.cells.PutCheckpoint(r.Context(), r.PathValue("name"), attempt, r.PathValue("id"), r.Body); err != nil {
+	if _, err := cp.cells.PutCheckpoint(r.Context(), r.PathValue("name"), r.URL.Query().Get("claim"), r.PathValue("id"), r.Body); err != nil {
 		return 0, nil, cellError(err)
 	}
 	return http.StatusNoContent, nil, nil
 }
 
-// attemptParam is the ?attempt= of an upload: the run's attempt it is of.
-func attemptParam(r *http.Request) (int, error) {
-	v := r.URL.Query().Get("attempt")
-	if v == "" {
-		return 0, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
-		return 0, httpapi.BadRequest(fmt.Errorf("attempt %q: want a number >= 0", v))
-	}
-	return n, nil
-}
 
 func (cp *ControlPlane) getSnapshot(w http.ResponseWriter, r *http.Request) {
 	f, err := cp.cells.OpenSnapshot(r.PathValue("name"))

@@ -82,13 +82,16 @@ type CellRunStatus struct {
 	StoppedAt *time.Time `json:"stoppedAt,omitempty" yaml:"stoppedAt,omitempty"`
 	// Migrations lists the moves the cell made, oldest first.
 	Migrations []CellMigration `json:"migrations,omitempty" yaml:"migrations,omitempty"`
-	// Attempt numbers the run's placements: the control plane adds one
-	// when it recovers the run at another site after its site was lost.
-	// Agents report the attempt they run; a report, snapshot or
-	// checkpoint of an older attempt is refused (409 Conflict), so a cell
-	// cut off from the control plane with its site cannot overwrite the
-	// run that replaced it.
+	// Attempt counts the run's recoveries: the control plane adds one when
+	// it resumes the run at another site after its site was lost.
 	Attempt int `json:"attempt,omitempty" yaml:"attempt,omitempty"`
+	// Claim names the agent's hold on the run: an agent takes a Pending or
+	// Migrating run by reporting Running with a new claim, and every later
+	// report, snapshot or checkpoint must carry that claim. One of an
+	// older claim (an agent cut off while the run moved on, or whose cell
+	// was recovered elsewhere) is refused with 409 Conflict, so only one
+	// copy of a cell ever counts.
+	Claim string `json:"claim,omitempty" yaml:"claim,omitempty"`
 	// Checkpoint is the last checkpoint the control plane keeps.
 	Checkpoint *CellCheckpoint `json:"checkpoint,omitempty" yaml:"checkpoint,omitempty"`
 	// RecoveredFrom names the lost site a recovering run is resuming

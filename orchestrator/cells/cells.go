@@ -218,9 +218,10 @@ func (r *Registry) SetStatus(ctx context.Context, name string, st v1alpha1.CellR
 	if c.Status.Phase.Done() {
 		return c, fmt.Errorf("%w: cell run %q is %s already", ErrInvalid, name, c.Status.Phase)
 	}
-	if st.Attempt != c.Status.Attempt {
-		return c, staleAttempt(c, st.Attempt)
+	if err := checkReport(c, st); err != nil {
+		return c, err
 	}
+	st.Attempt = c.Status.Attempt // the control plane's count, not the agent's
 	if err := r.promoteCheckpoint(c, st.Checkpoint); err != nil {
 		return c, err
 	}
@@ -228,8 +229,24 @@ func (r *Registry) SetStatus(ctx context.Context, name string, st v1alpha1.CellR
 	return c, r.put(ctx, c)
 }
 
-func staleAttempt(c v1alpha1.CellRun, attempt int) error {
-	return fmt.Errorf("%w: cell run %q is at attempt %d (at site %s), not %d: it was recovered elsewhere", ErrConflict, c.Metadata.Name, c.Status.Attempt, c.Status.Site, attempt)
+// checkReport accepts a status from the run's current claimant, or a new
+// claim (Running, at the site the run is for) of a run that waits to be
+// taken (Pending, Migrating). The site rule is what tells a new claim
+// from a stale report of an agent the run has left.
+func checkReport(c v1alpha1.CellRun, st v1alpha1.CellRunStatus) error {
+	waiting := c.Status.Phase == v1alpha1.CellPending || c.Status.Phase == v1alpha1.CellMigrating
+	switch {
+	case st.Claim == c.Status.Claim:
+		return nil
+	case waiting && st.Phase == v1alpha1.CellRunning && st.Claim != "" && st.Site == c.Spec.Site:
+		return nil
+	}
+	return staleClaim(c, st.Claim)
+}
+
+func staleClaim(c v1alpha1.CellRun, claim string) error {
+	return fmt.Errorf("%w: cell run %q is held by claim %q (%s at site %s), not %q: it moved on without this agent",
+		ErrConflict, c.Metadata.Name, c.Status.Claim, c.Status.Phase, c.Status.Site, claim)
 }
 
 // Migrate asks a running cell to move to site: its agent stops it at its
@@ -257,15 +274,15 @@ func (r *Registry) Migrate(ctx context.Context, name, site string) (v1alpha1.Cel
 }
 
 // PutSnapshot keeps a migrating cell's snapshot until its new site takes
-// it. attempt is the run's attempt the snapshot is of (status.attempt).
+// it. claim is the run's claim of the agent handing it over.
 // A non-empty checkpoint keeps it also as the checkpoint upload of that
 // id (see PutCheckpoint), so that the run stays recoverable from it if
 // its new site is lost after taking it.
-func (r *Registry) PutSnapshot(ctx context.Context, name string, attempt int, checkpoint string, body io.Reader) (int64, error) {
+func (r *Registry) PutSnapshot(ctx context.Context, name, claim, checkpoint string, body io.Reader) (int64, error) {
 	if checkpoint != "" && !checkpointIDPattern.MatchString(checkpoint) {
 		return 0, fmt.Errorf("%w: checkpoint id %q: want 1 to 32 lower-case letters and digits", ErrInvalid, checkpoint)
 	}
-	if err := r.checkAttempt(ctx, name, attempt); err != nil {
+	if err := r.checkClaim(ctx, name, claim); err != nil {
 		return 0, err
 	}
 	n, err := writeFile(filepath.Join(r.dataDir(), "snapshots"), r.snapshotPath(name), body)
@@ -282,8 +299,8 @@ func (r *Registry) PutSnapshot(ctx context.Context, name string, attempt int, ch
 	return n, err
 }
 
-// checkAttempt refuses uploads of an attempt the run has left behind.
-func (r *Registry) checkAttempt(ctx context.Context, name string, attempt int) error {
+// checkClaim refuses uploads of an agent that no longer holds the run.
+func (r *Registry) checkClaim(ctx context.Context, name, claim string) error {
 	if err := v1alpha1.ValidateName(name); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
@@ -291,8 +308,8 @@ func (r *Registry) checkAttempt(ctx context.Context, name string, attempt int) e
 	if err != nil {
 		return err
 	}
-	if c.Status.Attempt != attempt {
-		return staleAttempt(c, attempt)
+	if c.Status.Claim != claim {
+		return staleClaim(c, claim)
 	}
 	return nil
 }

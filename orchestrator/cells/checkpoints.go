@@ -24,11 +24,11 @@ var checkpointIDPattern = regexp.MustCompile(`^[0-9a-z]{1,32}$`)
 
 // PutCheckpoint keeps an upload of a running cell's snapshot until a
 // status report makes it the run's checkpoint.
-func (r *Registry) PutCheckpoint(ctx context.Context, name string, attempt int, id string, body io.Reader) (int64, error) {
+func (r *Registry) PutCheckpoint(ctx context.Context, name, claim, id string, body io.Reader) (int64, error) {
 	if !checkpointIDPattern.MatchString(id) {
 		return 0, fmt.Errorf("%w: checkpoint id %q: want 1 to 32 lower-case letters and digits", ErrInvalid, id)
 	}
-	if err := r.checkAttempt(ctx, name, attempt); err != nil {
+	if err := r.checkClaim(ctx, name, claim); err != nil {
 		return 0, err
 	}
 	dir := r.checkpointDir(name)
@@ -109,6 +109,7 @@ func PlanRecovery(c v1alpha1.CellRun, lost func(site string) bool, ready []strin
 		c.Spec.Site = to
 		c.Status.Phase = v1alpha1.CellMigrating
 		c.Status.Attempt++
+		c.Status.Claim = "" // the lost site's agent no longer holds it
 		c.Status.RecoveredFrom = st.Site
 		stopped := st.Checkpoint.Time
 		c.Status.StoppedAt = &stopped

@@ -81,18 +81,18 @@ func TestCheckpointsRecoveryAndFencing(t *testing.T) {
 		t.Fatal(err)
 	}
 	name := c.Metadata.Name
-	st := v1alpha1.CellRunStatus{Phase: v1alpha1.CellRunning, Site: "spot"}
+	st := v1alpha1.CellRunStatus{Phase: v1alpha1.CellRunning, Site: "spot", Claim: "c1"}
 	if _, err := r.SetStatus(ctx, name, st); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.PutCheckpoint(ctx, name, 0, "../x", bytes.NewReader(nil)); !errors.Is(err, cells.ErrInvalid) {
+	if _, err := r.PutCheckpoint(ctx, name, "c1", "../x", bytes.NewReader(nil)); !errors.Is(err, cells.ErrInvalid) {
 		t.Errorf("bad checkpoint id: %v", err)
 	}
 	st.Checkpoint = &v1alpha1.CellCheckpoint{ID: "nope", Time: time.Now(), Site: "spot"}
 	if _, err := r.SetStatus(ctx, name, st); !errors.Is(err, cells.ErrInvalid) {
 		t.Errorf("a status naming a checkpoint never uploaded: %v", err)
 	}
-	if _, err := r.PutCheckpoint(ctx, name, 0, "k1", bytes.NewReader([]byte("first"))); err != nil {
+	if _, err := r.PutCheckpoint(ctx, name, "c1", "k1", bytes.NewReader([]byte("first"))); err != nil {
 		t.Fatal(err)
 	}
 	st.Checkpoint.ID = "k1"
@@ -100,7 +100,7 @@ func TestCheckpointsRecoveryAndFencing(t *testing.T) {
 		t.Fatal(err)
 	}
 	// An upload without its status report is never used.
-	if _, err := r.PutCheckpoint(ctx, name, 0, "k2", bytes.NewReader([]byte("orphan"))); err != nil {
+	if _, err := r.PutCheckpoint(ctx, name, "c1", "k2", bytes.NewReader([]byte("orphan"))); err != nil {
 		t.Fatal(err)
 	}
 
@@ -117,20 +117,24 @@ func TestCheckpointsRecoveryAndFencing(t *testing.T) {
 	if string(got) != "first" {
 		t.Errorf("the new site's snapshot is %q, want the promoted checkpoint", got)
 	}
-	// The old attempt is fenced off everywhere.
+	// The old claim is fenced off everywhere.
 	if _, err := r.SetStatus(ctx, name, st); !errors.Is(err, cells.ErrConflict) {
 		t.Errorf("status of the old attempt: %v", err)
 	}
-	if _, err := r.PutSnapshot(ctx, name, 0, "", bytes.NewReader(nil)); !errors.Is(err, cells.ErrConflict) {
+	if _, err := r.PutSnapshot(ctx, name, "c1", "", bytes.NewReader(nil)); !errors.Is(err, cells.ErrConflict) {
 		t.Errorf("snapshot of the old attempt: %v", err)
 	}
-	if _, err := r.PutCheckpoint(ctx, name, 0, "k3", bytes.NewReader(nil)); !errors.Is(err, cells.ErrConflict) {
+	if _, err := r.PutCheckpoint(ctx, name, "c1", "k3", bytes.NewReader(nil)); !errors.Is(err, cells.ErrConflict) {
 		t.Errorf("checkpoint of the old attempt: %v", err)
 	}
-	// The new attempt reports fine.
-	st.Attempt, st.Site = 1, "edge"
-	if after, err := r.SetStatus(ctx, name, st); err != nil || after.Status.Attempt != 1 {
-		t.Fatalf("status of the new attempt: %v", err)
+	// The new site's claim reports fine, and keeps the attempt count.
+	st.Claim, st.Site = "c2", "edge"
+	if after, err := r.SetStatus(ctx, name, st); err != nil || after.Status.Attempt != 1 || after.Status.Claim != "c2" {
+		t.Fatalf("status of the new claim: %v", err)
+	}
+	st.Claim = "c3"
+	if _, err := r.SetStatus(ctx, name, st); !errors.Is(err, cells.ErrConflict) {
+		t.Errorf("a second claim of a run already taken: %v", err)
 	}
 	// Nothing more to do once the site is back or the run moved.
 	if changed, _, _ := r.Recover(ctx, func(s string) bool { return s == "spot" }, []string{"edge"}); len(changed) != 0 {
