@@ -68,7 +68,6 @@ func (cp *ControlPlane) putCheckpoint(_ http.ResponseWriter, r *http.Request) (i
 	return http.StatusNoContent, nil, nil
 }
 
-
 func (cp *ControlPlane) getSnapshot(w http.ResponseWriter, r *http.Request) {
 	f, err := cp.cells.OpenSnapshot(r.PathValue("name"))
 	if err != nil {
