@@ -2,7 +2,11 @@
 # The stream store against NATS JetStream, side by side in one run (called
 # by scripts/bench.sh): durable publish throughput and p50 latency with
 # acknowledgements, 1 KiB events, 1 and 16 concurrent publishers, both
-# servers on loopback (TestCompareStreams in stream/streamapi).
+# servers on loopback (TestCompareStreams in stream/streamapi); and video
+# frames of 100 KiB and 250 KiB paced at 30 fps per stream, 1, 4 and 16
+# streams, each with a tail reader: durable append p50/p95/p99 and
+# end-to-end p50/p95 (TestCompareFrames, one run of $FRAMES_SECONDS
+# seconds, default 5, per configuration; about 70 s in all).
 # Durability: our store acknowledges an append after fdatasync of the log
 # (group commit); JetStream uses file storage with sync_interval: always.
 # Needs .tools/bin/nats-server (scripts/install-deps.sh).
@@ -17,5 +21,6 @@ rm -f "$rows"
 CLOUDSKIN_COMPARE_OUT=$PWD/$rows \
 	CLOUDSKIN_COMPARE_RUNS=${BENCH_RUNS:-3} \
 	CLOUDSKIN_COMPARE_SECONDS=${BENCH_SECONDS:-3} \
-	go test -count=1 -run TestCompareStreams -v ./stream/streamapi >&2
+	CLOUDSKIN_FRAMES_SECONDS=${FRAMES_SECONDS:-5} \
+	go test -count=1 -run '^TestCompare(Streams|Frames)$' -v ./stream/streamapi >&2
 cat "$rows"
