@@ -138,6 +138,50 @@ func (c *Client) ReadSegment(ctx context.Context, n stream.StreamName, segment u
 	return out, err
 }
 
+// AppendBinary appends one event sent as raw bytes (no JSON, no base64):
+// the fast path for large events such as video frames. writer and seq
+// make it idempotent as in AppendRequest ("" and 0: not).
+func (c *Client) AppendBinary(ctx context.Context, n stream.StreamName, key string, event []byte, writer string, seq int64) (AppendResult, error) {
+	q := url.Values{"key": {key}}
+	if writer != "" {
+		q.Set("writer", writer)
+		q.Set("seq", strconv.FormatInt(seq, 10))
+	}
+	data, _, err := c.send(ctx, http.MethodPost, streamPath(n)+"/events?"+q.Encode(), BinaryType, "application/json", event, true, 0)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	var res AppendResult
+	if err := json.Unmarshal(data, &res); err != nil {
+		return res, fmt.Errorf("append: decode answer: %w", err)
+	}
+	return res, nil
+}
+
+// ReadSegmentBinary is ReadSegment with events as length-prefixed records
+// instead of JSON: the fast path for large events. The events' Data alias
+// one buffer of the answer.
+func (c *Client) ReadSegmentBinary(ctx context.Context, n stream.StreamName, segment uint64, from, maxBytes int64, wait time.Duration) (Events, error) {
+	q := url.Values{"from": {strconv.FormatInt(from, 10)}}
+	if maxBytes > 0 {
+		q.Set("maxBytes", strconv.FormatInt(maxBytes, 10))
+	}
+	if wait > 0 {
+		q.Set("wait", wait.String())
+	}
+	path := streamPath(n) + "/segments/" + strconv.FormatUint(segment, 10) + "/events?" + q.Encode()
+	data, header, err := c.send(ctx, http.MethodGet, path, "", BinaryType, nil, false, wait)
+	if err != nil {
+		return Events{}, err
+	}
+	next, err := strconv.ParseInt(header.Get(HeaderNext), 10, 64)
+	if err != nil {
+		return Events{}, fmt.Errorf("read: %s header %q: %w", HeaderNext, header.Get(HeaderNext), err)
+	}
+	events, err := DecodeEvents(segment, data)
+	return Events{Events: events, Next: next}, err
+}
+
 // Truncate discards each segment's events before its offset in cut.
 func (c *Client) Truncate(ctx context.Context, n stream.StreamName, cut map[uint64]int64) error {
 	return c.do(ctx, http.MethodPost, streamPath(n)+"/truncate", TruncateRequest{Cut: cut}, nil, 0)
@@ -206,35 +250,52 @@ func (c *Client) Leave(ctx context.Context, group, reader string) error {
 // becomes a *v1alpha1.Status. wait is how long the server may hold the
 // request on purpose.
 func (c *Client) do(ctx context.Context, method, path string, body, out any, wait time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout+wait)
-	defer cancel()
-	var rd io.Reader
+	var raw []byte
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return fmt.Errorf("%s %s: encode request: %w", method, path, err)
 		}
-		rd = bytes.NewReader(b)
+		raw = b
+	}
+	data, _, err := c.send(ctx, method, path, "application/json", "application/json", raw, body != nil, wait)
+	if err != nil || out == nil || len(data) == 0 {
+		return err
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+	}
+	return nil
+}
+
+// send makes one request with body (if hasBody) and returns a 2xx
+// answer's bytes and headers; other answers become a *v1alpha1.Status.
+func (c *Client) send(ctx context.Context, method, path, contentType, accept string, body []byte, hasBody bool, wait time.Duration) ([]byte, http.Header, error) {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout+wait)
+	defer cancel()
+	var rd io.Reader
+	if hasBody {
+		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
+		return nil, nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", accept)
+	if hasBody {
+		req.Header.Set("Content-Type", contentType)
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("stream store at %s: %w", c.base, err)
+		return nil, nil, fmt.Errorf("stream store at %s: %w", c.base, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
+		return nil, nil, fmt.Errorf("%s %s: read answer: %w", method, path, err)
 	}
 	if resp.StatusCode/100 != 2 {
 		var st v1alpha1.Status
@@ -242,13 +303,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any, wai
 			st = v1alpha1.Status{Reason: http.StatusText(resp.StatusCode), Message: strings.TrimSpace(string(data))}
 		}
 		st.Code = resp.StatusCode
-		return &st
+		return nil, nil, &st
 	}
-	if out == nil || len(data) == 0 {
-		return nil
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
-	}
-	return nil
+	return data, resp.Header, nil
 }

@@ -71,7 +71,7 @@ func TestCompareFrames(t *testing.T) {
 
 func writeFrameRows(w io.Writer, what string, paced int, ours, peer frameLatencies) {
 	const (
-		ourCmd  = "stream store over HTTP: POST .../events per frame (fdatasync before ack), tail reader GET .../segments/ID/events?wait=1s"
+		ourCmd  = "stream store over HTTP, binary forms: POST .../events with the frame as the body (fdatasync before ack), tail reader GET .../segments/ID/events?wait=1s with Accept: application/octet-stream"
 		peerCmd = "NATS JetStream v2.15.2: js.Publish per frame, file storage, sync_interval: always; ordered consumer (Consume)"
 	)
 	rows := []struct {
@@ -338,12 +338,12 @@ func oursCameras(t *testing.T, n int) []camera {
 		seg := info.Segments[0].ID
 		cams[i] = camera{
 			append: func(ctx context.Context, frame []byte) error {
-				_, err := c.Append(ctx, name, streamapi.AppendRequest{RoutingKey: "camera", Events: [][]byte{frame}})
+				_, err := c.AppendBinary(ctx, name, "camera", frame, "", 0)
 				return err
 			},
 			tail: func(ctx context.Context, deliver func([]byte) bool) error {
 				for from := int64(0); ; {
-					b, err := c.ReadSegment(ctx, name, seg, from, 0, time.Second)
+					b, err := c.ReadSegmentBinary(ctx, name, seg, from, 0, time.Second)
 					if err != nil {
 						return err
 					}

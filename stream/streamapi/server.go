@@ -95,6 +95,10 @@ func (h *Handler) handle(fn func(*http.Request) (int, any, error)) http.HandlerF
 			w.WriteHeader(code)
 			return
 		}
+		if raw, ok := body.(rawBody); ok {
+			raw.write(w, code)
+			return
+		}
 		httpapi.WriteJSON(w, code, body)
 	}
 }
@@ -195,7 +199,12 @@ func (h *Handler) deleteStream(r *http.Request) (int, any, error) {
 
 func (h *Handler) appendEvents(r *http.Request) (int, any, error) {
 	var req AppendRequest
-	if err := decodeLimited(r, maxAppendBody, &req); err != nil {
+	if isBinary(r.Header.Get("Content-Type")) {
+		var err error
+		if req, err = binaryAppend(r); err != nil {
+			return 0, nil, err
+		}
+	} else if err := decodeLimited(r, maxAppendBody, &req); err != nil {
 		return 0, nil, err
 	}
 	res, err := h.s.Append(r.Context(), stream.AppendRequest{
@@ -233,6 +242,9 @@ func (h *Handler) readSegment(r *http.Request) (int, any, error) {
 	}
 	if err != nil {
 		return 0, nil, err
+	}
+	if isBinary(r.Header.Get("Accept")) {
+		return http.StatusOK, encodeEvents(b), nil
 	}
 	out := Events{Events: make([]Event, len(b.Events)), Next: b.Next}
 	for i, e := range b.Events {
