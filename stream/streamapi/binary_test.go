@@ -92,4 +92,3 @@ func FuzzDecodeEvents(f *testing.F) {
 		}
 	})
 }
-
