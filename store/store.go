@@ -59,3 +59,21 @@ func PutJSON(ctx context.Context, s Store, key string, v any) error {
 	}
 	return s.Put(ctx, key, b)
 }
+
+// ListJSON decodes the JSON value of every entry under prefix, in key
+// order, into a []T.
+func ListJSON[T any](ctx context.Context, s Store, prefix string) ([]T, error) {
+	kvs, err := s.List(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]T, 0, len(kvs))
+	for _, kv := range kvs {
+		var v T
+		if err := json.Unmarshal(kv.Value, &v); err != nil {
+			return nil, fmt.Errorf("store: decode %s: %w", kv.Key, err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}

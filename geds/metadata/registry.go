@@ -88,19 +88,11 @@ func (r *registry) getBucket(ctx context.Context, name string) (Bucket, error) {
 }
 
 func (r *registry) listBuckets(ctx context.Context) ([]Bucket, error) {
-	kvs, err := r.st.List(ctx, bucketsPrefix)
+	buckets, err := store.ListJSON[Bucket](ctx, r.st, bucketsPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("list buckets: %w", err)
 	}
-	out := make([]Bucket, 0, len(kvs))
-	for _, kv := range kvs {
-		var b Bucket
-		if err := json.Unmarshal(kv.Value, &b); err != nil {
-			return nil, fmt.Errorf("list buckets: decode %s: %w", kv.Key, err)
-		}
-		out = append(out, b)
-	}
-	return out, nil
+	return buckets, nil
 }
 
 // deleteBucket removes an empty bucket. The objects of a mounted bucket that
@@ -219,16 +211,12 @@ func (r *registry) getHolder(ctx context.Context, node string) (Holder, error) {
 }
 
 func (r *registry) listHolders(ctx context.Context) ([]Holder, error) {
-	kvs, err := r.st.List(ctx, holdersPrefix)
+	holders, err := store.ListJSON[Holder](ctx, r.st, holdersPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("list holders: %w", err)
 	}
-	out := make([]Holder, 0, len(kvs))
-	for _, kv := range kvs {
-		var h Holder
-		if err := json.Unmarshal(kv.Value, &h); err != nil {
-			return nil, fmt.Errorf("list holders: decode %s: %w", kv.Key, err)
-		}
+	out := make([]Holder, 0, len(holders))
+	for _, h := range holders {
 		out = append(out, r.withAlive(h))
 	}
 	return out, nil

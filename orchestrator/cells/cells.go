@@ -8,7 +8,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -187,16 +186,12 @@ func (r *Registry) put(ctx context.Context, c v1alpha1.CellRun) error {
 
 // List returns the cell runs f selects, by name.
 func (r *Registry) List(ctx context.Context, f Filter) ([]v1alpha1.CellRun, error) {
-	kvs, err := r.store.List(ctx, keyPrefix)
+	runs, err := store.ListJSON[v1alpha1.CellRun](ctx, r.store, keyPrefix)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cell runs: %w", err)
 	}
 	out := []v1alpha1.CellRun{}
-	for _, kv := range kvs {
-		var c v1alpha1.CellRun
-		if err := json.Unmarshal(kv.Value, &c); err != nil {
-			return nil, fmt.Errorf("cell runs: decode %s: %w", kv.Key, err)
-		}
+	for _, c := range runs {
 		if f.match(c) {
 			out = append(out, c)
 		}

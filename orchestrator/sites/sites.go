@@ -10,7 +10,6 @@ package sites
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -110,19 +109,14 @@ func (r *Registry) Get(ctx context.Context, name string) (v1alpha1.Site, error) 
 
 // List returns every site, ordered by name, with its current phase.
 func (r *Registry) List(ctx context.Context) ([]v1alpha1.Site, error) {
-	kvs, err := r.store.List(ctx, keyPrefix)
+	sites, err := store.ListJSON[v1alpha1.Site](ctx, r.store, keyPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("list sites: %w", err)
 	}
-	out := make([]v1alpha1.Site, 0, len(kvs))
-	for _, kv := range kvs {
-		var s v1alpha1.Site
-		if err := json.Unmarshal(kv.Value, &s); err != nil {
-			return nil, fmt.Errorf("list sites: decode %s: %w", kv.Key, err)
-		}
-		out = append(out, r.withPhase(s))
+	for i := range sites {
+		sites[i] = r.withPhase(sites[i])
 	}
-	return out, nil
+	return sites, nil
 }
 
 // Delete removes a site.
