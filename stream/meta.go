@@ -122,9 +122,9 @@ func (s *Store) DeleteStream(ctx context.Context, name StreamName) error {
 	if err := s.usable(); err != nil {
 		return err
 	}
-	st, ok := s.streams[name]
-	if !ok {
-		return fmt.Errorf("stream: stream %s: %w", name, ErrNotFound)
+	st, err := s.streamLocked(name)
+	if err != nil {
+		return err
 	}
 	for _, g := range s.groups {
 		if g.stream == st {
@@ -164,9 +164,9 @@ func (s *Store) Streams(scope string) ([]string, error) {
 func (s *Store) Stream(name StreamName) (StreamInfo, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	st, ok := s.streams[name]
-	if !ok {
-		return StreamInfo{}, fmt.Errorf("stream: stream %s: %w", name, ErrNotFound)
+	st, err := s.streamLocked(name)
+	if err != nil {
+		return StreamInfo{}, err
 	}
 	info := StreamInfo{Name: st.name, Config: st.config, Created: st.created}
 	for _, seg := range st.segments {
@@ -188,9 +188,9 @@ func (s *Store) Truncate(ctx context.Context, name StreamName, cut StreamCut) er
 	if err := s.usable(); err != nil {
 		return err
 	}
-	st, ok := s.streams[name]
-	if !ok {
-		return fmt.Errorf("stream: stream %s: %w", name, ErrNotFound)
+	st, err := s.streamLocked(name)
+	if err != nil {
+		return err
 	}
 	effective := StreamCut{}
 	for id, off := range cut {
