@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -34,6 +35,10 @@ const maxOutput = 1 << 20
 type cells struct {
 	mu      sync.Mutex
 	running map[string]chan struct{}
+	// kill cancels a running cell's context: for runs deleted at the
+	// control plane (an application scaled down, a replica replaced while
+	// this agent was cut off), whose cells must not run on.
+	kill map[string]context.CancelFunc
 	// unconfirmed are claims whose report failed: the control plane may
 	// have recorded them or not. The watch tells: if a run shows one, the
 	// agent holds it and starts it then.
@@ -58,7 +63,7 @@ func (a *Agent) runCells(ctx context.Context) {
 	defer rt.Close(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	cs := &cells{running: map[string]chan struct{}{}, unconfirmed: map[string]claimed{}}
+	cs := &cells{running: map[string]chan struct{}{}, kill: map[string]context.CancelFunc{}, unconfirmed: map[string]claimed{}}
 	site := a.site.Metadata.Name
 	version := ""
 	for ctx.Err() == nil {
@@ -73,6 +78,7 @@ func (a *Agent) runCells(ctx context.Context) {
 			continue
 		}
 		version = list.Metadata.ResourceVersion
+		cs.killDeleted(list.Items, a.log)
 		for _, run := range list.Items {
 			switch {
 			case run.Status.Phase == v1alpha1.CellRunning && run.Status.Site == site && run.Spec.Site != site:
@@ -104,6 +110,24 @@ func (cs *cells) confirmed(run v1alpha1.CellRun) (claimed, bool) {
 		delete(cs.unconfirmed, run.Metadata.Name) // taken by another claim, or over
 	}
 	return claimed{}, false
+}
+
+// killDeleted stops the cells of runs that are no longer in the list of
+// the site's runs: the control plane deleted them.
+func (cs *cells) killDeleted(runs []v1alpha1.CellRun, log *slog.Logger) {
+	listed := make(map[string]bool, len(runs))
+	for _, r := range runs {
+		listed[r.Metadata.Name] = true
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	for name, kill := range cs.kill {
+		if !listed[name] {
+			log.Info("cell run deleted at the control plane; stopping its cell", "cell", name)
+			kill()
+			delete(cs.kill, name)
+		}
+	}
 }
 
 // stop closes the stop channel of a running cell asked to move elsewhere.
@@ -170,12 +194,15 @@ func (a *Agent) take(ctx context.Context, rt *cell.Runtime, cs *cells, wg *sync.
 func (a *Agent) start(ctx context.Context, rt *cell.Runtime, cs *cells, wg *sync.WaitGroup, c claimed) {
 	run, st, snaps := c.run, c.st, c.snaps
 	stop := make(chan struct{})
+	cellCtx, kill := context.WithCancel(ctx)
 	cs.mu.Lock()
 	cs.running[run.Metadata.Name] = stop
+	cs.kill[run.Metadata.Name] = kill
 	cs.mu.Unlock()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		defer kill()
 		renew := func() <-chan struct{} {
 			next := make(chan struct{})
 			cs.mu.Lock()
@@ -183,14 +210,17 @@ func (a *Agent) start(ctx context.Context, rt *cell.Runtime, cs *cells, wg *sync
 			cs.mu.Unlock()
 			return next
 		}
-		final, outcome := a.runCell(ctx, rt, run, st, snaps, stop, renew)
+		final, outcome := a.runCell(cellCtx, rt, run, st, snaps, stop, renew)
 		cs.mu.Lock()
 		delete(cs.running, run.Metadata.Name)
+		delete(cs.kill, run.Metadata.Name)
 		cs.mu.Unlock()
-		switch outcome {
-		case fenced:
+		switch {
+		case cellCtx.Err() != nil && ctx.Err() == nil:
+			return // deleted: nobody to report to
+		case outcome == fenced:
 			a.log.Warn("cell dropped: its run moved on without this agent", "cell", run.Metadata.Name)
-		case toReport:
+		case outcome == toReport:
 			a.report(ctx, run.Metadata.Name, final)
 		}
 	}()
@@ -232,12 +262,16 @@ func (a *Agent) runCell(ctx context.Context, rt *cell.Runtime, run v1alpha1.Cell
 	}
 	var res cell.Result
 	if !prog.Migratable {
+		endLogs := a.reportOutput(ctx, run.Metadata.Name, st, earlier, out)
 		res, err = runToEnd(ctx, prog, run.Spec.Ranks, spec)
+		endLogs()
 	}
 	for prog.Migratable {
 		seg := newSegment(stop, run.Spec.CheckpointInterval.Duration)
 		var snaps []*snapshot.Snapshot
+		endLogs := a.reportOutput(ctx, run.Metadata.Name, st, earlier, out)
 		snaps, res, err = runStoppable(ctx, prog, run.Spec.Ranks, spec, from, seg.stop)
+		endLogs()
 		seg.end()
 		if err != nil || snaps == nil {
 			break
@@ -280,6 +314,41 @@ func (a *Agent) runCell(ctx context.Context, rt *cell.Runtime, run v1alpha1.Cell
 		st.Phase, st.Message = v1alpha1.CellFailed, fmt.Sprintf("exit status %d", res.ExitCode)
 	}
 	return st, toReport
+}
+
+// outputEvery is how often a running cell's new output is reported, so
+// that `cloudskin logs` shows services that never end.
+const outputEvery = 2 * time.Second
+
+// reportOutput reports, while a cell runs, the status st with the output
+// so far whenever it grew; the returned function stops it and waits, so
+// no such report can land after a status the caller sends next.
+func (a *Agent) reportOutput(ctx context.Context, name string, st v1alpha1.CellRunStatus, earlier string, out *cappedBuffer) func() {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ticker := time.NewTicker(outputEvery)
+		defer ticker.Stop()
+		last := st.Output
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-ticker.C:
+			}
+			if now := earlier + out.String(); now != last {
+				st.Output, last = now, now
+				if err := a.setStatus(ctx, name, st, 1); err != nil && ctx.Err() == nil {
+					a.log.Debug("reporting a running cell's output", "cell", name, "err", err)
+				}
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // outcome is what is left to do when a cell stops running here.

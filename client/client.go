@@ -103,17 +103,23 @@ func IsConflict(err error) bool {
 // do sends body as JSON and decodes a 2xx answer into out; any other answer
 // becomes a *v1alpha1.Status error.
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	_, err := c.doHeader(ctx, method, path, body, out)
+	return err
+}
+
+// doHeader is do that also returns the answer's header.
+func (c *Client) doHeader(ctx context.Context, method, path string, body, out any) (http.Header, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return fmt.Errorf("%s %s: encode request: %w", method, path, err)
+			return nil, fmt.Errorf("%s %s: encode request: %w", method, path, err)
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := c.request(ctx, method, path, rd)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
@@ -121,23 +127,23 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("control plane at %s: %w", c.base, err)
+		return nil, fmt.Errorf("control plane at %s: %w", c.base, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
 	if err != nil {
-		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
+		return nil, fmt.Errorf("%s %s: read answer: %w", method, path, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		return statusError(resp, data)
+		return resp.Header, statusError(resp, data)
 	}
 	if out == nil || len(data) == 0 {
-		return nil
+		return resp.Header, nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+		return resp.Header, fmt.Errorf("%s %s: decode answer: %w", method, path, err)
 	}
-	return nil
+	return resp.Header, nil
 }
 
 // request makes a request to the control plane with the client's credentials.
@@ -153,10 +159,5 @@ func (c *Client) request(ctx context.Context, method, path string, body io.Reade
 }
 
 func statusError(resp *http.Response, data []byte) error {
-	var st v1alpha1.Status
-	if err := json.Unmarshal(data, &st); err != nil || st.Kind != v1alpha1.KindStatus {
-		st = v1alpha1.Status{Code: resp.StatusCode, Reason: http.StatusText(resp.StatusCode), Message: strings.TrimSpace(string(data))}
-	}
-	st.Code = resp.StatusCode
-	return &st
+	return v1alpha1.ParseStatus(resp.StatusCode, data)
 }

@@ -44,7 +44,7 @@ var badFiles = []badFile{
 	{
 		name: "unknown metadata field",
 		data: "apiVersion: cloudskin.io/v1alpha1\nkind: Continuum\nmetadata:\n  nmae: test\n",
-		want: config.Error{Line: 4, Column: 3, Path: "metadata.nmae", Msg: "known fields: name, labels, annotations, creationTimestamp"},
+		want: config.Error{Line: 4, Column: 3, Path: "metadata.nmae", Msg: "known fields: name, labels, annotations, generation, creationTimestamp"},
 	},
 	{
 		name: "string for integer",

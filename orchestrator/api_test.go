@@ -116,10 +116,10 @@ func TestSitesAPIRejectsBadRequestsWithStatus(t *testing.T) {
 		code, body := call(t, c.method, base+c.path, c.body)
 		var st v1alpha1.Status
 		if err := json.Unmarshal(body, &st); err != nil {
-			t.Errorf("%s: answer is not a Status: %s", c.name, body)
+			t.Errorf("%s: answer is not a problem document: %s", c.name, body)
 			continue
 		}
-		if code != c.code || st.Code != c.code || st.Reason != c.reason || st.Kind != "Status" || !strings.Contains(st.Message, c.message) {
+		if code != c.code || st.Code != c.code || st.Reason != c.reason || st.Type != v1alpha1.ProblemTypeBase+kebab(c.reason) || st.Title != http.StatusText(c.code) || !strings.Contains(st.Message, c.message) {
 			t.Errorf("%s: %d %+v; want %d %s containing %q", c.name, code, st, c.code, c.reason, c.message)
 		}
 	}
@@ -145,4 +145,8 @@ func BenchmarkHeartbeat(b *testing.B) {
 			b.Fatalf("heartbeat = %d", resp.StatusCode)
 		}
 	}
+}
+
+func kebab(reason string) string {
+	return map[string]string{"BadRequest": "bad-request", "NotFound": "not-found"}[reason]
 }

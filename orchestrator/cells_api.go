@@ -23,6 +23,7 @@ import (
 //	PUT  /api/v1/cells/{name}/snapshot   a migrating cell's snapshot (source agent)
 //	GET  /api/v1/cells/{name}/snapshot   fetch it (destination agent)
 //	GET  /api/v1/cells/{name}            one cell run
+//	DELETE /api/v1/cells/{name}          forget a run; its agent stops the cell
 //	PUT  /api/v1/cells/{name}/status     report status (agents)
 func (cp *ControlPlane) cellRoutes(h *component.Host) {
 	h.Server.HandleFunc("PUT /api/v1/modules/{digest}", cp.handle(cp.putModule))
@@ -30,11 +31,19 @@ func (cp *ControlPlane) cellRoutes(h *component.Host) {
 	h.Server.HandleFunc("POST /api/v1/cells", cp.handle(cp.createCell))
 	h.Server.HandleFunc("GET /api/v1/cells", cp.handle(cp.listCells))
 	h.Server.HandleFunc("GET /api/v1/cells/{name}", cp.handle(cp.getCell))
+	h.Server.HandleFunc("DELETE /api/v1/cells/{name}", cp.handle(cp.deleteCell))
 	h.Server.HandleFunc("PUT /api/v1/cells/{name}/status", cp.handle(cp.putCellStatus))
 	h.Server.HandleFunc("POST /api/v1/cells/{name}/migrate", cp.handle(cp.migrateCell))
 	h.Server.HandleFunc("PUT /api/v1/cells/{name}/snapshot", cp.handle(cp.putSnapshot))
 	h.Server.HandleFunc("GET /api/v1/cells/{name}/snapshot", cp.getSnapshot)
 	h.Server.HandleFunc("PUT /api/v1/cells/{name}/checkpoints/{id}", cp.handle(cp.putCheckpoint))
+}
+
+func (cp *ControlPlane) deleteCell(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	if err := cp.cells.Delete(r.Context(), r.PathValue("name")); err != nil {
+		return 0, nil, cellError(err)
+	}
+	return http.StatusNoContent, nil, nil
 }
 
 func (cp *ControlPlane) migrateCell(w http.ResponseWriter, r *http.Request) (int, any, error) {
@@ -125,7 +134,7 @@ func (cp *ControlPlane) createCell(w http.ResponseWriter, r *http.Request) (int,
 	if err != nil {
 		return 0, nil, cellError(err)
 	}
-	cp.log.Info("cell run requested", "cell", created.Metadata.Name, "site", created.Spec.Site, "module", created.Spec.Module[:12])
+	cp.log.Info("cell run requested", "cell", created.Metadata.Name, "site", created.Spec.Site, "module", created.Spec.Module)
 	return http.StatusCreated, created, nil
 }
 

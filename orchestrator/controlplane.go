@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/cloudskin/cloudskin/api/v1alpha1"
 	"github.com/cloudskin/cloudskin/internal/component"
+	"github.com/cloudskin/cloudskin/orchestrator/apps"
+	"github.com/cloudskin/cloudskin/orchestrator/catalog"
 	"github.com/cloudskin/cloudskin/orchestrator/cells"
 	"github.com/cloudskin/cloudskin/orchestrator/sites"
 )
@@ -20,14 +23,26 @@ type Options struct {
 	Now func() time.Time
 	// WatchInterval is how often phase changes are looked for and logged; 0 means 1 s.
 	WatchInterval time.Duration
+	// Observe returns the latest measurements of an application's QoS
+	// objectives (see reconcile.App.Observed); nil measures nothing.
+	Observe func(ctx context.Context, a v1alpha1.Application) map[string]float64
 }
 
 // ControlPlane is the orchestrator as a continuum component.
 type ControlPlane struct {
-	opts  Options
-	log   *slog.Logger
-	sites *sites.Registry
-	cells *cells.Registry
+	opts    Options
+	log     *slog.Logger
+	sites   *sites.Registry
+	cells   *cells.Registry
+	catalog *catalog.Catalog
+	apps    *apps.Registry
+	observe func(ctx context.Context, a v1alpha1.Application) map[string]float64
+
+	// reconcileMu makes reconciliation passes one at a time (the loop and
+	// API calls that ask for a pass).
+	reconcileMu  sync.Mutex
+	migratableMu sync.Mutex
+	migratable   map[string]bool // by module digest
 	// started is when Run began: sites are not judged lost before they
 	// had the time to heartbeat to this control plane.
 	started time.Time
@@ -43,7 +58,7 @@ func New(opts Options) *ControlPlane {
 	if opts.WatchInterval == 0 {
 		opts.WatchInterval = time.Second
 	}
-	return &ControlPlane{opts: opts}
+	return &ControlPlane{opts: opts, observe: opts.Observe, migratable: map[string]bool{}}
 }
 
 // Name implements component.Component.
@@ -58,8 +73,11 @@ func (cp *ControlPlane) Setup(h *component.Host) error {
 		return err
 	}
 	cp.cells = cells.NewRegistry(h.Store, modules, cp.opts.Now)
+	cp.catalog = catalog.New(h.Store, cp.opts.Now)
+	cp.apps = apps.NewRegistry(h.Store, cp.opts.Now)
 	cp.routes(h)
 	cp.cellRoutes(h)
+	cp.appRoutes(h)
 	if err := h.Metrics.Register(newSiteCollector(cp.sites, cp.log)); err != nil {
 		return fmt.Errorf("control plane metrics: %w", err)
 	}
@@ -72,8 +90,12 @@ func (cp *ControlPlane) Setup(h *component.Host) error {
 	return nil
 }
 
-// Run logs every change of a site's phase until ctx ends.
+// Run reconciles applications and logs every change of a site's phase
+// until ctx ends.
 func (cp *ControlPlane) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { cp.reconcileLoop(ctx) })
 	ticker := time.NewTicker(cp.opts.WatchInterval)
 	defer ticker.Stop()
 	cp.started = cp.opts.Now()

@@ -24,9 +24,12 @@ type CellRunSpec struct {
 	// Site is the site whose agent runs the cell.
 	Site string `json:"site" yaml:"site"`
 	// Module is the SHA-256 of the module, uploaded to /api/v1/modules first.
-	Module string   `json:"module" yaml:"module"`
-	Args   []string `json:"args,omitempty" yaml:"args,omitempty"`
-	Env    []string `json:"env,omitempty" yaml:"env,omitempty"`
+	Module string `json:"module,omitempty" yaml:"module,omitempty"`
+	// Process, instead of a module, runs a native program (a block of
+	// type process): no sandbox, no migration but by restart.
+	Process *ProcessTemplate `json:"process,omitempty" yaml:"process,omitempty"`
+	Args    []string         `json:"args,omitempty" yaml:"args,omitempty"`
+	Env     []string         `json:"env,omitempty" yaml:"env,omitempty"`
 	// Engine is wasmtime, wazero or auto (default).
 	Engine string `json:"engine,omitempty" yaml:"engine,omitempty"`
 	// Memory caps linear memory; zero means 4 GiB.
@@ -150,7 +153,17 @@ func (c *CellRun) Validate() error {
 	if err := ValidateName(c.Spec.Site); err != nil {
 		return fmt.Errorf("spec.site: %w", err)
 	}
-	if err := ValidateDigest(c.Spec.Module); err != nil {
+	if c.Spec.Process != nil {
+		if c.Spec.Module != "" {
+			return fmt.Errorf("spec: set spec.module or spec.process, not both")
+		}
+		if len(c.Spec.Process.Command) == 0 || c.Spec.Process.Command[0] == "" {
+			return fmt.Errorf("spec.process.command: want the program and its arguments")
+		}
+		if c.Spec.Ranks > 1 || c.Spec.CheckpointInterval.Duration != 0 {
+			return fmt.Errorf("spec.process: a process has no ranks and no checkpoints")
+		}
+	} else if err := ValidateDigest(c.Spec.Module); err != nil {
 		return fmt.Errorf("spec.module: %w", err)
 	}
 	switch c.Spec.Engine {
@@ -185,4 +198,7 @@ type CellRunList struct {
 // Kubernetes clients watch).
 type ListMeta struct {
 	ResourceVersion string `json:"resourceVersion,omitempty" yaml:"resourceVersion,omitempty"`
+	// Continue, when set, is the token that asks for the next page
+	// (?continue=); lists are cut into pages by ?limit=.
+	Continue string `json:"continue,omitempty" yaml:"continue,omitempty"`
 }

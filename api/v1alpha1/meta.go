@@ -26,6 +26,8 @@ type ObjectMeta struct {
 	Name        string            `json:"name" yaml:"name"`
 	Labels      map[string]string `json:"labels,omitempty" yaml:"labels,omitempty"`
 	Annotations map[string]string `json:"annotations,omitempty" yaml:"annotations,omitempty"`
+	// Generation counts changes of the spec; the control plane sets it.
+	Generation int64 `json:"generation,omitempty" yaml:"generation,omitempty"`
 	// CreationTimestamp is set by the control plane when it first stores the object.
 	CreationTimestamp *time.Time `json:"creationTimestamp,omitempty" yaml:"creationTimestamp,omitempty"`
 }

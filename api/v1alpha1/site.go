@@ -15,6 +15,9 @@ type SiteType string
 const (
 	SiteEdge  SiteType = "edge"
 	SiteCloud SiteType = "cloud"
+	// SiteKubernetes: a Kubernetes cluster the control plane drives
+	// itself with client-go (no agent); see SiteSpec.Kubernetes.
+	SiteKubernetes SiteType = "kubernetes"
 )
 
 // SitePhase is a site's health as the control plane sees it.
@@ -41,6 +44,28 @@ type Site struct {
 type SiteSpec struct {
 	Type     SiteType `json:"type" yaml:"type"`
 	Capacity Capacity `json:"capacity" yaml:"capacity"`
+	// DataSources are data sources near the site (a camera, a sensor
+	// field) with the latency to reach them from it; applications bound
+	// that latency in their requirements.
+	DataSources []DataSource `json:"dataSources,omitempty" yaml:"dataSources,omitempty"`
+	// Kubernetes says how to reach the cluster of a kubernetes site.
+	Kubernetes *KubernetesSite `json:"kubernetes,omitempty" yaml:"kubernetes,omitempty"`
+}
+
+// DataSource is a named source of data and its latency from a site.
+type DataSource struct {
+	Name    string   `json:"name" yaml:"name"`
+	Latency Duration `json:"latency" yaml:"latency"`
+}
+
+// KubernetesSite points a site at a Kubernetes cluster.
+type KubernetesSite struct {
+	// Kubeconfig is the path of a kubeconfig file on the control plane's host.
+	Kubeconfig string `json:"kubeconfig" yaml:"kubeconfig"`
+	// Context in the kubeconfig; empty means its current context.
+	Context string `json:"context,omitempty" yaml:"context,omitempty"`
+	// Namespace the blocks' objects go to; empty means "default".
+	Namespace string `json:"namespace,omitempty" yaml:"namespace,omitempty"`
 }
 
 // Capacity is what a site offers to workloads.
@@ -89,8 +114,20 @@ func (s *Site) Validate() error {
 func (s SiteSpec) Validate() error {
 	switch s.Type {
 	case SiteEdge, SiteCloud:
+		if s.Kubernetes != nil {
+			return fmt.Errorf("spec.kubernetes: only for sites of type kubernetes")
+		}
+	case SiteKubernetes:
+		if s.Kubernetes == nil || s.Kubernetes.Kubeconfig == "" {
+			return fmt.Errorf("spec.kubernetes.kubeconfig: a kubernetes site needs the path of its kubeconfig")
+		}
 	default:
-		return fmt.Errorf("spec.type %q: must be %q or %q", s.Type, SiteEdge, SiteCloud)
+		return fmt.Errorf("spec.type %q: must be %q, %q or %q", s.Type, SiteEdge, SiteCloud, SiteKubernetes)
+	}
+	for i, d := range s.DataSources {
+		if d.Name == "" || d.Latency.Duration < 0 {
+			return fmt.Errorf("spec.dataSources[%d]: want a name and a latency that is not negative", i)
+		}
 	}
 	if s.Capacity.Cores <= 0 {
 		return fmt.Errorf("spec.capacity.cores %d: must be positive", s.Capacity.Cores)

@@ -17,7 +17,8 @@ func newGetCommand(g *globals) *cobra.Command {
 		Use:   "get",
 		Short: "Show resources of the continuum",
 	}
-	cmd.AddCommand(newGetSitesCommand(g), newGetCellsCommand(g))
+	cmd.AddCommand(newGetSitesCommand(g), newGetCellsCommand(g), newGetBlocksCommand(g),
+		newGetApplicationsCommand(g), newGetPlacementsCommand(g), newGetMigrationsCommand(g))
 	return cmd
 }
 

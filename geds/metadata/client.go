@@ -224,11 +224,7 @@ func (e *Error) Unwrap() []error {
 }
 
 func statusError(code int, data []byte) error {
-	var st v1alpha1.Status
-	if err := json.Unmarshal(data, &st); err != nil || st.Kind != v1alpha1.KindStatus {
-		st = v1alpha1.Status{Reason: http.StatusText(code), Message: strings.TrimSpace(string(data))}
-	}
-	st.Code = code
+	st := v1alpha1.ParseStatus(code, data)
 	kinds := map[string]error{
 		reasonNotFound:       ErrNotFound,
 		reasonAlreadyExists:  ErrExists,
@@ -238,5 +234,5 @@ func statusError(code int, data []byte) error {
 		reasonBucketNotEmpty: ErrBucketNotEmpty,
 		reasonInvalidName:    ErrInvalidName,
 	}
-	return &Error{Status: &st, Kind: kinds[st.Reason]}
+	return &Error{Status: st, Kind: kinds[st.Reason]}
 }

@@ -2,7 +2,6 @@ package peer
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -154,21 +153,17 @@ func (c *Client) Drop(ctx context.Context, peerURL, bucket, key, id string) erro
 // sentinel and the peer's Status.
 func answerError(resp *http.Response) error {
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	var st v1alpha1.Status
-	if json.Unmarshal(data, &st) != nil || st.Kind != v1alpha1.KindStatus {
-		st = v1alpha1.Status{Reason: http.StatusText(resp.StatusCode), Message: strings.TrimSpace(string(data))}
-	}
-	st.Code = resp.StatusCode
+	st := v1alpha1.ParseStatus(resp.StatusCode, data)
 	switch st.Reason {
 	case ReasonNotHeld:
-		return fmt.Errorf("%w: %w", ErrNotHeld, &st)
+		return fmt.Errorf("%w: %w", ErrNotHeld, st)
 	case ReasonNotSealed:
-		return fmt.Errorf("%w: %w", ErrNotSealed, &st)
+		return fmt.Errorf("%w: %w", ErrNotSealed, st)
 	}
 	if resp.StatusCode >= 500 {
-		return fmt.Errorf("%w: %w", ErrPeerUnavailable, &st)
+		return fmt.Errorf("%w: %w", ErrPeerUnavailable, st)
 	}
-	return &st
+	return st
 }
 
 // body is a response body that must deliver exactly left bytes.

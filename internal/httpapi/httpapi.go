@@ -1,6 +1,6 @@
 // Package httpapi holds the small conventions every CloudSkin JSON API
 // handler follows: strict request decoding with a size limit, JSON answers,
-// and errors as a Kubernetes-style Status with the right HTTP code.
+// and errors as RFC 9457 problem documents with the right HTTP code.
 package httpapi
 
 import (
@@ -38,6 +38,12 @@ func NotFound(err error) error {
 	return &Error{Code: http.StatusNotFound, Reason: "NotFound", Err: err}
 }
 
+// Unprocessable wraps err as a 422: the request is well-formed JSON but
+// names something invalid (a field value, a block that does not exist).
+func Unprocessable(err error) error {
+	return &Error{Code: http.StatusUnprocessableEntity, Reason: "Invalid", Err: err}
+}
+
 // Conflict wraps err as a 409.
 func Conflict(err error) error {
 	return &Error{Code: http.StatusConflict, Reason: "Conflict", Err: err}
@@ -64,7 +70,11 @@ const indentUpTo = 64 << 10
 
 // WriteJSON writes v with the given status code, indented if it is small.
 func WriteJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
+	writeJSON(w, code, "application/json", v)
+}
+
+func writeJSON(w http.ResponseWriter, code int, contentType string, v any) {
+	w.Header().Set("Content-Type", contentType)
 	body, err := json.Marshal(v)
 	if err != nil {
 		// Our answer types always marshal; this is a programming error.
@@ -81,20 +91,15 @@ func WriteJSON(w http.ResponseWriter, code int, v any) {
 	w.Write(append(body, '\n')) // the client may have gone; nothing useful to do
 }
 
-// WriteError writes err as a Status. Errors that are not *Error are
-// internal: logged in full, answered with a 500.
+// WriteError writes err as an RFC 9457 problem (v1alpha1.Status). Errors
+// that are not *Error are internal: logged in full, answered with a 500.
 func WriteError(w http.ResponseWriter, log *slog.Logger, err error) {
-	status := v1alpha1.Status{
-		TypeMeta: v1alpha1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.KindStatus},
-		Code:     http.StatusInternalServerError,
-		Reason:   "Internal",
-		Message:  err.Error(),
-	}
+	code, reason := http.StatusInternalServerError, "Internal"
 	var apiErr *Error
 	if errors.As(err, &apiErr) {
-		status.Code, status.Reason = apiErr.Code, apiErr.Reason
+		code, reason = apiErr.Code, apiErr.Reason
 	} else {
 		log.Error("internal error in API handler", "err", err)
 	}
-	WriteJSON(w, status.Code, status)
+	writeJSON(w, code, v1alpha1.ProblemContentType, v1alpha1.NewStatus(code, reason, err.Error()))
 }

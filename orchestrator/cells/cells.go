@@ -116,8 +116,10 @@ func (r *Registry) Create(ctx context.Context, c v1alpha1.CellRun) (v1alpha1.Cel
 	if err := c.Validate(); err != nil {
 		return c, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	if _, err := os.Stat(r.modulePath(c.Spec.Module)); err != nil {
-		return c, fmt.Errorf("%w: spec.module %s has not been uploaded (PUT /api/v1/modules/%s)", ErrInvalid, c.Spec.Module, c.Spec.Module)
+	if c.Spec.Process == nil {
+		if _, err := os.Stat(r.modulePath(c.Spec.Module)); err != nil {
+			return c, fmt.Errorf("%w: spec.module %s has not been uploaded (PUT /api/v1/modules/%s)", ErrInvalid, c.Spec.Module, c.Spec.Module)
+		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -197,6 +199,25 @@ func (r *Registry) List(ctx context.Context, f Filter) ([]v1alpha1.CellRun, erro
 		}
 	}
 	return out, nil
+}
+
+// Delete forgets a cell run, its snapshot and checkpoints. The agent
+// running it sees it vanish from its watch and stops the cell; a report
+// of the deleted run gets 404.
+func (r *Registry) Delete(ctx context.Context, name string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.store.Delete(ctx, keyPrefix+name); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("cell run %q: %w", name, ErrNotFound)
+		}
+		return err
+	}
+	r.changedNow()
+	if err := os.Remove(r.snapshotPath(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return os.RemoveAll(r.checkpointDir(name))
 }
 
 // SetStatus records what the agent reports. A finished run stays finished.

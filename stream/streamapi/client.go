@@ -298,12 +298,7 @@ func (c *Client) send(ctx context.Context, method, path, contentType, accept str
 		return nil, nil, fmt.Errorf("%s %s: read answer: %w", method, path, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		var st v1alpha1.Status
-		if err := json.Unmarshal(data, &st); err != nil || st.Kind != v1alpha1.KindStatus {
-			st = v1alpha1.Status{Reason: http.StatusText(resp.StatusCode), Message: strings.TrimSpace(string(data))}
-		}
-		st.Code = resp.StatusCode
-		return nil, nil, &st
+		return nil, nil, v1alpha1.ParseStatus(resp.StatusCode, data)
 	}
 	return data, resp.Header, nil
 }
