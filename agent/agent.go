@@ -22,6 +22,7 @@ import (
 	"github.com/cloudskin/cloudskin/client"
 	"github.com/cloudskin/cloudskin/internal/component"
 	"github.com/cloudskin/cloudskin/internal/version"
+	"github.com/cloudskin/cloudskin/stream/streamapi"
 )
 
 // Agent serves one site.
@@ -29,11 +30,15 @@ type Agent struct {
 	site     v1alpha1.Site
 	interval time.Duration
 	server   string // control plane URL; "" means the host's
+	token    string // bearer token for the control plane, if it asks for one
 
 	log        *slog.Logger
 	client     *client.Client
 	cacheDir   string // compiled cells and the modules they came from
 	heartbeats *prometheus.CounterVec
+	qos        *prometheus.GaugeVec // what cells report with cloudskin_metric
+	running    prometheus.Gauge     // cells running here now
+	streams    cell.Streams         // the stream store cells read and append to
 	info       v1alpha1.AgentInfo
 }
 
@@ -57,6 +62,14 @@ func New(site v1alpha1.Site, interval time.Duration, server string) (*Agent, err
 	}, nil
 }
 
+// SetMetricsURL tells the control plane where to scrape the agent's
+// metrics, for an agent serving them itself.
+func (a *Agent) SetMetricsURL(u string) { a.info.MetricsURL = u }
+
+// SetToken gives the agent the bearer token it sends the control plane
+// (an operator's, when the API requires tokens).
+func (a *Agent) SetToken(token string) { a.token = token }
+
 // Name implements component.Component.
 func (a *Agent) Name() string { return "agent/" + a.site.Metadata.Name }
 
@@ -71,7 +84,7 @@ func (a *Agent) Setup(h *component.Host) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", a.Name(), err)
 	}
-	a.client = c
+	a.client = c.WithToken(a.token)
 	a.cacheDir = cell.DefaultCacheDir()
 	if h.DataDir != "" {
 		if a.cacheDir, err = h.SubDir("cells"); err != nil {
@@ -83,9 +96,26 @@ func (a *Agent) Setup(h *component.Host) error {
 		Help:        "Heartbeats and registrations the agent sent, by result.",
 		ConstLabels: prometheus.Labels{"site": a.site.Metadata.Name},
 	}, []string{"result"})
-	if err := h.Metrics.Register(a.heartbeats); err != nil {
-		return fmt.Errorf("%s metrics: %w", a.Name(), err)
+	a.qos = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name:        "cell_qos",
+		Help:        "The last value of each QoS metric a running cell reported with cloudskin_metric (fps, latency_ms...).",
+		ConstLabels: prometheus.Labels{"site": a.site.Metadata.Name},
+	}, []string{"workload", "application", "component", "replica", "metric"})
+	a.running = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "agent_cells_running",
+		Help:        "Cell runs this agent is running now (an MPI world counts once).",
+		ConstLabels: prometheus.Labels{"site": a.site.Metadata.Name},
+	})
+	for _, c := range []prometheus.Collector{a.heartbeats, a.qos, a.running} {
+		if err := h.Metrics.Register(c); err != nil {
+			return fmt.Errorf("%s metrics: %w", a.Name(), err)
+		}
 	}
+	sc, err := streamapi.NewClient(server, a.token)
+	if err != nil {
+		return fmt.Errorf("%s: %w", a.Name(), err)
+	}
+	a.streams = cell.StreamsFromAPI(sc)
 	h.Announce(a.Name(), string(a.site.Spec.Type)+" site", server+"/api/v1/sites/"+a.site.Metadata.Name)
 	return nil
 }

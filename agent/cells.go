@@ -17,6 +17,7 @@ import (
 	"github.com/cloudskin/cloudskin/cell"
 	"github.com/cloudskin/cloudskin/cell/snapshot"
 	"github.com/cloudskin/cloudskin/client"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // watchWait is how long one list of the site's cell runs waits for a
@@ -66,6 +67,7 @@ func (a *Agent) runCells(ctx context.Context) {
 	cs := &cells{running: map[string]chan struct{}{}, kill: map[string]context.CancelFunc{}, unconfirmed: map[string]claimed{}}
 	site := a.site.Metadata.Name
 	version := ""
+	adopted := false // runs left by an earlier life of this agent handled
 	for ctx.Err() == nil {
 		list, err := a.client.WatchCellRuns(ctx, client.CellRunQuery{Involves: site}, version, watchWait)
 		if err != nil {
@@ -78,6 +80,10 @@ func (a *Agent) runCells(ctx context.Context) {
 			continue
 		}
 		version = list.Metadata.ResourceVersion
+		if !adopted {
+			a.failOrphans(ctx, list.Items)
+			adopted = true
+		}
 		cs.killDeleted(list.Items, a.log)
 		for _, run := range list.Items {
 			switch {
@@ -110,6 +116,24 @@ func (cs *cells) confirmed(run v1alpha1.CellRun) (claimed, bool) {
 		delete(cs.unconfirmed, run.Metadata.Name) // taken by another claim, or over
 	}
 	return claimed{}, false
+}
+
+// failOrphans reports as Failed the runs that the site's agent was
+// running before this one started (the process restarted, its cells
+// died with it): left Running, nothing would ever end them. An
+// application's replica is then restarted by the orchestrator.
+func (a *Agent) failOrphans(ctx context.Context, runs []v1alpha1.CellRun) {
+	for _, r := range runs {
+		if r.Status.Phase != v1alpha1.CellRunning || r.Status.Site != a.site.Metadata.Name {
+			continue
+		}
+		st := r.Status
+		now := time.Now().UTC()
+		st.Phase, st.ExitCode, st.FinishTime = v1alpha1.CellFailed, -1, &now
+		st.Message = "the agent of site " + a.site.Metadata.Name + " restarted while the cell ran; the cell ended with it"
+		a.log.Warn("cell run of an earlier agent process", "cell", r.Metadata.Name, "action", "reported failed")
+		a.report(ctx, r.Metadata.Name, st)
+	}
 }
 
 // killDeleted stops the cells of runs that are no longer in the list of
@@ -200,8 +224,10 @@ func (a *Agent) start(ctx context.Context, rt *cell.Runtime, cs *cells, wg *sync
 	cs.kill[run.Metadata.Name] = kill
 	cs.mu.Unlock()
 	wg.Add(1)
+	a.running.Inc()
 	go func() {
 		defer wg.Done()
+		defer a.running.Dec()
 		defer kill()
 		renew := func() <-chan struct{} {
 			next := make(chan struct{})
@@ -260,6 +286,9 @@ func (a *Agent) runCell(ctx context.Context, rt *cell.Runtime, run v1alpha1.Cell
 	if err != nil {
 		return fail(err)
 	}
+	spec.Streams = a.streams
+	spec.Metrics = a.qosReporter(run)
+	defer a.forgetQoS(run)
 	var res cell.Result
 	if !prog.Migratable {
 		endLogs := a.reportOutput(ctx, run.Metadata.Name, st, earlier, out)
@@ -314,6 +343,21 @@ func (a *Agent) runCell(ctx context.Context, rt *cell.Runtime, run v1alpha1.Cell
 		st.Phase, st.Message = v1alpha1.CellFailed, fmt.Sprintf("exit status %d", res.ExitCode)
 	}
 	return st, toReport
+}
+
+// qosReporter returns the callback that turns a cell's cloudskin_metric
+// calls into the agent's cloudskin_cell_qos gauges, labelled with the
+// application replica the run realises (if any).
+func (a *Agent) qosReporter(run v1alpha1.CellRun) func(string, float64) {
+	l := run.Metadata.Labels
+	return func(name string, v float64) {
+		a.qos.WithLabelValues(run.Metadata.Name, l[v1alpha1.LabelApplication], l[v1alpha1.LabelComponent], l[v1alpha1.LabelIndex], name).Set(v)
+	}
+}
+
+// forgetQoS drops a run's gauges once its cell stops here.
+func (a *Agent) forgetQoS(run v1alpha1.CellRun) {
+	a.qos.DeletePartialMatch(prometheus.Labels{"workload": run.Metadata.Name})
 }
 
 // outputEvery is how often a running cell's new output is reported, so

@@ -12,26 +12,6 @@ import (
 	"github.com/cloudskin/cloudskin/cell/snapshot"
 )
 
-// The "cloudskin" host module: calls a cell makes to CloudSkin itself,
-// declared in cloudskin.h (toolchain.CloudSkinHeader).
-const (
-	cloudskinModule = "cloudskin"
-	forkFunc        = "fork"
-)
-
-// cloudskinHost is the "cloudskin" module of one cell; fork returns
-// forkResult: -1 where the cell cannot fork, or, in a cell that resumes
-// from a fork, the child's number (parent) or 0 (child).
-func cloudskinHost(forkResult int32) engine.HostModule {
-	return engine.HostModule{Name: cloudskinModule, Funcs: []engine.HostFunc{{
-		Name:    forkFunc,
-		Results: []engine.ValueType{engine.I32},
-		Call: func(_ context.Context, _ engine.Memory, stack []uint64) {
-			stack[0] = uint64(uint32(forkResult))
-		},
-	}}}
-}
-
 // Fork is one cell started by cloudskin_fork.
 type Fork struct {
 	// Child is the number cloudskin_fork returned in the parent.
@@ -48,8 +28,10 @@ type Fork struct {
 // from the call, each in its own instance restored from one snapshot
 // taken there, concurrently. child gives each child's spec from its
 // number (stdio, limits; args, env and open files come from the
-// snapshot). It returns the parent's result and, once every child has
-// ended too, theirs, in the order they were forked.
+// snapshot). A child whose spec has no Streams or Metrics uses the
+// parent's, as a forked process keeps its parent's connections. It
+// returns the parent's result and, once every child has ended too, theirs,
+// in the order they were forked.
 func (p *Program) RunForking(ctx context.Context, spec Spec, child func(n int) Spec) (Result, []Fork, error) {
 	if !p.Migratable {
 		return Result{}, nil, errors.New("the program is not migratable: build it with `cloudskin cell cc --migratable` to fork")
@@ -79,7 +61,7 @@ func (f *forker) run(ctx context.Context, spec Spec, from *snapshot.Snapshot, fo
 	start := time.Now()
 	for {
 		c, err := f.p.migrateCell(spec, migrate.Cell{
-			Hosts: []engine.HostModule{cloudskinHost(forkResult)},
+			Hosts: []engine.HostModule{cloudskinHost(spec, forkResult)},
 			StopBefore: func(module, name string, _ []uint64) bool {
 				return module == cloudskinModule && name == forkFunc
 			},
@@ -93,14 +75,21 @@ func (f *forker) run(ctx context.Context, spec Spec, from *snapshot.Snapshot, fo
 			return res, err
 		}
 		n := int(f.next.Add(1))
-		f.start(ctx, n, snap)
+		f.start(ctx, n, spec, snap)
 		from, forkResult = snap, int32(n)
 	}
 }
 
-// start runs child n from snap in its own goroutine.
-func (f *forker) start(ctx context.Context, n int, snap *snapshot.Snapshot) {
+// start runs child n of a cell described by parent from snap in its own
+// goroutine.
+func (f *forker) start(ctx context.Context, n int, parent Spec, snap *snapshot.Snapshot) {
 	spec := f.child(n)
+	if spec.Streams == nil {
+		spec.Streams = parent.Streams
+	}
+	if spec.Metrics == nil {
+		spec.Metrics = parent.Metrics
+	}
 	f.wg.Add(1)
 	go func() {
 		defer f.wg.Done()

@@ -30,7 +30,8 @@ func (p *Program) RunStoppable(ctx context.Context, spec Spec, from *snapshot.Sn
 }
 
 // Resume continues a snapshot of this program to the end. Args, env and
-// granted directories come from the snapshot; stdio and limits from spec.
+// granted directories come from the snapshot; stdio, limits, Streams and
+// Metrics from spec.
 func (p *Program) Resume(ctx context.Context, spec Spec, snap *snapshot.Snapshot) (Result, error) {
 	if snap == nil {
 		return Result{}, errors.New("resume: no snapshot")
@@ -45,7 +46,7 @@ func (p *Program) migrated(ctx context.Context, spec Spec, from *snapshot.Snapsh
 	if p.UsesMPI {
 		return nil, Result{}, errors.New("snapshots of MPI programs are not supported yet")
 	}
-	c, err := p.migrateCell(spec, migrate.Cell{Stop: stop, Hosts: []engine.HostModule{cloudskinHost(-1)}})
+	c, err := p.migrateCell(spec, migrate.Cell{Stop: stop, Hosts: []engine.HostModule{cloudskinHost(spec, -1)}})
 	if err != nil {
 		return nil, Result{}, err
 	}

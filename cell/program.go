@@ -58,6 +58,16 @@ type Spec struct {
 	// end of the program, a trap or a host call that looks at the context
 	// stops it. Ignored when Timeout is set.
 	Uninterruptible bool
+	// Streams serves the cell's cloudskin_stream_append and
+	// cloudskin_stream_read (see StreamsFromAPI); nil makes them return
+	// -1, no stream store.
+	Streams Streams
+	// Metrics receives each QoS sample the cell reports with
+	// cloudskin_metric (a valid Prometheus-style name and its value); nil
+	// drops them. It is called on the cell's goroutine, while the cell
+	// waits, so it should return quickly; cells that share it (MPI ranks,
+	// forks) call it concurrently.
+	Metrics func(name string, value float64)
 }
 
 // Result is how a cell ended.
@@ -93,7 +103,7 @@ func (p *Program) run(ctx context.Context, spec Spec, rank *mpi.Rank) (Result, e
 		return Result{}, fmt.Errorf("cell filesystem: %w", err)
 	}
 	defer sys.Close()
-	hosts := []engine.HostModule{sys.Module(), cloudskinHost(-1)}
+	hosts := []engine.HostModule{sys.Module(), cloudskinHost(spec, -1)}
 	if rank != nil {
 		hosts = append(hosts, rank.Module())
 	}
@@ -247,5 +257,5 @@ func providedModules() []engine.HostModule {
 		return nil
 	}
 	defer sys.Close()
-	return []engine.HostModule{sys.Module(), mpi.NewWorld(1, mpi.Options{}).Rank(0).Module(), cloudskinHost(-1)}
+	return []engine.HostModule{sys.Module(), mpi.NewWorld(1, mpi.Options{}).Rank(0).Module(), cloudskinHost(Spec{}, -1)}
 }

@@ -127,7 +127,7 @@ func (p *Program) world(n int, from []*snapshot.Snapshot, stop WorldStop) (*mpi.
 // stops with its world.
 func (p *Program) runRank(ctx context.Context, spec Spec, rank *mpi.Rank, from *snapshot.Snapshot) (*snapshot.Snapshot, Result, error) {
 	c, err := p.migrateCell(spec, migrate.Cell{
-		Hosts: []engine.HostModule{rank.Module(), cloudskinHost(-1)},
+		Hosts: []engine.HostModule{rank.Module(), cloudskinHost(spec, -1)},
 		StopBefore: func(module, name string, args []uint64) bool {
 			return module == "mpi" && rank.StopBefore(name, args)
 		},

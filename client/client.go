@@ -37,6 +37,16 @@ func New(server string) (*Client, error) {
 	}, nil
 }
 
+// WithTransport returns a copy of c whose requests go through rt (tests
+// put a validating or fault-injecting transport there).
+func (c *Client) WithTransport(rt http.RoundTripper) *Client {
+	cp := *c
+	h := *c.http
+	h.Transport = rt
+	cp.http = &h
+	return &cp
+}
+
 // WithToken returns a copy of c that sends token as a bearer token.
 func (c *Client) WithToken(token string) *Client {
 	cp := *c
@@ -48,6 +58,9 @@ func (c *Client) WithToken(token string) *Client {
 // its connection was being made leaves that connection in the pool, never
 // used, and a server shutting down waits seconds for such connections.
 func (c *Client) Close() { c.http.CloseIdleConnections() }
+
+// Token returns the bearer token the client sends ("" for none).
+func (c *Client) Token() string { return c.token }
 
 // Server returns the control plane's base URL.
 func (c *Client) Server() string { return c.base }

@@ -14,6 +14,10 @@ const DefaultServer = "http://127.0.0.1:7070"
 // EnvServer is the environment variable that names the control plane.
 const EnvServer = "CLOUDSKIN_SERVER"
 
+// EnvToken is the environment variable holding the bearer token; it
+// overrides the client config's.
+const EnvToken = "CLOUDSKIN_TOKEN"
+
 // Target is a resolved control plane: where it is, how to authenticate, and
 // which source said so (shown by `cloudskin get -v` and in errors).
 type Target struct {
@@ -26,7 +30,17 @@ type Target struct {
 // --server flag, then $CLOUDSKIN_SERVER, then the client config that
 // `cloudskin up` wrote (clientConfigPath), then DefaultServer. A client
 // config that exists but is broken is an error, not silently skipped.
+// The token is $CLOUDSKIN_TOKEN if set, else the client config's when
+// the server came from it.
 func Resolve(flagServer string, getenv func(string) string, clientConfigPath string) (Target, error) {
+	t, err := resolveServer(flagServer, getenv, clientConfigPath)
+	if tok := getenv(EnvToken); tok != "" {
+		t.Token = tok
+	}
+	return t, err
+}
+
+func resolveServer(flagServer string, getenv func(string) string, clientConfigPath string) (Target, error) {
 	if flagServer != "" {
 		return Target{Server: flagServer, Source: "--server flag"}, nil
 	}

@@ -2,24 +2,31 @@ package continuum
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/cloudskin/cloudskin/agent"
 	"github.com/cloudskin/cloudskin/api/v1alpha1"
+	"github.com/cloudskin/cloudskin/client"
 	"github.com/cloudskin/cloudskin/config"
 	"github.com/cloudskin/cloudskin/geds/metadata"
 	"github.com/cloudskin/cloudskin/geds/s3tier"
 	"github.com/cloudskin/cloudskin/geds/service"
+	"github.com/cloudskin/cloudskin/internal/auth"
 	"github.com/cloudskin/cloudskin/internal/component"
 	"github.com/cloudskin/cloudskin/orchestrator"
+	"github.com/cloudskin/cloudskin/orchestrator/reconcile"
 	"github.com/cloudskin/cloudskin/store/bolt"
 	"github.com/cloudskin/cloudskin/stream"
 	"github.com/cloudskin/cloudskin/stream/streamapi"
+	"github.com/cloudskin/cloudskin/telemetry"
 )
 
 // File names under the data directory.
@@ -53,13 +60,21 @@ func Up(ctx context.Context, cfg v1alpha1.Continuum, log *slog.Logger, out io.Wr
 		rt.Close()
 		return fmt.Errorf("GEDS S3 gateway: listen on %s: %w", cfg.Spec.GEDS.S3Listen, err)
 	}
-	clientConfig := filepath.Join(dataDir, ClientConfigFile)
-	if err := config.WriteClientConfig(clientConfig, newClientConfig(rt.URL(), s3.Addr().String())); err != nil {
+	tokens, err := setupAuth(cfg, rt, out)
+	if err != nil {
 		rt.Close()
 		s3.Close()
 		return err
 	}
-	comps, err := components(cfg)
+	clientConfig := filepath.Join(dataDir, ClientConfigFile)
+	cc := newClientConfig(rt.URL(), s3.Addr().String())
+	cc.Spec.Token = tokens[auth.Admin]
+	if err := config.WriteClientConfig(clientConfig, cc); err != nil {
+		rt.Close()
+		s3.Close()
+		return err
+	}
+	comps, err := components(cfg, rt.URL(), tokens)
 	if err == nil {
 		var gw *service.Gateway
 		if gw, err = gedsGateway(cfg, s3, out); err == nil {
@@ -75,12 +90,56 @@ func Up(ctx context.Context, cfg v1alpha1.Continuum, log *slog.Logger, out io.Wr
 	return rt.Run(ctx, comps...)
 }
 
+// TokensFile holds the API's bearer tokens when spec.auth is enabled.
+const TokensFile = "tokens.yaml"
+
+// setupAuth, when spec.auth is enabled, loads the tokens file (making one
+// token per role the first time) and guards /api/v1 with it. It returns
+// each role's first token, for the client configuration and the agents.
+func setupAuth(cfg v1alpha1.Continuum, rt *Runtime, out io.Writer) (map[auth.Role]string, error) {
+	byRole := map[auth.Role]string{}
+	if !cfg.Spec.Auth.Enabled {
+		return byRole, nil
+	}
+	path := filepath.Join(cfg.Spec.DataDir, TokensFile)
+	f, err := auth.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if f, err = auth.Generate(path); err == nil {
+			fmt.Fprintf(out, "cloudskin up: API tokens made for roles admin, operator and viewer, kept in %s\n", path)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	a, err := auth.New(f.Tokens)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	rt.server.Guard("/api/v1/", a.Guard)
+	for _, t := range f.Tokens {
+		if _, ok := byRole[t.Role]; !ok {
+			byRole[t.Role] = t.Token
+		}
+	}
+	return byRole, nil
+}
+
 // components lists what the embedded continuum runs. Later parts (GEDS,
 // streams, cells, learning plane, dashboard) are appended here.
-func components(cfg v1alpha1.Continuum) ([]component.Component, error) {
+func components(cfg v1alpha1.Continuum, url string, tokens map[auth.Role]string) ([]component.Component, error) {
 	hb := cfg.Spec.Heartbeat
+	self, err := client.New(url)
+	if err != nil {
+		return nil, err
+	}
+	self = self.WithToken(tokens[auth.Viewer])
+	observer := telemetry.NewComponent(telemetry.Options{}, agentTargets(self))
 	comps := []component.Component{
-		orchestrator.New(orchestrator.Options{NotReadyAfter: hb.NotReadyAfter.Duration}),
+		observer,
+		orchestrator.New(orchestrator.Options{
+			NotReadyAfter: hb.NotReadyAfter.Duration,
+			Observe:       objectives(observer),
+		}),
 		// The stream store, in <data>/streams, its API under /streams/v1.
 		streamapi.NewComponent(stream.Options{}),
 	}
@@ -91,9 +150,47 @@ func components(cfg v1alpha1.Continuum) ([]component.Component, error) {
 		if err != nil {
 			return nil, err
 		}
+		a.SetToken(tokens[auth.Operator])
 		comps = append(comps, a)
 	}
 	return comps, nil
+}
+
+// agentTargets lists the /metrics of agents that serve their own (those
+// of other processes; agents inside `up` share the control plane's).
+func agentTargets(c *client.Client) func(context.Context) ([]telemetry.Target, error) {
+	return func(ctx context.Context) ([]telemetry.Target, error) {
+		sites, err := c.ListSites(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var ts []telemetry.Target
+		for _, s := range sites {
+			if u := s.Status.Agent.MetricsURL; u != "" {
+				ts = append(ts, telemetry.Target{Job: "agent", URL: u, Labels: map[string]string{"site": s.Metadata.Name}})
+			}
+		}
+		return ts, nil
+	}
+}
+
+// objectives measures an application's QoS objectives from what its
+// cells report (cloudskin_cell_qos), averaged over the last 30 s.
+func objectives(observer *telemetry.Component) func(context.Context, v1alpha1.Application) map[string]float64 {
+	return func(ctx context.Context, a v1alpha1.Application) map[string]float64 {
+		out := map[string]float64{}
+		for _, o := range a.Spec.Objectives {
+			sel := fmt.Sprintf(`application=%q,metric=%q`, a.Metadata.Name, o.Metric)
+			if o.Component != "" {
+				sel += fmt.Sprintf(`,component=%q`, o.Component)
+			}
+			res, err := observer.Querier().Query(ctx, "avg(avg_over_time(cloudskin_cell_qos{"+sel+"}[30s]))", time.Time{})
+			if err == nil && len(res.Samples) == 1 {
+				out[reconcile.ObjectiveKey(o)] = res.Samples[0].Value
+			}
+		}
+		return out
+	}
 }
 
 // gedsGateway is the S3 gateway of GEDS with its node's tier 0 under the

@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 # clang, lld, wasi-libc, libclang-rt-dev-wasm32, libc++-dev-wasm32: `cloudskin cell cc` (C/C++ to wasm32-wasi).
 # binaryen: wasm-opt (asyncify for migratable cells). wabt: wat2wasm for test modules.
 # openmpi-bin, libopenmpi-dev: native MPI baselines in benchmarks.
-APT_PACKAGES=(gcc libc6-dev git ca-certificates clang lld wasi-libc libclang-rt-dev-wasm32 libc++-dev-wasm32 binaryen wabt openmpi-bin libopenmpi-dev)
+# prometheus: a real Prometheus server that telemetry.Remote is tested against.
+APT_PACKAGES=(gcc libc6-dev git ca-certificates clang lld wasi-libc libclang-rt-dev-wasm32 libc++-dev-wasm32 binaryen wabt openmpi-bin libopenmpi-dev prometheus)
 
 # Go tools, pinned.
 STATICCHECK_VERSION=v0.8.2
@@ -64,3 +65,6 @@ install_go_tool staticcheck honnef.co/go/tools/cmd/staticcheck "$STATICCHECK_VER
 install_go_tool minio github.com/minio/minio "$MINIO_VERSION"
 install_go_tool nats-server github.com/nats-io/nats-server/v2 "$NATS_SERVER_VERSION"
 go mod download
+# etcd and a kube-apiserver built from the module proxy, for the Kubernetes
+# driver's tests against a real API server (~3.5 min the first time).
+bash scripts/install-kube.sh

@@ -24,6 +24,8 @@ type ContinuumSpec struct {
 	DataDir string `json:"dataDir" yaml:"dataDir"`
 	// Heartbeat sets how agents prove they are alive.
 	Heartbeat HeartbeatPolicy `json:"heartbeat" yaml:"heartbeat"`
+	// Auth, when enabled, requires bearer tokens with roles on /api/v1.
+	Auth AuthConfig `json:"auth,omitzero" yaml:"auth,omitempty"`
 	// Sites are started as in-process node agents.
 	Sites []SiteTemplate `json:"sites" yaml:"sites"`
 	// GEDS configures the ephemeral data store's services in `up`.
@@ -49,6 +51,14 @@ type GEDSPersistent struct {
 	Secure   bool   `json:"secure,omitempty" yaml:"secure,omitempty"`
 	// BucketPrefix is put before GEDS bucket names in S3.
 	BucketPrefix string `json:"bucketPrefix,omitempty" yaml:"bucketPrefix,omitempty"`
+}
+
+// AuthConfig turns on bearer-token authentication of the API.
+type AuthConfig struct {
+	// Enabled requires a token on every /api/v1 call; `up` makes one per
+	// role in <dataDir>/tokens.yaml the first time and gives the client
+	// configuration the admin one.
+	Enabled bool `json:"enabled" yaml:"enabled"`
 }
 
 // HeartbeatPolicy sets heartbeat period and the silence after which a site is NotReady.

@@ -88,6 +88,10 @@ type SiteStatus struct {
 type AgentInfo struct {
 	Version  string `json:"version,omitempty" yaml:"version,omitempty"`
 	Hostname string `json:"hostname,omitempty" yaml:"hostname,omitempty"`
+	// MetricsURL is where an agent running in its own process serves
+	// /metrics; the control plane scrapes it. Agents inside `up` share the
+	// control plane's.
+	MetricsURL string `json:"metricsURL,omitempty" yaml:"metricsURL,omitempty"`
 }
 
 // NewSite returns a Site with its TypeMeta filled in.

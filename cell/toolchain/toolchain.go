@@ -149,6 +149,8 @@ const CloudSkinHeader = `/* cloudskin.h: what a C-Cell can ask of CloudSkin itse
 #ifndef CLOUDSKIN_H
 #define CLOUDSKIN_H
 
+#include <stdint.h>
+
 /*
  * cloudskin_fork starts a child cell from this cell's state at the call,
  * as fork(2) starts a child process: the child continues from the same
@@ -160,6 +162,76 @@ const CloudSkinHeader = `/* cloudskin.h: what a C-Cell can ask of CloudSkin itse
  * stopped for migration).
  */
 int cloudskin_fork(void) __attribute__((import_module("cloudskin"), import_name("fork")));
+
+/*
+ * cloudskin_metric reports one QoS sample, such as fps or latency_ms, to
+ * whatever runs the cell (the site's agent exports it). name is
+ * Prometheus-style, [a-zA-Z_][a-zA-Z0-9_]*, at most 64 bytes. It returns
+ * 0, or -1 for a bad name (the sample is dropped).
+ */
+int cloudskin_metric(const char *name, double value) __attribute__((import_module("cloudskin"), import_name("metric")));
+
+/*
+ * Streams: a cell has no sockets; it reaches the stream store through
+ * these calls. stream is "scope/stream"; the calls return 0 or more on
+ * success and one of these codes on failure:
+ */
+#define CLOUDSKIN_ENOSTREAMS (-1) /* the cell was given no stream store */
+#define CLOUDSKIN_ENOTFOUND (-2)  /* no such scope, stream or segment */
+#define CLOUDSKIN_EUNAVAIL (-3)   /* store unreachable or busy: retry later */
+#define CLOUDSKIN_ETOOBIG (-4)    /* append: more than 8 MiB in one event */
+#define CLOUDSKIN_EINVAL (-5)     /* a bad name, pointer or offset */
+#define CLOUDSKIN_ETRUNCATED (-6) /* read: *offset was discarded, see below */
+
+/*
+ * cloudskin_stream_append stores len bytes at data as one event of stream,
+ * under routing_key (which picks the segment; "" is a valid key), and
+ * returns 0 once the event is durable, or a CLOUDSKIN_E* code. After
+ * CLOUDSKIN_EUNAVAIL the event may or may not be stored.
+ */
+int cloudskin_stream_append(const char *stream, const char *routing_key, const void *data, uint32_t len)
+	__attribute__((import_module("cloudskin"), import_name("stream_append")));
+
+/*
+ * cloudskin_stream_read_slice is one call into the host for
+ * cloudskin_stream_read, waiting at most CLOUDSKIN_WAIT_SLICE_MS whatever
+ * wait_ms says. Call cloudskin_stream_read instead.
+ */
+#define CLOUDSKIN_WAIT_SLICE_MS 100u
+int64_t cloudskin_stream_read_slice(const char *stream, uint32_t segment, uint64_t *offset, void *buf, uint32_t cap, uint32_t wait_ms)
+	__attribute__((import_module("cloudskin"), import_name("stream_read")));
+
+/*
+ * cloudskin_stream_read reads the event at *offset of a segment of stream
+ * (segment 0 for a stream of one segment), copies it into buf and moves
+ * *offset past it. Start with *offset = 0, the segment's start; the cell
+ * keeps the offset in its own memory, so it goes on from the right event
+ * after a migration. It returns:
+ *   > 0  the event's length, *offset advanced;
+ *   0    nothing arrived within wait_ms (or an empty event, when *offset
+ *        moved);
+ *   CLOUDSKIN_ETRUNCATED  the event at *offset was discarded (retention or
+ *        truncation): *offset is now the segment's first event; call again;
+ *   CLOUDSKIN_STREAM_TOO_BIG(r)  the event needs CLOUDSKIN_STREAM_NEEDED(r)
+ *        bytes, more than cap: *offset is unchanged, call again with a
+ *        larger buffer;
+ *   another CLOUDSKIN_E* code.
+ * It waits in slices of CLOUDSKIN_WAIT_SLICE_MS, each one call into the
+ * host, so a cell waiting for events can be stopped and moved promptly.
+ */
+#define CLOUDSKIN_STREAM_TOO_BIG(r) ((r) <= -4096)
+#define CLOUDSKIN_STREAM_NEEDED(r) ((uint32_t)(-(r) - 4096))
+static inline int64_t cloudskin_stream_read(const char *stream, uint32_t segment, uint64_t *offset, void *buf, uint32_t cap, uint32_t wait_ms)
+{
+	uint64_t from = *offset;
+	for (;;) {
+		uint32_t slice = wait_ms < CLOUDSKIN_WAIT_SLICE_MS ? wait_ms : CLOUDSKIN_WAIT_SLICE_MS;
+		int64_t r = cloudskin_stream_read_slice(stream, segment, offset, buf, cap, slice);
+		if (r != 0 || *offset != from || wait_ms <= slice)
+			return r;
+		wait_ms -= slice;
+	}
+}
 
 #endif
 `

@@ -44,6 +44,7 @@ The agent serves its own /metrics, /healthz and /readyz on --listen.`,
 			if err != nil {
 				return err
 			}
+			a.SetToken(c.Token())
 			log, err := g.logger()
 			if err != nil {
 				return err
@@ -52,6 +53,7 @@ The agent serves its own /metrics, /healthz and /readyz on --listen.`,
 			if err != nil {
 				return err
 			}
+			a.SetMetricsURL(rt.URL() + "/metrics")
 			fmt.Fprintf(cmd.OutOrStdout(), "cloudskin agent: site %s, control plane %s, metrics at %s/metrics\n", site.Metadata.Name, c.Server(), rt.URL())
 			return rt.Run(cmd.Context(), a)
 		},

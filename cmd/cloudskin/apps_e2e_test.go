@@ -182,3 +182,66 @@ func TestApplyRejectsBadManifests(t *testing.T) {
 		t.Errorf("applications after bad manifests: %+v", list.Items)
 	}
 }
+
+// TestAuthRolesOnTheAPI starts `up --auth` and checks that the API wants
+// a token (401), that a viewer can read but not change (403), and that
+// the CLI finds the admin token in the client config `up` wrote.
+func TestAuthRolesOnTheAPI(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	_, base := start(t, "up", "--auth", "--listen", "127.0.0.1:0", "--data", data)
+	if code := getJSON(t, base+"/api/v1/sites", nil); code != 401 {
+		t.Fatalf("GET /api/v1/sites without a token = %d, want 401", code)
+	}
+	out, err := run(t, nil, "get", "sites", "--server", base)
+	if err == nil || !strings.Contains(out, "Authorization: Bearer") || !strings.Contains(out, "401") {
+		t.Fatalf("get sites without a token: %v\n%s", err, out)
+	}
+	// The agents of up hold the operator token: both sites are Ready.
+	waitSitesWith(t, base, "--data", data)
+	tokens, err := os.ReadFile(filepath.Join(data, "tokens.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	viewer := tokenOf(t, string(tokens), "viewer")
+	out, err = run(t, []string{"CLOUDSKIN_TOKEN=" + viewer}, "get", "applications", "--server", base)
+	if err != nil {
+		t.Fatalf("viewer get applications: %v\n%s", err, out)
+	}
+	out, err = run(t, []string{"CLOUDSKIN_TOKEN=" + viewer}, "apply", "-f", "testdata/apps/", "--server", base)
+	if err == nil || !strings.Contains(out, "403") || !strings.Contains(out, "role viewer") {
+		t.Fatalf("viewer apply: %v\n%s", err, out)
+	}
+	if out, err = run(t, nil, "apply", "-f", "testdata/apps/", "--data", data); err != nil || !strings.Contains(out, "application/demo created") {
+		t.Fatalf("admin apply through the client config: %v\n%s", err, out)
+	}
+}
+
+// waitSitesWith waits until `get sites` (with args) shows both sites Ready.
+func waitSitesWith(t *testing.T, base string, args ...string) {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out, err := run(t, nil, append([]string{"get", "sites"}, args...)...)
+		if err == nil && strings.Count(out, "Ready") == 2 && !strings.Contains(out, "NotReady") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sites of %s not Ready: %v\n%s", base, err, out)
+		}
+	}
+}
+
+func tokenOf(t *testing.T, file, role string) string {
+	t.Helper()
+	lines := strings.Split(file, "\n")
+	for i, l := range lines {
+		if strings.TrimSpace(l) == "role: "+role && i+1 < len(lines) {
+			if tok, ok := strings.CutPrefix(strings.TrimSpace(lines[i+1]), "token: "); ok {
+				return tok
+			}
+		}
+	}
+	t.Fatalf("no %s token in\n%s", role, file)
+	return ""
+}

@@ -25,6 +25,8 @@ type flakyProxy struct {
 	cutEach float64
 	cuts    atomic.Int64
 	wg      sync.WaitGroup
+	// partitioned cuts every connection and refuses new ones while set.
+	partitioned atomic.Bool
 
 	mu  sync.Mutex
 	rng *rand.Rand
@@ -45,6 +47,10 @@ func startFlakyProxy(t *testing.T, target string, cutEach float64, seed uint64) 
 			if err != nil {
 				return
 			}
+			if p.partitioned.Load() {
+				c.Close()
+				continue
+			}
 			p.wg.Add(1)
 			go func() { defer p.wg.Done(); p.forward(c) }()
 		}
@@ -55,6 +61,9 @@ func startFlakyProxy(t *testing.T, target string, cutEach float64, seed uint64) 
 
 // cutNow rolls the dice for one read.
 func (p *flakyProxy) cutNow() bool {
+	if p.partitioned.Load() {
+		return true
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.rng.Float64() < p.cutEach

@@ -9,6 +9,7 @@ import (
 
 func newUpCommand(g *globals) *cobra.Command {
 	var file, listen, s3Listen string
+	var authOn bool
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Run the whole continuum on this machine",
@@ -38,6 +39,9 @@ them). State is kept under --data and survives restarts. Stop with Ctrl-C.`,
 			if cmd.Flags().Changed("s3-listen") {
 				cfg.Spec.GEDS.S3Listen = s3Listen
 			}
+			if cmd.Flags().Changed("auth") {
+				cfg.Spec.Auth.Enabled = authOn
+			}
 			log, err := g.logger()
 			if err != nil {
 				return err
@@ -48,5 +52,6 @@ them). State is kept under --data and survives restarts. Stop with Ctrl-C.`,
 	cmd.Flags().StringVarP(&file, "file", "f", "", "Continuum configuration file (YAML); defaults are used for what it leaves out")
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:7070", "address of the control plane's API")
 	cmd.Flags().StringVar(&s3Listen, "s3-listen", "127.0.0.1:7071", "address of the GEDS S3 gateway")
+	cmd.Flags().BoolVar(&authOn, "auth", false, "require bearer tokens with roles (admin, operator, viewer) on the API; tokens are made in --data/tokens.yaml")
 	return cmd
 }

@@ -11,12 +11,14 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/cloudskin/cloudskin/internal/httpapi"
 	"github.com/cloudskin/cloudskin/internal/metrics"
 )
 
@@ -34,8 +36,16 @@ type Server struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 
-	mu     sync.Mutex
-	checks map[string]ReadinessCheck
+	mu       sync.Mutex
+	checks   map[string]ReadinessCheck
+	patterns []string
+	guards   []guard
+}
+
+// guard checks requests whose path starts with prefix.
+type guard struct {
+	prefix string
+	check  func(*http.Request) error
 }
 
 // New returns a server whose /metrics serves reg.
@@ -67,7 +77,44 @@ func (s *Server) Handle(pattern string, h http.Handler) {
 	labels := prometheus.Labels{"handler": pattern}
 	instrumented := promhttp.InstrumentHandlerCounter(s.requests.MustCurryWith(labels),
 		promhttp.InstrumentHandlerDuration(s.latency.MustCurryWith(labels), h))
-	s.mux.Handle(pattern, instrumented)
+	s.mux.Handle(pattern, s.guarded(instrumented))
+	s.mu.Lock()
+	s.patterns = append(s.patterns, pattern)
+	s.mu.Unlock()
+}
+
+// Guard makes every request whose path starts with prefix pass check
+// first; an error from check is the answer (an *httpapi.Error chooses
+// its status, e.g. 401). Routes registered before and after both count.
+func (s *Server) Guard(prefix string, check func(*http.Request) error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.guards = append(s.guards, guard{prefix, check})
+}
+
+func (s *Server) guarded(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		guards := s.guards
+		s.mu.Unlock()
+		for _, g := range guards {
+			if strings.HasPrefix(r.URL.Path, g.prefix) {
+				if err := g.check(r); err != nil {
+					httpapi.WriteError(w, s.log, err)
+					return
+				}
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// Patterns returns the patterns registered with Handle, in order: what a
+// test compares with the API's OpenAPI document so the two cannot drift.
+func (s *Server) Patterns() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.patterns)
 }
 
 // HandleFunc is Handle for a function.

@@ -328,7 +328,6 @@ func fraction(x, of int64) float64 {
 	return max(0, min(1, float64(x)/float64(of)))
 }
 
-
 // summarise counts, by filter, the sites that failed it.
 func summarise(sites int, failed map[uint16]int) string {
 	if sites == 0 {

@@ -1,0 +1,111 @@
+package cell
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/cloudskin/cloudskin/api/v1alpha1"
+	"github.com/cloudskin/cloudskin/stream"
+	"github.com/cloudskin/cloudskin/stream/streamapi"
+)
+
+// StreamsFromAPI serves cells' stream calls through the stream store's REST
+// API, with its binary forms (one event as the raw body of an append;
+// length-prefixed records on reads), so frames cross no JSON or base64.
+// One HTTP request per call: a read asks for exactly the event at the
+// cell's offset, because the next offset lives in the cell, not here.
+func StreamsFromAPI(c *streamapi.Client) Streams {
+	return &apiStreams{c: c}
+}
+
+type apiStreams struct {
+	c *streamapi.Client
+}
+
+func (s *apiStreams) Append(ctx context.Context, name, key string, data []byte) error {
+	n, err := streamapi.ParseStreamName(name)
+	if err != nil {
+		return fmt.Errorf("cell streams: %w: %w", ErrStreamInvalid, err)
+	}
+	if len(data) > stream.MaxAppendBytes {
+		return fmt.Errorf("cell streams: append to %s: %w: %d bytes, at most %d", name, ErrEventTooLarge, len(data), stream.MaxAppendBytes)
+	}
+	// data is the cell's memory, and the HTTP transport may still read a
+	// request body after the answer came (an early error answer): send a
+	// copy, so that the cell running on cannot race with it.
+	_, err = s.c.AppendBinary(ctx, n, key, bytes.Clone(data), "", 0)
+	if err != nil {
+		return fmt.Errorf("cell streams: append to %s: %w", name, classify(err))
+	}
+	return nil
+}
+
+func (s *apiStreams) ReadNext(ctx context.Context, name string, segment uint32, offset uint64, wait time.Duration) ([]byte, uint64, error) {
+	n, err := streamapi.ParseStreamName(name)
+	if err != nil {
+		return nil, offset, fmt.Errorf("cell streams: %w: %w", ErrStreamInvalid, err)
+	}
+	if offset > 1<<62 {
+		return nil, offset, fmt.Errorf("cell streams: read %s: %w: offset %d", name, ErrStreamInvalid, offset)
+	}
+	// maxBytes 1: the store returns at least one event whatever its size,
+	// and no more.
+	got, err := s.c.ReadSegmentBinary(ctx, n, uint64(segment), int64(offset), 1, wait)
+	if err != nil {
+		err = classify(err)
+		if errors.Is(err, ErrStreamTruncated) {
+			return s.truncated(ctx, n, segment, offset, err)
+		}
+		return nil, offset, fmt.Errorf("cell streams: read %s segment %d at %d: %w", name, segment, offset, err)
+	}
+	if len(got.Events) == 0 {
+		return nil, offset, nil
+	}
+	e := got.Events[0]
+	if e.Offset != int64(offset) || e.Next <= e.Offset {
+		return nil, offset, fmt.Errorf("cell streams: read %s segment %d at %d: %w: the store answered with the event at %d..%d", name, segment, offset, ErrStreamUnavailable, e.Offset, e.Next)
+	}
+	data := e.Data
+	if data == nil {
+		data = []byte{}
+	}
+	return data, uint64(e.Next), nil
+}
+
+// truncated finds where a segment now starts, for a read whose offset was
+// discarded.
+func (s *apiStreams) truncated(ctx context.Context, n stream.StreamName, segment uint32, offset uint64, cause error) ([]byte, uint64, error) {
+	info, err := s.c.Stream(ctx, n)
+	if err != nil {
+		return nil, offset, fmt.Errorf("cell streams: read %s segment %d at %d: %w, and describing the stream failed: %w", n, segment, offset, ErrStreamUnavailable, classify(err))
+	}
+	for _, seg := range info.Segments {
+		if seg.ID == uint64(segment) {
+			return nil, uint64(seg.Start), fmt.Errorf("cell streams: read %s segment %d at %d: %w (the segment now starts at %d)", n, segment, offset, cause, seg.Start)
+		}
+	}
+	return nil, offset, fmt.Errorf("cell streams: read %s segment %d: %w", n, segment, ErrStreamNotFound)
+}
+
+// classify wraps an error of the REST client with the ErrStream* error
+// that says what a cell can do about it.
+func classify(err error) error {
+	var st *v1alpha1.Status
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	case !errors.As(err, &st):
+		return fmt.Errorf("%w: %w", ErrStreamUnavailable, err) // could not reach the store
+	case st.Code == http.StatusNotFound:
+		return fmt.Errorf("%w: %w", ErrStreamNotFound, err)
+	case st.Code == http.StatusGone:
+		return fmt.Errorf("%w: %w", ErrStreamTruncated, err)
+	case st.Code == http.StatusBadRequest:
+		return fmt.Errorf("%w: %w", ErrStreamInvalid, err)
+	}
+	return fmt.Errorf("%w: %w", ErrStreamUnavailable, err) // 503 back-pressure or outage, 5xx
+}
