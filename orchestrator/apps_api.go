@@ -84,21 +84,32 @@ func listOf(kind string) v1alpha1.TypeMeta {
 // maxLimit bounds ?limit=.
 const maxLimit = 1000
 
-// page cuts a list sorted by key to the page ?limit= and ?continue= ask
-// for, and returns the token of the next page ("" at the end). The token
-// is the last key served, so pages stay right when items come and go.
+// page cuts a list to the page ?limit= and ?continue= ask for, and
+// returns the token of the next page ("" at the end). The token is the
+// key of the last item served: the next page starts after that item, or,
+// if it is gone, after the last item whose key sorts before it, so pages
+// stay right when items come and go. The list must be in a stable order.
 func page[T any](r *http.Request, items []T, key func(T) string) ([]T, string, error) {
+	return pageBy(r, items, key, strings.Compare)
+}
+
+// pageBy is page for a list whose order is compare's order of the keys.
+func pageBy[T any](r *http.Request, items []T, key func(T) string, compare func(a, b string) int) ([]T, string, error) {
 	q := r.URL.Query()
 	if tok := q.Get("continue"); tok != "" {
-		after, err := base64.RawURLEncoding.DecodeString(tok)
+		raw, err := base64.RawURLEncoding.DecodeString(tok)
 		if err != nil {
 			return nil, "", httpapi.BadRequest(fmt.Errorf("continue %q: not a token this API gave", tok))
 		}
-		at, _ := slices.BinarySearchFunc(items, string(after), func(it T, k string) int { return strings.Compare(key(it), k) })
-		if at < len(items) && key(items[at]) == string(after) {
-			at++
+		after := string(raw)
+		at := slices.IndexFunc(items, func(it T) bool { return key(it) == after })
+		if at < 0 {
+			at = slices.IndexFunc(items, func(it T) bool { return compare(key(it), after) > 0 }) - 1
+			if at < -1 {
+				at = len(items) - 1
+			}
 		}
-		items = items[at:]
+		items = items[at+1:]
 	}
 	limit := 0
 	if s := q.Get("limit"); s != "" {
@@ -124,7 +135,7 @@ func (cp *ControlPlane) listBlocks(_ http.ResponseWriter, r *http.Request) (int,
 	if err != nil {
 		return 0, nil, err
 	}
-	items, next, err := page(r, list, func(b v1alpha1.Block) string { return b.Metadata.Name + "@" + b.Spec.Version })
+	items, next, err := pageBy(r, list, func(b v1alpha1.Block) string { return b.Ref() }, compareRefs)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -338,6 +349,14 @@ func (cp *ControlPlane) createMigration(w http.ResponseWriter, r *http.Request) 
 func (cp *ControlPlane) getMigration(_ http.ResponseWriter, r *http.Request) (int, any, error) {
 	m, err := cp.apps.GetMigration(r.Context(), r.PathValue("name"))
 	return http.StatusOK, m, orchestratorError(err)
+}
+
+// compareRefs orders "name@version" as the catalog lists blocks: by
+// name, then by semantic version.
+func compareRefs(a, b string) int {
+	an, av, _ := strings.Cut(a, "@")
+	bn, bv, _ := strings.Cut(b, "@")
+	return cmp.Or(strings.Compare(an, bn), v1alpha1.CompareVersions(av, bv))
 }
 
 func nonNil[T any](s []T) []T {

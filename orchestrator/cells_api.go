@@ -104,6 +104,10 @@ func cellError(err error) error {
 func (cp *ControlPlane) putModule(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	body := http.MaxBytesReader(w, r.Body, cells.MaxModuleBytes)
 	if err := cp.cells.PutModule(r.PathValue("digest"), body); err != nil {
+		if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
+			return 0, nil, &httpapi.Error{Code: http.StatusRequestEntityTooLarge, Reason: "TooLarge",
+				Err: fmt.Errorf("module larger than %d bytes", cells.MaxModuleBytes)}
+		}
 		return 0, nil, cellError(err)
 	}
 	return http.StatusNoContent, nil, nil

@@ -78,6 +78,7 @@ func (cp *ControlPlane) Setup(h *component.Host) error {
 	cp.routes(h)
 	cp.cellRoutes(h)
 	cp.appRoutes(h)
+	cp.openAPIRoutes(h)
 	if err := h.Metrics.Register(newSiteCollector(cp.sites, cp.log)); err != nil {
 		return fmt.Errorf("control plane metrics: %w", err)
 	}

@@ -165,16 +165,29 @@ func (a *Authorizer) Check(r *http.Request, need Role) (string, error) {
 	return "", fmt.Errorf("%w: the bearer token is not known", ErrUnauthorized)
 }
 
-// Need is the role a call needs: reads need viewer; deleting sites or
-// catalog blocks needs admin; any other change needs operator.
+// Need is the role a call needs: reads need viewer (PromQL queries sent
+// by POST too, as Grafana does); deleting sites or catalog blocks needs
+// admin; any other change needs operator.
 func Need(method, path string) Role {
 	switch {
 	case method == http.MethodGet || method == http.MethodHead:
+		return Viewer
+	case method == http.MethodPost && isQuery(path):
 		return Viewer
 	case method == http.MethodDelete && (strings.HasPrefix(path, "/api/v1/sites/") || strings.HasPrefix(path, "/api/v1/blocks/")):
 		return Admin
 	}
 	return Operator
+}
+
+// isQuery reports whether path is one of the Prometheus-compatible read
+// endpoints, which accept POSTed forms.
+func isQuery(path string) bool {
+	switch path {
+	case "/api/v1/query", "/api/v1/query_range", "/api/v1/series", "/api/v1/labels":
+		return true
+	}
+	return false
 }
 
 // Guard checks r against the role its method and path need (Need) and

@@ -34,6 +34,8 @@ func TestRolesAndTokens(t *testing.T) {
 		{tok[Operator], "DELETE", "/api/v1/sites/edge", ErrForbidden},
 		{tok[Operator], "DELETE", "/api/v1/blocks/b", ErrForbidden},
 		{tok[Admin], "DELETE", "/api/v1/sites/edge", nil},
+		{tok[Viewer], "POST", "/api/v1/query_range", nil},
+		{tok[Viewer], "POST", "/api/v1/migrations", ErrForbidden},
 	}
 	for _, c := range cases {
 		r := httptest.NewRequest(c.method, c.path, nil)

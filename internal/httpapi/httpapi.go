@@ -101,5 +101,8 @@ func WriteError(w http.ResponseWriter, log *slog.Logger, err error) {
 	} else {
 		log.Error("internal error in API handler", "err", err)
 	}
+	if code == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="cloudskin"`)
+	}
 	writeJSON(w, code, v1alpha1.ProblemContentType, v1alpha1.NewStatus(code, reason, err.Error()))
 }

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"strings"
 	"sync"
@@ -83,7 +84,7 @@ func (r *Registry) Apply(ctx context.Context, a v1alpha1.Application) (v1alpha1.
 	case err != nil:
 		return a, "", err
 	}
-	if reflect.DeepEqual(old.Spec, a.Spec) && reflect.DeepEqual(old.Metadata.Labels, a.Metadata.Labels) {
+	if reflect.DeepEqual(old.Spec, a.Spec) && maps.Equal(old.Metadata.Labels, a.Metadata.Labels) && maps.Equal(old.Metadata.Annotations, a.Metadata.Annotations) {
 		return old, "unchanged", nil
 	}
 	old.Metadata.Labels, old.Metadata.Annotations = a.Metadata.Labels, a.Metadata.Annotations
@@ -167,9 +168,11 @@ func (r *Registry) ListPlacements(ctx context.Context) ([]v1alpha1.Placement, er
 }
 
 // CreateMigration records a migration request as Pending; an empty name
-// gets a generated one.
+// gets a generated one, and empty apiVersion and kind are filled in.
 func (r *Registry) CreateMigration(ctx context.Context, m v1alpha1.Migration) (v1alpha1.Migration, error) {
-	m.TypeMeta = v1alpha1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.KindMigration}
+	if m.TypeMeta == (v1alpha1.TypeMeta{}) {
+		m.TypeMeta = v1alpha1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.KindMigration}
+	}
 	if m.Metadata.Name == "" {
 		m.Metadata.Name = m.Spec.Application + "-" + strings.ToLower(rand.Text()[:6])
 	}
