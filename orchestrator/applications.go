@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/template"
@@ -73,21 +74,17 @@ func (cp *ControlPlane) reconcileOnce(ctx context.Context) (time.Duration, error
 	var errs []error
 	for _, d := range plan.Deletes {
 		cp.log.Info("deleting workload", "workload", d.Name, "reason", d.Reason)
-		if err := cp.cells.Delete(ctx, d.Name); err != nil && !errors.Is(err, cells.ErrNotFound) {
+		if err := cp.deleteWorkload(ctx, d.Name); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	createFailed := map[string]string{}
-	for _, c := range plan.Creates {
-		run, err := workloadRun(c)
-		if err == nil {
-			_, err = cp.cells.Create(ctx, run)
-		}
-		if err != nil {
+	for _, c := range slices.Concat(plan.Creates, plan.Scales) {
+		if err := cp.createWorkload(ctx, c); err != nil {
 			createFailed[c.Workload.Application] = fmt.Sprintf("creating %s: %v", c.Workload.Name, err)
 			continue
 		}
-		cp.log.Info("replica created", "workload", c.Workload.Name, "site", c.Workload.Site, "block", c.Block.Ref())
+		cp.log.Info("workload applied", "workload", c.Workload.Name, "site", c.Workload.Site, "block", c.Block.Ref())
 	}
 	for name, st := range plan.Status {
 		if msg, ok := createFailed[name]; ok {
@@ -107,6 +104,34 @@ func (cp *ControlPlane) reconcileOnce(ctx context.Context) (time.Duration, error
 		errs = append(errs, err)
 	}
 	return plan.RequeueAfter, errors.Join(errs...)
+}
+
+// createWorkload makes a workload: a cell run for the agents, or the
+// objects of a kubernetes block applied to its cluster (also how a
+// kubernetes workload is scaled or updated).
+func (cp *ControlPlane) createWorkload(ctx context.Context, c reconcile.Create) error {
+	if c.Block.Spec.Type == v1alpha1.BlockKubernetes {
+		return cp.applyKube(ctx, c)
+	}
+	run, err := workloadRun(c)
+	if err == nil {
+		_, err = cp.cells.Create(ctx, run)
+	}
+	return err
+}
+
+// deleteWorkload removes a workload of either kind.
+func (cp *ControlPlane) deleteWorkload(ctx context.Context, name string) error {
+	if r, ok, err := cp.kubeRecord(ctx, name); err != nil || ok {
+		if err != nil {
+			return err
+		}
+		return cp.deleteKube(ctx, r)
+	}
+	if err := cp.cells.Delete(ctx, name); err != nil && !errors.Is(err, cells.ErrNotFound) {
+		return err
+	}
+	return nil
 }
 
 // reconcileInput gathers what the reconciler looks at.
@@ -142,6 +167,11 @@ func (cp *ControlPlane) reconcileInput(ctx context.Context) (reconcile.Input, er
 			in.Workloads = append(in.Workloads, w)
 		}
 	}
+	kw, err := cp.kubeWorkloads(ctx, siteList)
+	if err != nil {
+		return in, err
+	}
+	in.Workloads = append(in.Workloads, kw...)
 	in.Moves, err = cp.pendingMoves(ctx)
 	return in, err
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/cloudskin/cloudskin/orchestrator/catalog"
 	"github.com/cloudskin/cloudskin/orchestrator/cells"
 	"github.com/cloudskin/cloudskin/orchestrator/sites"
+	"github.com/cloudskin/cloudskin/store"
 )
 
 // Options configure the control plane.
@@ -35,6 +36,8 @@ type ControlPlane struct {
 	sites   *sites.Registry
 	cells   *cells.Registry
 	catalog *catalog.Catalog
+	store   store.Store
+	kube    kubeSites
 	apps    *apps.Registry
 	observe func(ctx context.Context, a v1alpha1.Application) map[string]float64
 
@@ -74,6 +77,7 @@ func (cp *ControlPlane) Setup(h *component.Host) error {
 	}
 	cp.cells = cells.NewRegistry(h.Store, modules, cp.opts.Now)
 	cp.catalog = catalog.New(h.Store, cp.opts.Now)
+	cp.store = h.Store
 	cp.apps = apps.NewRegistry(h.Store, cp.opts.Now)
 	cp.routes(h)
 	cp.cellRoutes(h)
@@ -114,6 +118,7 @@ func (cp *ControlPlane) Run(ctx context.Context) error {
 			}
 			continue
 		}
+		cp.pingKubeSites(ctx, list)
 		for _, s := range list {
 			name, phase := s.Metadata.Name, s.Status.Phase
 			if last[name] != phase {

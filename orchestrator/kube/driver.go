@@ -47,6 +47,10 @@ var (
 	workloadKinds = []schema.GroupVersionKind{kindDeployment, kindStatefulSet}
 )
 
+// ErrNoWorkloads is wrapped by Scale's error for a component with no
+// Deployment or StatefulSet (only ConfigMaps, Services...): nothing to scale.
+var ErrNoWorkloads = errors.New("no Deployment or StatefulSet has its labels")
+
 // Driver drives one Kubernetes cluster (one site). It keeps no state but a
 // cache of the cluster's discovery, and is safe for concurrent use.
 type Driver struct {
@@ -262,7 +266,7 @@ func (d *Driver) Scale(ctx context.Context, app, component string, replicas int)
 		return fmt.Errorf("kube: scale %s/%s: %w", app, component, err)
 	}
 	if len(found) == 0 {
-		return fmt.Errorf("kube: scale %s/%s: no Deployment or StatefulSet in namespace %s has its labels", app, component, d.namespace)
+		return fmt.Errorf("kube: scale %s/%s: %w in namespace %s", app, component, ErrNoWorkloads, d.namespace)
 	}
 	patch := fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, replicas)
 	for _, f := range found {
