@@ -351,7 +351,7 @@ func TestStreamsMetrics(t *testing.T) {
 // into a buffer too small says how large the event is without moving on.
 func TestStreamsErrorCodes(t *testing.T) {
 	want := strings.Join([]string{
-		"append_unknown=-2", "append_badname=-5", "append_outside=-5",
+		"append_creates=0", "append_badname=-5", "append_outside=-5",
 		"read_unknown=-2", "read_segment=-2", "read_badoffset=-5",
 		"read_small=1 needed=100 offset=0", "read=100 advanced=1", "read_end=0 same=1",
 		"read_midevent=-5",
@@ -371,7 +371,7 @@ func TestStreamsErrorCodes(t *testing.T) {
 			if _, err := p.Run(context.Background(), cell.Spec{Args: []string{"errors", "test/errors"}, Stdout: &out}); err != nil {
 				t.Fatal(err)
 			}
-			for _, line := range []string{"append_unknown=-1\n", "read_unknown=-1\n", "read_badoffset=-1\n"} {
+			for _, line := range []string{"append_creates=-1\n", "read_unknown=-1\n", "read_badoffset=-1\n"} {
 				if !strings.Contains(out.String(), line) {
 					t.Errorf("without Streams, want %q in:\n%s", line, out.String())
 				}

@@ -37,11 +37,36 @@ func (s *apiStreams) Append(ctx context.Context, name, key string, data []byte) 
 	// data is the cell's memory, and the HTTP transport may still read a
 	// request body after the answer came (an early error answer): send a
 	// copy, so that the cell running on cannot race with it.
-	_, err = s.c.AppendBinary(ctx, n, key, bytes.Clone(data), "", 0)
+	body := bytes.Clone(data)
+	_, err = s.c.AppendBinary(ctx, n, key, body, "", 0)
+	if streamapi.IsNotFound(err) {
+		// The first append makes the stream, as Kafka makes a topic, so a
+		// camera cell needs nothing created before it starts.
+		if err = s.create(ctx, n); err == nil {
+			_, err = s.c.AppendBinary(ctx, n, key, body, "", 0)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("cell streams: append to %s: %w", name, classify(err))
 	}
 	return nil
+}
+
+// AutoCreatedRetention bounds a stream made by a cell's first append: a
+// camera writing forever must not fill the disk.
+const AutoCreatedRetention = 1 << 30
+
+// create makes a stream (and its scope) of one segment; one made by
+// someone else meanwhile is fine.
+func (s *apiStreams) create(ctx context.Context, n stream.StreamName) error {
+	if err := s.c.CreateScope(ctx, n.Scope); err != nil && !streamapi.IsConflict(err) {
+		return err
+	}
+	_, err := s.c.CreateStream(ctx, n, streamapi.StreamSpec{Segments: 1, Retention: streamapi.Retention{MaxBytes: AutoCreatedRetention}})
+	if streamapi.IsConflict(err) {
+		return nil
+	}
+	return err
 }
 
 func (s *apiStreams) ReadNext(ctx context.Context, name string, segment uint32, offset uint64, wait time.Duration) ([]byte, uint64, error) {
