@@ -31,6 +31,9 @@ type Agent struct {
 	interval time.Duration
 	server   string // control plane URL; "" means the host's
 	token    string // bearer token for the control plane, if it asks for one
+	// allowProcesses lets the agent run blocks of type process: native
+	// programs with the agent's rights, so off unless asked for.
+	allowProcesses bool
 
 	log        *slog.Logger
 	client     *client.Client
@@ -65,6 +68,10 @@ func New(site v1alpha1.Site, interval time.Duration, server string) (*Agent, err
 // SetMetricsURL tells the control plane where to scrape the agent's
 // metrics, for an agent serving them itself.
 func (a *Agent) SetMetricsURL(u string) { a.info.MetricsURL = u }
+
+// AllowProcesses lets the agent run native processes (blocks of type
+// process) as well as cells.
+func (a *Agent) AllowProcesses(on bool) { a.allowProcesses = on }
 
 // SetToken gives the agent the bearer token it sends the control plane
 // (an operator's, when the API requires tokens).

@@ -272,6 +272,9 @@ func (a *Agent) runCell(ctx context.Context, rt *cell.Runtime, run v1alpha1.Cell
 		st.Phase, st.ExitCode, st.Message, st.FinishTime = v1alpha1.CellFailed, -1, err.Error(), &now
 		return st, toReport
 	}
+	if run.Spec.Process != nil {
+		return a.runProcess(ctx, run, st)
+	}
 	prog, err := a.load(ctx, rt, run.Spec)
 	if err != nil {
 		return fail(err)

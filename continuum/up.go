@@ -151,6 +151,7 @@ func components(cfg v1alpha1.Continuum, url string, tokens map[auth.Role]string)
 			return nil, err
 		}
 		a.SetToken(tokens[auth.Operator])
+		a.AllowProcesses(true) // the agents of up run as the user who started it, on this machine
 		comps = append(comps, a)
 	}
 	return comps, nil

@@ -19,6 +19,7 @@ func newAgentCommand(g *globals) *cobra.Command {
 		cores                                      int
 		labels                                     map[string]string
 		interval                                   time.Duration
+		allowProcesses                             bool
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -45,6 +46,7 @@ The agent serves its own /metrics, /healthz and /readyz on --listen.`,
 				return err
 			}
 			a.SetToken(c.Token())
+			a.AllowProcesses(allowProcesses)
 			log, err := g.logger()
 			if err != nil {
 				return err
@@ -68,6 +70,7 @@ The agent serves its own /metrics, /healthz and /readyz on --listen.`,
 	f.StringToStringVar(&labels, "label", nil, "site labels, e.g. --label gpu=true,region=eu")
 	f.DurationVar(&interval, "interval", 2*time.Second, "heartbeat interval")
 	f.StringVar(&listen, "listen", "127.0.0.1:7072", "address for the agent's metrics and health endpoints")
+	f.BoolVar(&allowProcesses, "allow-processes", false, "also run blocks of type process: native programs with this agent's rights, no sandbox")
 	return cmd
 }
 

@@ -245,3 +245,65 @@ func tokenOf(t *testing.T, file, role string) string {
 	t.Fatalf("no %s token in\n%s", role, file)
 	return ""
 }
+
+// TestProcessBlockRunsAndMovesByRestart deploys a block of type process
+// (a native shell loop), reads its logs, then moves it: a process cannot
+// migrate live, so the orchestrator starts a new one at the destination
+// and stops the old one once the new one runs.
+func TestProcessBlockRunsAndMovesByRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	_, base := start(t, "up", "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"))
+	f := filepath.Join(dir, "proc.yaml")
+	os.WriteFile(f, []byte(`apiVersion: cloudskin.io/v1alpha1
+kind: Block
+metadata: {name: looper}
+spec:
+  version: 0.1.0
+  type: process
+  process:
+    command: ["sh", "-c", "while true; do echo \"{{ .Params.msg }} from $CLOUDSKIN_WORKLOAD\"; sleep 0.1; done"]
+  parameters: [{name: msg, type: string}]
+---
+apiVersion: cloudskin.io/v1alpha1
+kind: Application
+metadata: {name: proc}
+spec:
+  components:
+    - {name: loop, block: looper, parameters: {msg: hello}, requirements: {siteType: edge}}
+`), 0o644)
+	if out, err := run(t, nil, "apply", "-f", f, "--server", base); err != nil {
+		t.Fatalf("apply: %v\n%s", err, out)
+	}
+	waitApp(t, base, "proc", 20*time.Second, running(1))
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		out, _ := run(t, nil, "logs", "proc", "--server", base)
+		if strings.Contains(out, "hello from proc-loop-0-0") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("logs: %s", out)
+		}
+	}
+	// Lift the edge requirement so the move is allowed, then move it.
+	os.WriteFile(f, []byte(strings.Replace(mustRead(t, f), ", requirements: {siteType: edge}", "", 1)), 0o644)
+	if out, err := run(t, nil, "apply", "-f", f, "--server", base); err != nil {
+		t.Fatalf("apply: %v\n%s", err, out)
+	}
+	out, err := run(t, nil, "migrate", "proc/loop", "--to", "cloud", "--server", base)
+	if err != nil || !strings.Contains(out, "edge→cloud restart, downtime 0s") {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	if live := liveRuns(t, base); len(live) != 1 || live[0].Spec.Site != "cloud" || live[0].Spec.Process == nil {
+		t.Fatalf("live runs after the move: %+v", live)
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
