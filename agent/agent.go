@@ -107,7 +107,7 @@ func (a *Agent) Setup(h *component.Host) error {
 		Name:        "cell_qos",
 		Help:        "The last value of each QoS metric a running cell reported with cloudskin_metric (fps, latency_ms...).",
 		ConstLabels: prometheus.Labels{"site": a.site.Metadata.Name},
-	}, []string{"workload", "application", "component", "replica", "metric"})
+	}, []string{"workload", "application", "component", "block", "replica", "metric"})
 	a.running = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "agent_cells_running",
 		Help:        "Cell runs this agent is running now (an MPI world counts once).",

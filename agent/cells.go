@@ -354,7 +354,7 @@ func (a *Agent) runCell(ctx context.Context, rt *cell.Runtime, run v1alpha1.Cell
 func (a *Agent) qosReporter(run v1alpha1.CellRun) func(string, float64) {
 	l := run.Metadata.Labels
 	return func(name string, v float64) {
-		a.qos.WithLabelValues(run.Metadata.Name, l[v1alpha1.LabelApplication], l[v1alpha1.LabelComponent], l[v1alpha1.LabelIndex], name).Set(v)
+		a.qos.WithLabelValues(run.Metadata.Name, l[v1alpha1.LabelApplication], l[v1alpha1.LabelComponent], l[v1alpha1.LabelBlock], l[v1alpha1.LabelIndex], name).Set(v)
 	}
 }
 

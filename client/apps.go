@@ -178,3 +178,10 @@ func cutRef(ref string) (name, version string, ok bool) {
 	}
 	return ref, "", false
 }
+
+// RecommendPlacement asks the Learning Plane to rank sites for a block.
+func (c *Client) RecommendPlacement(ctx context.Context, req v1alpha1.PlacementRecommendationRequest) (v1alpha1.PlacementRecommendation, error) {
+	var out v1alpha1.PlacementRecommendation
+	err := c.do(ctx, http.MethodPost, "/api/v1/recommendations/placement", req, &out)
+	return out, err
+}

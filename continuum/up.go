@@ -16,11 +16,13 @@ import (
 	"github.com/cloudskin/cloudskin/api/v1alpha1"
 	"github.com/cloudskin/cloudskin/client"
 	"github.com/cloudskin/cloudskin/config"
+	"github.com/cloudskin/cloudskin/dashboard"
 	"github.com/cloudskin/cloudskin/geds/metadata"
 	"github.com/cloudskin/cloudskin/geds/s3tier"
 	"github.com/cloudskin/cloudskin/geds/service"
 	"github.com/cloudskin/cloudskin/internal/auth"
 	"github.com/cloudskin/cloudskin/internal/component"
+	"github.com/cloudskin/cloudskin/learning/recommend"
 	"github.com/cloudskin/cloudskin/orchestrator"
 	"github.com/cloudskin/cloudskin/orchestrator/reconcile"
 	"github.com/cloudskin/cloudskin/store/bolt"
@@ -134,14 +136,18 @@ func components(cfg v1alpha1.Continuum, url string, tokens map[auth.Role]string)
 	}
 	self = self.WithToken(tokens[auth.Viewer])
 	observer := telemetry.NewComponent(telemetry.Options{}, agentTargets(self))
+	opts := orchestrator.Options{NotReadyAfter: hb.NotReadyAfter.Duration, Observe: objectives(observer)}
+	if cfg.Spec.Placement.Scorer != "heuristic" {
+		// Through the Learning Plane's API, as an orchestrator elsewhere would.
+		opts.Recommend = self.WithToken(tokens[auth.Operator]).RecommendPlacement
+	}
 	comps := []component.Component{
 		observer,
-		orchestrator.New(orchestrator.Options{
-			NotReadyAfter: hb.NotReadyAfter.Duration,
-			Observe:       objectives(observer),
-		}),
+		recommend.NewService(observer.Querier),
+		orchestrator.New(opts),
 		// The stream store, in <data>/streams, its API under /streams/v1.
 		streamapi.NewComponent(stream.Options{}),
+		dashboard.New(),
 	}
 	for _, tmpl := range cfg.Spec.Sites {
 		site := v1alpha1.NewSite(tmpl.Name, tmpl.Spec)

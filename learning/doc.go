@@ -12,6 +12,8 @@
 //     histogram of Shahrad et al., INFless's long-short-term histograms)
 //     and a trace-driven cold-start simulator.
 //   - plot: an SVG chart of a forecast against its history.
+//   - recommend: placement recommendations, ranking sites for a block by
+//     the QoS its replicas reported there, served as a REST API.
 //
 // Still to come (issue 8): the recurrent network, the model registry, the
 // agents, the recommendation API and federated training. They may import

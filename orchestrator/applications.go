@@ -96,7 +96,7 @@ func (cp *ControlPlane) reconcileOnce(ctx context.Context) (time.Duration, error
 		}
 	}
 	for name, ds := range plan.Decisions {
-		if err := cp.recordDecisions(ctx, name, ds); err != nil {
+		if err := cp.recordDecisions(ctx, name, in.Scorer.Name(), ds); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -173,6 +173,7 @@ func (cp *ControlPlane) reconcileInput(ctx context.Context) (reconcile.Input, er
 	}
 	in.Workloads = append(in.Workloads, kw...)
 	in.Moves, err = cp.pendingMoves(ctx)
+	in.Scorer = cp.scorer(ctx, in)
 	return in, err
 }
 
@@ -236,7 +237,7 @@ func workloadRun(c reconcile.Create) (v1alpha1.CellRun, error) {
 		Metadata: v1alpha1.ObjectMeta{
 			Name: w.Name,
 			Labels: map[string]string{
-				v1alpha1.LabelApplication: w.Application, v1alpha1.LabelComponent: w.Component,
+				v1alpha1.LabelApplication: w.Application, v1alpha1.LabelComponent: w.Component, v1alpha1.LabelBlock: c.Block.Metadata.Name,
 				v1alpha1.LabelIndex: strconv.Itoa(w.Index), v1alpha1.LabelSerial: strconv.Itoa(w.Serial),
 				v1alpha1.LabelTemplate: w.Hash, v1alpha1.LabelRestarts: strconv.Itoa(w.Restarts),
 			},
@@ -297,12 +298,12 @@ func expand(in []string, data templateData) ([]string, error) {
 
 // recordDecisions merges new placement decisions into the application's
 // Placement, keeping the latest decision per replica.
-func (cp *ControlPlane) recordDecisions(ctx context.Context, app string, ds []v1alpha1.PlacementDecision) error {
+func (cp *ControlPlane) recordDecisions(ctx context.Context, app, scorer string, ds []v1alpha1.PlacementDecision) error {
 	p, err := cp.apps.GetPlacement(ctx, app)
 	if err != nil && !errors.Is(err, apps.ErrNotFound) {
 		return err
 	}
-	p.Application, p.Scorer = app, placement.Heuristic{}.Name()
+	p.Application, p.Scorer = app, scorer
 	latest := map[string]int{}
 	for i, d := range p.Decisions {
 		latest[fmt.Sprintf("%s/%d", d.Component, d.Replica)] = i

@@ -27,6 +27,11 @@ type Options struct {
 	// Observe returns the latest measurements of an application's QoS
 	// objectives (see reconcile.App.Observed); nil measures nothing.
 	Observe func(ctx context.Context, a v1alpha1.Application) map[string]float64
+	// Recommend, when set, is the Learning Plane's placement
+	// recommendation API: placement then uses the learning scorer (the
+	// heuristic plus the Learning Plane's rank of each site for components
+	// whose application has objectives).
+	Recommend func(ctx context.Context, req v1alpha1.PlacementRecommendationRequest) (v1alpha1.PlacementRecommendation, error)
 }
 
 // ControlPlane is the orchestrator as a continuum component.
@@ -46,6 +51,8 @@ type ControlPlane struct {
 	reconcileMu  sync.Mutex
 	migratableMu sync.Mutex
 	migratable   map[string]bool // by module digest
+	// recommendations caches the Learning Plane's answers for a while.
+	recommendations map[string]cachedRecommendation
 	// started is when Run began: sites are not judged lost before they
 	// had the time to heartbeat to this control plane.
 	started time.Time
@@ -61,7 +68,7 @@ func New(opts Options) *ControlPlane {
 	if opts.WatchInterval == 0 {
 		opts.WatchInterval = time.Second
 	}
-	return &ControlPlane{opts: opts, observe: opts.Observe, migratable: map[string]bool{}}
+	return &ControlPlane{opts: opts, observe: opts.Observe, migratable: map[string]bool{}, recommendations: map[string]cachedRecommendation{}}
 }
 
 // Name implements component.Component.

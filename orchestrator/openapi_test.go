@@ -51,6 +51,8 @@ var telemetryRoutes = map[string]bool{
 	"GET /api/v1/series":              true,
 	"POST /api/v1/series":             true,
 	"GET /api/v1/label/{name}/values": true,
+	// Registered by the Learning Plane's component (learning/recommend).
+	"POST /api/v1/recommendations/placement": true,
 }
 
 // Tokens of the contract server, which runs with authentication on.

@@ -139,6 +139,7 @@ type ApplicationList struct {
 const (
 	LabelApplication = "app.cloudskin.io/application"
 	LabelComponent   = "app.cloudskin.io/component"
+	LabelBlock       = "app.cloudskin.io/block"
 	LabelIndex       = "app.cloudskin.io/index"
 	LabelSerial      = "app.cloudskin.io/serial"
 	LabelTemplate    = "app.cloudskin.io/template"

@@ -24,6 +24,8 @@ type ContinuumSpec struct {
 	DataDir string `json:"dataDir" yaml:"dataDir"`
 	// Heartbeat sets how agents prove they are alive.
 	Heartbeat HeartbeatPolicy `json:"heartbeat" yaml:"heartbeat"`
+	// Placement chooses how replicas are placed.
+	Placement PlacementConfig `json:"placement,omitzero" yaml:"placement,omitempty"`
 	// Auth, when enabled, requires bearer tokens with roles on /api/v1.
 	Auth AuthConfig `json:"auth,omitzero" yaml:"auth,omitempty"`
 	// Sites are started as in-process node agents.
@@ -51,6 +53,14 @@ type GEDSPersistent struct {
 	Secure   bool   `json:"secure,omitempty" yaml:"secure,omitempty"`
 	// BucketPrefix is put before GEDS bucket names in S3.
 	BucketPrefix string `json:"bucketPrefix,omitempty" yaml:"bucketPrefix,omitempty"`
+}
+
+// PlacementConfig chooses the placement scorer.
+type PlacementConfig struct {
+	// Scorer is "learning" (the heuristic plus the Learning Plane's rank
+	// of sites by the QoS a block was observed to reach; the default) or
+	// "heuristic".
+	Scorer string `json:"scorer,omitempty" yaml:"scorer,omitempty"`
 }
 
 // AuthConfig turns on bearer-token authentication of the API.
@@ -102,6 +112,11 @@ func (c *Continuum) Validate() error {
 		if _, _, err := net.SplitHostPort(p.Endpoint); err != nil {
 			return fmt.Errorf("spec.geds.persistent.endpoint %q: want host:port: %w", p.Endpoint, err)
 		}
+	}
+	switch c.Spec.Placement.Scorer {
+	case "", "learning", "heuristic":
+	default:
+		return fmt.Errorf("spec.placement.scorer %q: want learning or heuristic", c.Spec.Placement.Scorer)
 	}
 	seen := map[string]bool{}
 	for i, s := range c.Spec.Sites {

@@ -65,7 +65,7 @@ func TestApplyDeployMigrateUpdateDelete(t *testing.T) {
 	// The placement record explains every decision.
 	var p v1alpha1.Placement
 	getJSON(t, base+"/api/v1/placements/demo", &p)
-	if len(p.Decisions) != 3 || p.Decisions[0].Reason == "" || len(p.Decisions[0].Candidates) != 2 {
+	if len(p.Decisions) != 3 || p.Decisions[0].Reason == "" || len(p.Decisions[0].Candidates) != 2 || p.Scorer != "learning" {
 		t.Fatalf("placement: %+v", p)
 	}
 	yamlOut, err := run(t, nil, append([]string{"get", "placement", "demo", "-o", "yaml"}, srv...)...)

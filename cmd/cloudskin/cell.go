@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -520,17 +522,16 @@ unchanged. Defaults: -O2, SIMD on.`,
 	return cmd
 }
 
-// exitWhenInterrupted ends the process soon after Ctrl-C or SIGTERM if the
-// cells have not stopped by then: a cell without a time limit runs
-// uninterruptible code, which only its own next host call would notice.
-func exitWhenInterrupted(cmd *cobra.Command) {
-	ctx := cmd.Context()
-	go func() {
-		<-ctx.Done()
-		time.Sleep(time.Second)
-		fmt.Fprintln(cmd.ErrOrStderr(), "cell: interrupted")
-		os.Exit(130)
-	}()
+// exitWhenInterrupted gives Ctrl-C and SIGTERM back their default action,
+// ending the process at once, for local cell runs. A cell without a time
+// limit runs uninterruptible code; on wazero that machine code cannot be
+// preempted, so once the garbage collector asks every goroutine to stop,
+// none runs again until the cell makes a host call: a goroutine waiting
+// for the signal would never get to exit the process (seen as a cell that
+// ignored Ctrl-C for minutes). The kernel needs no goroutine. The shell
+// reports such an end as status 130.
+func exitWhenInterrupted(*cobra.Command) {
+	signal.Reset(os.Interrupt, syscall.SIGTERM)
 }
 
 func newCellMigrateCommand(g *globals) *cobra.Command {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -53,4 +55,30 @@ func TestMobilityExampleDeploysMeetsItsObjectivesAndMoves(t *testing.T) {
 		t.Fatalf("detector at %s after the move", site)
 	}
 	t.Logf("in the cloud: %s", condition(a, "ObjectivesMet").Message)
+
+	// The Learning Plane has now seen the detector at both sites.
+	var rec v1alpha1.PlacementRecommendation
+	body := `{"block":"detector","sites":["edge","cloud"],"objectives":[{"metric":"fps","op":">=","value":25},{"metric":"latency_ms","op":"<=","value":100}]}`
+	if code := postJSON(t, base+"/api/v1/recommendations/placement", body, &rec); code != 200 || len(rec.Sites) != 2 {
+		t.Fatalf("recommendation: %d %+v", code, rec)
+	}
+	for _, s := range rec.Sites {
+		if s.Confidence <= 0 || s.Predicted["fps"] <= 0 {
+			t.Errorf("no history for %s: %+v", s.Site, s)
+		}
+	}
+	t.Logf("recommendation: %+v", rec.Sites)
+}
+
+func postJSON(t *testing.T, url, body string, out any) int {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	return resp.StatusCode
 }

@@ -358,3 +358,49 @@ func bytes(n int64) string {
 	}
 	return fmt.Sprintf("%d", n)
 }
+
+// Learned is the learning scorer: Base's score plus Weight times the
+// Learning Plane's score of the site for the request's component (in
+// [0, 1], 0.5 when it has no opinion), so history of where the component's
+// block met its objectives steers placement, and Base still spreads load
+// where history says nothing.
+type Learned struct {
+	Base   Scorer
+	Weight float64
+	// Scores holds, by Request.Key() and then by site, the Learning
+	// Plane's score and its reason.
+	Scores map[string]map[string]SiteScore
+}
+
+// SiteScore is the Learning Plane's view of one site.
+type SiteScore struct {
+	Score  float64
+	Reason string
+}
+
+// Name implements Scorer.
+func (l Learned) Name() string { return "learning" }
+
+func (l Learned) learned(r Request, s Site) (SiteScore, bool) {
+	sc, ok := l.Scores[r.Key()][s.Name]
+	if !ok {
+		return SiteScore{Score: 0.5}, false
+	}
+	return sc, true
+}
+
+// Score implements Scorer.
+func (l Learned) Score(r Request, s Site) float64 {
+	sc, _ := l.learned(r, s)
+	return l.Base.Score(r, s) + l.Weight*sc.Score
+}
+
+// Explain implements Scorer.
+func (l Learned) Explain(r Request, s Site) []string {
+	sc, ok := l.learned(r, s)
+	why := "no history"
+	if ok {
+		why = sc.Reason
+	}
+	return append(l.Base.Explain(r, s), fmt.Sprintf("learned %.2f×%.2f (%s)", l.Weight, sc.Score, why))
+}

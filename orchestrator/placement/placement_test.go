@@ -123,3 +123,27 @@ func ExamplePlace() {
 	// edge true [free 0.81 spread 1.00]
 	// cloud false [latency to camera is 40ms, over 10ms]
 }
+
+func TestLearnedScorerFollowsHistory(t *testing.T) {
+	a, b := testSite("a", v1alpha1.SiteEdge, 4), testSite("b", v1alpha1.SiteEdge, 4)
+	a.UsedCPU = 1000 // the heuristic alone prefers b
+	r := Request{Application: "app", Component: v1alpha1.Component{Name: "det"}, BlockType: v1alpha1.BlockCell}
+	if d := Place(r, []Site{a, b}, Heuristic{}, now); d.Site != "b" {
+		t.Fatalf("heuristic chose %s", d.Site)
+	}
+	l := Learned{Base: Heuristic{}, Weight: 2, Scores: map[string]map[string]SiteScore{
+		"app/det": {"a": {Score: 0.95, Reason: "fps 30 (n=100)"}, "b": {Score: 0.3, Reason: "fps 9 (n=100)"}},
+	}}
+	d := Place(r, []Site{a, b}, l, now)
+	if d.Site != "a" || !strings.Contains(d.Reason, "best learning score") {
+		t.Fatalf("learning chose %s: %s", d.Site, d.Reason)
+	}
+	if got := strings.Join(d.Candidates[0].Reasons, " "); !strings.Contains(got, "learned 2.00×0.95 (fps 30 (n=100))") {
+		t.Errorf("explanation %q", got)
+	}
+	// Without history for the component, it is the heuristic plus a constant.
+	r.Component.Name = "other"
+	if d := Place(r, []Site{a, b}, l, now); d.Site != "b" {
+		t.Errorf("no history: chose %s", d.Site)
+	}
+}
