@@ -41,6 +41,7 @@ type Agent struct {
 	heartbeats *prometheus.CounterVec
 	qos        *prometheus.GaugeVec // what cells report with cloudskin_metric
 	running    prometheus.Gauge     // cells running here now
+	usage      *cellUsage           // each running cell's CPU and memory
 	streams    cell.Streams         // the stream store cells read and append to
 	info       v1alpha1.AgentInfo
 }
@@ -113,7 +114,8 @@ func (a *Agent) Setup(h *component.Host) error {
 		Help:        "Cell runs this agent is running now (an MPI world counts once).",
 		ConstLabels: prometheus.Labels{"site": a.site.Metadata.Name},
 	})
-	for _, c := range []prometheus.Collector{a.heartbeats, a.qos, a.running} {
+	a.usage = newCellUsage(a.site.Metadata.Name)
+	for _, c := range []prometheus.Collector{a.heartbeats, a.qos, a.running, a.usage} {
 		if err := h.Metrics.Register(c); err != nil {
 			return fmt.Errorf("%s metrics: %w", a.Name(), err)
 		}

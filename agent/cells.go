@@ -292,6 +292,8 @@ func (a *Agent) runCell(ctx context.Context, rt *cell.Runtime, run v1alpha1.Cell
 	spec.Streams = a.streams
 	spec.Metrics = a.qosReporter(run)
 	defer a.forgetQoS(run)
+	spec.Usage = a.usage.track(run)
+	defer a.usage.forget(run)
 	var res cell.Result
 	if !prog.Migratable {
 		endLogs := a.reportOutput(ctx, run.Metadata.Name, st, earlier, out)

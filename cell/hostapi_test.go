@@ -49,6 +49,7 @@ func hostModule(t testing.TB, name string) []byte {
 		sources := map[string]string{
 			"streams":      "testdata/streams.c",
 			"mpimetric":    "testdata/mpimetric.c",
+			"usage":        "testdata/usage.c",
 			"frame-source": "../examples/mobility/src/frame-source.c",
 			"detector":     "../examples/mobility/src/detector.c",
 		}

@@ -52,6 +52,7 @@ func (p *Program) migrated(ctx context.Context, spec Spec, from *snapshot.Snapsh
 	}
 	ctx, cancel := withTimeout(ctx, spec)
 	defer cancel()
+	defer spec.Usage.begin()()
 	start := time.Now()
 	snap, err := migrate.Run(ctx, c, from, stopAt)
 	return ended(ctx, start, snap, err)
@@ -68,6 +69,9 @@ func (p *Program) migrateCell(spec Spec, how migrate.Cell) (migrate.Cell, error)
 	how.WASI = wasiConfig(spec)
 	how.MemoryLimitPages = pages
 	how.Uninterruptible = spec.Uninterruptible && spec.Timeout == 0
+	if spec.Usage != nil {
+		how.Observe = spec.Usage.observe
+	}
 	return how, nil
 }
 

@@ -68,6 +68,9 @@ type Spec struct {
 	// waits, so it should return quickly; cells that share it (MPI ranks,
 	// forks) call it concurrently.
 	Metrics func(name string, value float64)
+	// Usage, when set, measures the cell's CPU time and memory while it
+	// runs (see Usage); one Usage may serve every rank of a world.
+	Usage *Usage
 }
 
 // Result is how a cell ended.
@@ -107,6 +110,8 @@ func (p *Program) run(ctx context.Context, spec Spec, rank *mpi.Rank) (Result, e
 	if rank != nil {
 		hosts = append(hosts, rank.Module())
 	}
+	hosts = observing(hosts, spec.Usage)
+	defer spec.Usage.begin()()
 
 	if spec.Timeout > 0 {
 		var cancel context.CancelFunc

@@ -137,6 +137,7 @@ func (p *Program) runRank(ctx context.Context, spec Spec, rank *mpi.Rank, from *
 	}
 	ctx, cancel := withTimeout(ctx, spec)
 	defer cancel()
+	defer spec.Usage.begin()()
 	start := time.Now()
 	snap, err := migrate.Run(ctx, c, from, 0)
 	return ended(ctx, start, snap, err)

@@ -93,6 +93,9 @@ type Cell struct {
 	Uninterruptible  bool
 	// Stats, when set, receives measurements of the run.
 	Stats *Stats
+	// Observe, when set, sees the cell's memory at every host call (on
+	// the cell's goroutine), before the call: for usage metrics.
+	Observe func(mem engine.Memory)
 	// Stop, when closed, stops the cell at its next host call as if that
 	// call were stopAt: how a running cell is asked to migrate.
 	Stop <-chan struct{}
@@ -159,7 +162,7 @@ func Run(ctx context.Context, c Cell, from *snapshot.Snapshot, stopAt uint64) (*
 	}
 	defer sys.Close()
 
-	p := &point{stopAt: stopAt, stop: c.Stop, stopBefore: c.StopBefore}
+	p := &point{stopAt: stopAt, stop: c.Stop, stopBefore: c.StopBefore, observe: c.Observe}
 	inst, err := c.Compiled.Instantiate(ctx, engine.InstanceConfig{
 		HostModules:      p.wrap(append([]engine.HostModule{sys.Module()}, c.Hosts...)),
 		MemoryLimitPages: c.MemoryLimitPages,
@@ -240,6 +243,8 @@ type point struct {
 	unwindFrom uint32
 	// err is a failure of the machinery inside a host call.
 	err error
+	// observe, when set, sees the memory at every host call (Cell.Observe).
+	observe func(engine.Memory)
 }
 
 // wrap returns hosts with every function going through p.
@@ -257,6 +262,9 @@ func (p *point) wrap(hosts []engine.HostModule) []engine.HostModule {
 
 func (p *point) hook(module, name string, params int, call func(context.Context, engine.Memory, []uint64)) func(context.Context, engine.Memory, []uint64) {
 	return func(ctx context.Context, mem engine.Memory, stack []uint64) {
+		if p.observe != nil {
+			p.observe(mem)
+		}
 		if p.rewinding {
 			// The guest is back at the call it stopped at; from here on
 			// it runs normally, starting with the call itself. It is not

@@ -73,6 +73,19 @@ func TestApplyDeployMigrateUpdateDelete(t *testing.T) {
 		t.Fatalf("get placement -o yaml: %v\n%s", err, yamlOut)
 	}
 
+	// Agents publish each replica's CPU time and memory.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		mem := agentGaugeWhere(t, base+"/metrics", "cloudskin_cell_memory_bytes", `workload="demo-sink-0-0"`)
+		cpu := agentGaugeWhere(t, base+"/metrics", "cloudskin_cell_cpu_seconds_total", `workload="demo-sink-0-0"`)
+		if mem >= 64<<10 && cpu > 0 {
+			t.Logf("demo-sink-0-0: %.0f bytes of linear memory, %.4f s of CPU", mem, cpu)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cell usage of demo-sink-0-0: memory %v, cpu %v", mem, cpu)
+		}
+	}
+
 	// Move the sink live to the site it is not on.
 	from := a.Status.Components[1].Replicas[0].Site
 	to := map[string]string{"edge": "cloud", "cloud": "edge"}[from]

@@ -17,13 +17,23 @@ import (
 // agentGauge reads one gauge from an agent's /metrics.
 func agentGauge(t *testing.T, metricsURL, name string) float64 {
 	t.Helper()
+	return agentGaugeWhere(t, metricsURL, name, "")
+}
+
+// agentGaugeWhere reads the first sample of name whose labels contain
+// match; -1 if there is none.
+func agentGaugeWhere(t *testing.T, metricsURL, name, match string) float64 {
+	t.Helper()
 	resp, err := http.Get(metricsURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	m := regexp.MustCompile(`(?m)^` + name + `\{[^}]*\} (\S+)$`).FindSubmatch(body)
+	m := regexp.MustCompile(`(?m)^` + name + `\{[^}]*` + regexp.QuoteMeta(match) + `[^}]*\} (\S+)$`).FindSubmatch(body)
+	if m == nil && match != "" {
+		return -1
+	}
 	if m == nil {
 		t.Fatalf("no %s in %s", name, metricsURL)
 	}
