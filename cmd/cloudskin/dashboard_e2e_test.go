@@ -57,7 +57,7 @@ func TestDashboardFollowsSitesAndAnApplication(t *testing.T) {
 	count := map[string]int{}
 	for _, r := range replicas {
 		count[r.Component]++
-		if !strings.Contains(r.Reason, r.Site) || !strings.Contains(r.Reason, "score") {
+		if !strings.Contains(r.Reason, r.Site) || !strings.Contains(r.Reason, "score") || !strings.Contains(r.Reason, "Learning Plane: ") {
 			t.Errorf("replica of %s at %s: placement reason %q does not explain the choice", r.Component, r.Site, r.Reason)
 		}
 	}

@@ -105,9 +105,18 @@ export function latestMoves(migrations) {
 // the migration that took it elsewhere since.
 function placementText(d, move, site) {
   if (!d) return dash;
-  if (!site || d.site === site) return d.reason;
+  const reason = d.reason + learnedText(d);
+  if (!site || d.site === site) return reason;
   const by = move && move.to === site ? ` by migration ${move.migration}` : '';
-  return `${d.reason}; since moved to ${site}${by}`;
+  return `${reason}; since moved to ${site}${by}`;
+}
+
+// learnedText is the Learning Plane's part in a decision: its term in the
+// winning site's score ("learned 2.00×0.97 (fps 29.9 (n=240) …)").
+function learnedText(d) {
+  const won = (d.candidates ?? []).find((c) => c.site === d.site);
+  const learned = won?.reasons?.find((r) => r.startsWith('learned '));
+  return learned ? `; Learning Plane: ${learned.slice('learned '.length)}` : '';
 }
 
 function candidatesText(d) {
