@@ -173,7 +173,7 @@ func TestLoadContinuumRejects(t *testing.T) {
 		{
 			name: "decode error",
 			data: "apiVersion: cloudskin.io/v1alpha1\nkind: Continuum\nspec:\n  lisen: localhost:1\n",
-			want: ":4:3: spec.lisen: unknown field (known fields: listen, dataDir, heartbeat, placement, auth, sites, geds)",
+			want: ":4:3: spec.lisen: unknown field (known fields: listen, dataDir, heartbeat, telemetry, placement, auth, sites, geds)",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

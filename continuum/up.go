@@ -135,7 +135,8 @@ func components(cfg v1alpha1.Continuum, url string, tokens map[auth.Role]string)
 		return nil, err
 	}
 	self = self.WithToken(tokens[auth.Viewer])
-	observer := telemetry.NewComponent(telemetry.Options{}, agentTargets(self))
+	tc := cfg.Spec.Telemetry
+	observer := telemetry.NewComponent(telemetry.Options{Retention: tc.Retention.Duration, RemoteURL: tc.PrometheusURL}, agentTargets(self))
 	opts := orchestrator.Options{NotReadyAfter: hb.NotReadyAfter.Duration, Observe: objectives(observer)}
 	if cfg.Spec.Placement.Scorer != "heuristic" {
 		// Through the Learning Plane's API, as an orchestrator elsewhere would.

@@ -3,6 +3,7 @@ package v1alpha1
 import (
 	"fmt"
 	"net"
+	"net/url"
 )
 
 // KindContinuum is the kind of the resource that configures `cloudskin up`.
@@ -24,6 +25,8 @@ type ContinuumSpec struct {
 	DataDir string `json:"dataDir" yaml:"dataDir"`
 	// Heartbeat sets how agents prove they are alive.
 	Heartbeat HeartbeatPolicy `json:"heartbeat" yaml:"heartbeat"`
+	// Telemetry configures the observer.
+	Telemetry TelemetryConfig `json:"telemetry,omitzero" yaml:"telemetry,omitempty"`
 	// Placement chooses how replicas are placed.
 	Placement PlacementConfig `json:"placement,omitzero" yaml:"placement,omitempty"`
 	// Auth, when enabled, requires bearer tokens with roles on /api/v1.
@@ -53,6 +56,16 @@ type GEDSPersistent struct {
 	Secure   bool   `json:"secure,omitempty" yaml:"secure,omitempty"`
 	// BucketPrefix is put before GEDS bucket names in S3.
 	BucketPrefix string `json:"bucketPrefix,omitempty" yaml:"bucketPrefix,omitempty"`
+}
+
+// TelemetryConfig configures where metrics are kept and queried.
+type TelemetryConfig struct {
+	// Retention is how long the embedded TSDB keeps samples; zero means 15 days.
+	Retention Duration `json:"retention,omitzero" yaml:"retention,omitempty"`
+	// PrometheusURL, when set, is an external Prometheus or Thanos to
+	// query instead of the embedded TSDB (which is then not kept, and
+	// nothing is scraped: that Prometheus scrapes the agents).
+	PrometheusURL string `json:"prometheusURL,omitempty" yaml:"prometheusURL,omitempty"`
 }
 
 // PlacementConfig chooses the placement scorer.
@@ -112,6 +125,14 @@ func (c *Continuum) Validate() error {
 		if _, _, err := net.SplitHostPort(p.Endpoint); err != nil {
 			return fmt.Errorf("spec.geds.persistent.endpoint %q: want host:port: %w", p.Endpoint, err)
 		}
+	}
+	if u := c.Spec.Telemetry.PrometheusURL; u != "" {
+		if parsed, err := url.Parse(u); err != nil || (parsed.Scheme != "http" && parsed.Scheme != "https") || parsed.Host == "" {
+			return fmt.Errorf("spec.telemetry.prometheusURL %q: want an http or https URL", u)
+		}
+	}
+	if c.Spec.Telemetry.Retention.Duration < 0 {
+		return fmt.Errorf("spec.telemetry.retention %s: must not be negative", c.Spec.Telemetry.Retention)
 	}
 	switch c.Spec.Placement.Scorer {
 	case "", "learning", "heuristic":

@@ -79,6 +79,17 @@ spec:
 		t.Fatalf("the replica runs at %s, want far (the freest site)", site)
 	}
 
+	// The control plane scrapes the separate agent's own /metrics.
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		res := promQuery(t, base, `cloudskin_agent_cells_running{job="agent",site="far"}`)
+		if len(res) == 1 && res[0].Value[1] == "1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the far agent's metrics through PromQL: %+v", res)
+		}
+	}
+
 	proxy.partitioned.Store(true)
 	a = waitApp(t, base, "one", 30*time.Second, func(a v1alpha1.Application) bool {
 		if !running(1)(a) {
