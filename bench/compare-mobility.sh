@@ -14,6 +14,7 @@
 # camera to 10 ms). Prints TSV rows: edge as "ours", cloud as "peer".
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/edge.sh
 EDGE_CPU=${EDGE_CPU:-1}
 SECONDS_PER_SITE=${MOBILITY_SECONDS:-20}
 bin=$PWD/bin/cloudskin
@@ -59,21 +60,9 @@ edge_note="pinned to core 0"
 XDG_CACHE_HOME=$work/edge-cache taskset -c 0 "$bin" agent -f "$work/edge.yaml" --server "$server" --interval 500ms --listen 127.0.0.1:0 --log-level warn >"$work/edge.log" 2>&1 &
 edge=$!
 pids+=("$edge")
-quota=$(awk -v c="$EDGE_CPU" 'BEGIN { printf "%d", c * 100000 }')
-if [ -w /sys/fs/cgroup/cpu ] && mkdir -p /sys/fs/cgroup/cpu/cloudskin-mobility-bench 2>/dev/null; then
-	cgroup=/sys/fs/cgroup/cpu/cloudskin-mobility-bench
-	echo 100000 >"$cgroup/cpu.cfs_period_us" && echo "$quota" >"$cgroup/cpu.cfs_quota_us" && echo "$edge" >"$cgroup/cgroup.procs" &&
-		edge_note="$EDGE_CPU of core 0 (cgroup cpu quota)"
-elif [ -w /sys/fs/cgroup/cgroup.subtree_control ] && mkdir -p /sys/fs/cgroup/cloudskin-mobility-bench 2>/dev/null; then
-	cgroup=/sys/fs/cgroup/cloudskin-mobility-bench
-	echo "$quota 100000" >"$cgroup/cpu.max" && echo "$edge" >"$cgroup/cgroup.procs" &&
-		edge_note="$EDGE_CPU of core 0 (cgroup cpu.max)"
-fi
+limit_edge "$edge" cloudskin-mobility-bench
 log "edge: $edge_note"
-for _ in $(seq 100); do
-	"$bin" get sites --server "$server" 2>/dev/null | grep -q "edge.*Ready" && "$bin" get sites --server "$server" | grep -q "cloud.*Ready" && break
-	sleep 0.2
-done
+wait_sites "$bin" "$server"
 "$bin" apply -f examples/mobility/ --server "$server" >&2
 
 # window NAME: waits MOBILITY_SECONDS, then prints the medians of the

@@ -19,6 +19,7 @@
 # Every run's composite is compared bit for bit with the others.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/edge.sh
 SIZE=${NDVI_SIZE:-2048}
 DATES=${NDVI_DATES:-96}
 RANKS=2
@@ -75,21 +76,9 @@ edge_note="pinned to core 0"
 XDG_CACHE_HOME=$work/edge-cache taskset -c 0 "$bin" agent --server "$server" --name edge --type edge --cores 1 --interval 500ms --listen 127.0.0.1:0 --log-level warn >"$work/edge.log" 2>&1 &
 edge=$!
 pids+=("$edge")
-quota=$(awk -v c="$EDGE_CPU" 'BEGIN { printf "%d", c * 100000 }')
-if [ -w /sys/fs/cgroup/cpu ] && mkdir -p /sys/fs/cgroup/cpu/cloudskin-edge-bench 2>/dev/null; then
-	cgroup=/sys/fs/cgroup/cpu/cloudskin-edge-bench
-	echo 100000 >"$cgroup/cpu.cfs_period_us" && echo "$quota" >"$cgroup/cpu.cfs_quota_us" && echo "$edge" >"$cgroup/cgroup.procs" &&
-		edge_note="$EDGE_CPU of core 0 (cgroup cpu quota)"
-elif [ -w /sys/fs/cgroup/cgroup.subtree_control ] && mkdir -p /sys/fs/cgroup/cloudskin-edge-bench 2>/dev/null; then
-	cgroup=/sys/fs/cgroup/cloudskin-edge-bench
-	echo "$quota 100000" >"$cgroup/cpu.max" && echo "$edge" >"$cgroup/cgroup.procs" &&
-		edge_note="$EDGE_CPU of core 0 (cgroup cpu.max)"
-fi
+limit_edge "$edge" cloudskin-edge-bench
 log "edge: $edge_note"
-for _ in $(seq 100); do
-	"$bin" get sites --server "$server" 2>/dev/null | grep -q "edge.*Ready" && "$bin" get sites --server "$server" | grep -q "cloud.*Ready" && break
-	sleep 0.2
-done
+wait_sites "$bin" "$server"
 
 submit() { # site out.csr -> runs in the background, prints nothing
 	"$bin" cell mpirun -n "$RANKS" --server "$server" --site "$1" --dir "$work/data:/data" \
