@@ -87,7 +87,7 @@ func OpenDB(dir string, opts DBOptions) (*DB, error) {
 		return nil, errors.New("telemetry: open store: no directory given")
 	}
 	opts = opts.withDefaults()
-	db, err := tsdb.Open(dir, opts.Logger, nil, tsdbOptions(opts), nil)
+	db, err := tsdb.Open(dir, slog.New(warnings{opts.Logger.Handler()}), nil, tsdbOptions(opts), nil)
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: open store in %s: %w", dir, err)
 	}
@@ -461,3 +461,16 @@ func timeRange(start, end time.Time) (mint, maxt int64) {
 	}
 	return mint, maxt
 }
+
+// warnings passes on only warnings and errors: the TSDB reports every
+// WAL replay and compaction at info level, which would fill the log of
+// `cloudskin up` at each start with the store's housekeeping.
+type warnings struct{ slog.Handler }
+
+func (w warnings) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && w.Handler.Enabled(ctx, l)
+}
+
+func (w warnings) WithAttrs(as []slog.Attr) slog.Handler { return warnings{w.Handler.WithAttrs(as)} }
+
+func (w warnings) WithGroup(name string) slog.Handler { return warnings{w.Handler.WithGroup(name)} }
