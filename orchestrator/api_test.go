@@ -2,55 +2,23 @@ package orchestrator_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cloudskin/cloudskin/api/v1alpha1"
-	"github.com/cloudskin/cloudskin/internal/component"
-	"github.com/cloudskin/cloudskin/internal/httpserver"
-	"github.com/cloudskin/cloudskin/internal/logging"
-	"github.com/cloudskin/cloudskin/internal/metrics"
+	"github.com/cloudskin/cloudskin/internal/component/componenttest"
 	"github.com/cloudskin/cloudskin/orchestrator"
-	"github.com/cloudskin/cloudskin/store/bolt"
 )
 
 // startControlPlane serves a control plane on a free loopback port.
 func startControlPlane(t testing.TB) string {
 	t.Helper()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := metrics.New("test", "test")
-	host := &component.Host{
-		Log:             logging.Discard(),
-		Metrics:         reg.Registerer,
-		Server:          httpserver.New(logging.Discard(), reg),
-		Store:           st,
-		DataDir:         t.TempDir(),
-		ControlPlaneURL: "http://" + ln.Addr().String(),
-	}
 	cp := orchestrator.New(orchestrator.Options{NotReadyAfter: 6 * time.Second})
-	if err := cp.Setup(host); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{}, 2)
-	go func() { host.Server.Serve(ctx, ln); done <- struct{}{} }()
-	go func() { cp.Run(ctx); done <- struct{}{} }()
-	t.Cleanup(func() { cancel(); <-done; <-done; st.Close() })
-	return host.ControlPlaneURL
+	return componenttest.Start(t, nil, cp).ControlPlaneURL
 }
 
 func call(t testing.TB, method, url, body string) (int, []byte) {

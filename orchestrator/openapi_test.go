@@ -12,10 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -31,10 +29,7 @@ import (
 	"github.com/cloudskin/cloudskin/client"
 	"github.com/cloudskin/cloudskin/internal/auth"
 	"github.com/cloudskin/cloudskin/internal/component"
-	"github.com/cloudskin/cloudskin/internal/httpserver"
-	"github.com/cloudskin/cloudskin/internal/logging"
-	"github.com/cloudskin/cloudskin/internal/metrics"
-	"github.com/cloudskin/cloudskin/store/bolt"
+	"github.com/cloudskin/cloudskin/internal/component/componenttest"
 )
 
 // telemetryRoutes are in the document but registered by the telemetry
@@ -158,23 +153,6 @@ func TestOpenAPIRoutesMatchServer(t *testing.T) {
 // way `cloudskin up --auth` does, on a free loopback port.
 func startContractServer(t testing.TB) (string, *component.Host) {
 	t.Helper()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := metrics.New("test", "test")
-	host := &component.Host{
-		Log:             logging.Discard(),
-		Metrics:         reg.Registerer,
-		Server:          httpserver.New(logging.Discard(), reg),
-		Store:           st,
-		DataDir:         t.TempDir(),
-		ControlPlaneURL: "http://" + ln.Addr().String(),
-	}
 	authz, err := auth.New([]auth.Token{
 		{Name: "admin", Role: auth.Admin, Token: adminToken},
 		{Name: "operator", Role: auth.Operator, Token: operatorToken},
@@ -183,16 +161,8 @@ func startContractServer(t testing.TB) (string, *component.Host) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	host.Server.Guard("/api/v1/", authz.Guard)
-	cp := New(Options{NotReadyAfter: time.Minute})
-	if err := cp.Setup(host); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{}, 2)
-	go func() { host.Server.Serve(ctx, ln); done <- struct{}{} }()
-	go func() { cp.Run(ctx); done <- struct{}{} }()
-	t.Cleanup(func() { cancel(); <-done; <-done; st.Close() })
+	guard := func(h *component.Host) { h.Server.Guard("/api/v1/", authz.Guard) }
+	host := componenttest.Start(t, guard, New(Options{NotReadyAfter: time.Minute}))
 	return host.ControlPlaneURL, host
 }
 
