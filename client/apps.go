@@ -185,3 +185,11 @@ func (c *Client) RecommendPlacement(ctx context.Context, req v1alpha1.PlacementR
 	err := c.do(ctx, http.MethodPost, "/api/v1/recommendations/placement", req, &out)
 	return out, err
 }
+
+// RecommendMigration asks the Learning Plane whether a component's
+// replicas at a site are heading for an objective violation, and where to.
+func (c *Client) RecommendMigration(ctx context.Context, req v1alpha1.MigrationRecommendationRequest) (v1alpha1.MigrationRecommendation, error) {
+	var out v1alpha1.MigrationRecommendation
+	err := c.do(ctx, http.MethodPost, "/api/v1/recommendations/migration", req, &out)
+	return out, err
+}

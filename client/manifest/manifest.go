@@ -33,6 +33,7 @@ type Resource struct {
 	Site        *v1alpha1.Site
 	Block       *v1alpha1.Block
 	Application *v1alpha1.Application
+	Agent       *v1alpha1.Agent
 }
 
 // Kind returns the resource's kind.
@@ -42,6 +43,8 @@ func (r Resource) Kind() string {
 		return v1alpha1.KindSite
 	case r.Block != nil:
 		return v1alpha1.KindBlock
+	case r.Agent != nil:
+		return v1alpha1.KindAgent
 	default:
 		return v1alpha1.KindApplication
 	}
@@ -54,15 +57,18 @@ func (r Resource) Name() string {
 		return "site/" + r.Site.Metadata.Name
 	case r.Block != nil:
 		return "block/" + r.Block.Ref()
+	case r.Agent != nil:
+		return "agent/" + r.Agent.Metadata.Name
 	default:
 		return "application/" + r.Application.Metadata.Name
 	}
 }
 
-// order applies sites, then blocks, then applications, so that an
-// application finds its blocks whatever order the files are in.
+// order applies sites, then blocks, then applications, then agents, so
+// that an application finds its blocks, and an agent the application it
+// scales, whatever order the files are in.
 func (r Resource) order() int {
-	return map[string]int{v1alpha1.KindSite: 0, v1alpha1.KindBlock: 1, v1alpha1.KindApplication: 2}[r.Kind()]
+	return map[string]int{v1alpha1.KindSite: 0, v1alpha1.KindBlock: 1, v1alpha1.KindApplication: 2, v1alpha1.KindAgent: 3}[r.Kind()]
 }
 
 // Load reads every path: a file, or a directory whose *.yaml and *.yml
@@ -129,8 +135,13 @@ func loadFile(file string) ([]Resource, error) {
 			if err = config.Decode(file, d.Data, d.Kind, r.Application); err == nil {
 				err = r.Application.Validate()
 			}
+		case v1alpha1.KindAgent:
+			r.Agent = &v1alpha1.Agent{}
+			if err = config.Decode(file, d.Data, d.Kind, r.Agent); err == nil {
+				err = r.Agent.Validate()
+			}
 		default:
-			return nil, fmt.Errorf("%s: kind %q: want Site, Block or Application", r.Source, d.Kind)
+			return nil, fmt.Errorf("%s: kind %q: want Site, Block, Application or Agent", r.Source, d.Kind)
 		}
 		if err != nil {
 			return nil, prefix(r.Source, err)
@@ -202,6 +213,9 @@ func applyOne(ctx context.Context, c *client.Client, r Resource, load ModuleLoad
 			return "created", err
 		}
 		return "unchanged", err
+	case r.Agent != nil:
+		_, action, err := c.ApplyAgent(ctx, *r.Agent)
+		return action, err
 	default:
 		_, action, err := c.ApplyApplication(ctx, *r.Application)
 		return action, err

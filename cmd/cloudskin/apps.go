@@ -213,8 +213,10 @@ func newDeleteCommand(g *globals) *cobra.Command {
 				err = c.DeleteBlock(ctx, args[1])
 			case "site", "sites":
 				err = c.DeleteSite(ctx, args[1])
+			case "agent", "agents":
+				err = c.DeleteAgent(ctx, args[1])
 			default:
-				return fmt.Errorf("delete %s: want application, block or site", args[0])
+				return fmt.Errorf("delete %s: want application, block, site or agent", args[0])
 			}
 			if err != nil {
 				return err
@@ -233,6 +235,8 @@ func deleteResource(ctx context.Context, c *client.Client, r manifest.Resource) 
 		return c.DeleteSite(ctx, r.Site.Metadata.Name)
 	case r.Block != nil:
 		return c.DeleteBlock(ctx, r.Block.Ref())
+	case r.Agent != nil:
+		return c.DeleteAgent(ctx, r.Agent.Metadata.Name)
 	default:
 		return c.DeleteApplication(ctx, r.Application.Metadata.Name)
 	}

@@ -24,10 +24,10 @@ import (
 // command runs from the repository root, shared/ being beside it.
 const defaultAzureTrace = "../shared/data/traces/azure-functions"
 
-func newLPCommand() *cobra.Command {
+func newLPCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "lp",
-		Short: "Learning Plane: forecast series, back-test models, simulate pre-warming policies",
+		Short: "Learning Plane: forecasts, back-tests, the model registry, agents, scaling and pre-warming",
 	}
 	prewarmCmd := &cobra.Command{
 		Use:   "prewarm",
@@ -35,6 +35,7 @@ func newLPCommand() *cobra.Command {
 	}
 	prewarmCmd.AddCommand(newLPPrewarmSimulateCommand())
 	cmd.AddCommand(newLPForecastCommand(), newLPBacktestCommand(), prewarmCmd)
+	cmd.AddCommand(newLPScaleCommand(), newLPTrainCommand(g), newLPModelsCommand(g), newLPAgentsCommand(g))
 	return cmd
 }
 
@@ -179,7 +180,7 @@ and says so on stderr.`,
 	fl.StringVar(&model, "model", forecast.KindHoltWinters, "model: "+strings.Join(forecast.Kinds(), ", ")+" or auto")
 	fl.BoolVar(&withBacktest, "backtest", false, "also back-test the model with rolling origins and print MAE, sMAPE and MASE")
 	fl.StringVarP(&output, "output", "o", "table", "output: table or json")
-	fl.StringVar(&plotPath, "plot", "", "write an SVG of the recent history and the forecast to this file")
+	fl.StringVar(&plotPath, "plot", "", "draw the recent history, the forecast and its interval to this file (.png or .svg)")
 	return cmd
 }
 
@@ -282,15 +283,20 @@ func formatTime(t time.Time) string {
 	return t.Format(time.RFC3339)
 }
 
-// writeForecastPlot draws the last few seasons of history and the forecast.
+// writeForecastPlot draws the last few seasons of history and the forecast,
+// as SVG or PNG by the file extension.
 func writeForecastPlot(path, source string, m forecast.Model, y, pred []float64, season int) error {
+	format, err := plot.FormatOf(path)
+	if err != nil {
+		return err
+	}
 	keep := min(len(y), max(5*season, 4*len(pred), 60))
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
 	title := fmt.Sprintf("%s: %s, %d steps", filepath.Base(source), m.Name(), len(pred))
-	if err := plot.ForecastSVG(f, plot.Chart{Title: title, History: y[len(y)-keep:], Forecast: pred}); err != nil {
+	if err := plot.WriteForecast(f, plot.Chart{Title: title, History: y[len(y)-keep:], Forecast: pred}, format); err != nil {
 		f.Close()
 		return err
 	}

@@ -54,7 +54,7 @@ with 'cloudskin get sites'.`,
 		newStreamCommand(g),
 		newRasterCommand(),
 		newGrannyCommand(),
-		newLPCommand(),
+		newLPCommand(g),
 		newConfigCommand(),
 		newVersionCommand(),
 	)

@@ -172,7 +172,9 @@ func Need(method, path string) Role {
 	switch {
 	case method == http.MethodGet || method == http.MethodHead:
 		return Viewer
-	case method == http.MethodPost && isQuery(path):
+	case method == http.MethodPost && (isQuery(path) || strings.HasPrefix(path, "/api/v1/recommendations/")):
+		// Queries and the Learning Plane's recommendations read and
+		// compute; they change nothing.
 		return Viewer
 	case method == http.MethodDelete && (strings.HasPrefix(path, "/api/v1/sites/") || strings.HasPrefix(path, "/api/v1/blocks/")):
 		return Admin

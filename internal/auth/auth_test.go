@@ -36,6 +36,10 @@ func TestRolesAndTokens(t *testing.T) {
 		{tok[Admin], "DELETE", "/api/v1/sites/edge", nil},
 		{tok[Viewer], "POST", "/api/v1/query_range", nil},
 		{tok[Viewer], "POST", "/api/v1/migrations", ErrForbidden},
+		{tok[Viewer], "POST", "/api/v1/recommendations/scaling", nil},
+		{tok[Viewer], "POST", "/api/v1/models/load/versions/2/promote", ErrForbidden},
+		{tok[Operator], "POST", "/api/v1/models/load/rollback", nil},
+		{tok[Viewer], "PUT", "/api/v1/agents/scaler", ErrForbidden},
 	}
 	for _, c := range cases {
 		r := httptest.NewRequest(c.method, c.path, nil)

@@ -2,7 +2,6 @@ package recommend
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -16,14 +15,16 @@ import (
 	"github.com/cloudskin/cloudskin/telemetry"
 )
 
-// Model names this package's ranking in answers.
-const Model = "observed-qos-mean"
+// Model names this package's ranking in answers: the observed mean, and
+// the QoS model (learning/qos) where there is none.
+const Model = "observed-qos-mean+qos-ridge"
 
 // DefaultWindow is how far back history is read when a request does not say.
 const DefaultWindow = 6 * time.Hour
 
-// Service answers placement recommendations from the QoS that cells
-// reported (cloudskin_cell_qos) in the TSDB.
+// Service answers placement and migration recommendations from the QoS
+// that cells reported (cloudskin_cell_qos) and the state of the sites
+// (docs/formats/api.md, "Recommendations") in the TSDB.
 type Service struct {
 	querier func() telemetry.Querier
 	log     *slog.Logger
@@ -40,11 +41,13 @@ func NewService(querier func() telemetry.Querier) *Service {
 // Name implements component.Component.
 func (s *Service) Name() string { return "learning" }
 
-// Setup mounts POST /api/v1/recommendations/placement.
+// Setup mounts POST /api/v1/recommendations/placement and …/migration.
 func (s *Service) Setup(h *component.Host) error {
 	s.log = h.Log.With("component", s.Name())
 	h.Server.HandleFunc("POST /api/v1/recommendations/placement", s.servePlacement)
+	h.Server.HandleFunc("POST /api/v1/recommendations/migration", s.serveMigration)
 	h.Announce(s.Name(), "placement recommendations", h.ControlPlaneURL+"/api/v1/recommendations/placement")
+	h.Announce(s.Name(), "migration recommendations", h.ControlPlaneURL+"/api/v1/recommendations/migration")
 	return nil
 }
 
@@ -68,7 +71,8 @@ func (s *Service) servePlacement(w http.ResponseWriter, r *http.Request) {
 	httpapi.WriteJSON(w, http.StatusOK, rec)
 }
 
-// Placement ranks req.Sites for req.Block by its observed QoS.
+// Placement ranks req.Sites for req.Block by its observed QoS, the QoS
+// model's predictions where it has none, and cost.
 func (s *Service) Placement(ctx context.Context, req v1alpha1.PlacementRecommendationRequest) (v1alpha1.PlacementRecommendation, error) {
 	out := v1alpha1.PlacementRecommendation{
 		TypeMeta: v1alpha1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.KindPlacementRecommendation},
@@ -76,6 +80,21 @@ func (s *Service) Placement(ctx context.Context, req v1alpha1.PlacementRecommend
 	}
 	if err := req.Validate(); err != nil {
 		return out, httpapi.Unprocessable(err)
+	}
+	ranking, err := s.rank(ctx, req, time.Now())
+	if err != nil {
+		return out, err
+	}
+	out.Sites = siteRecommendations(ranking)
+	return out, nil
+}
+
+// rank reads the history and the training samples of a valid request and
+// ranks its sites.
+func (s *Service) rank(ctx context.Context, req v1alpha1.PlacementRecommendationRequest, now time.Time) ([]Recommendation, error) {
+	q := s.querier()
+	if q == nil {
+		return nil, errNoTelemetry
 	}
 	window := req.Window.Duration
 	if window == 0 {
@@ -90,16 +109,26 @@ func (s *Service) Placement(ctx context.Context, req v1alpha1.PlacementRecommend
 		}
 		stats, err := s.history(ctx, req.Block, o.Metric, window)
 		if err != nil {
-			return out, err
+			return nil, err
 		}
 		h[o.Metric] = stats
 	}
-	for _, r := range Rank(req.Sites, objectives, h) {
-		out.Sites = append(out.Sites, v1alpha1.SiteRecommendation{
+	in, err := s.inputs(ctx, q, req, h, window, now)
+	if err != nil {
+		return nil, err
+	}
+	return RankWith(req.Sites, objectives, h, in), nil
+}
+
+func siteRecommendations(ranking []Recommendation) []v1alpha1.SiteRecommendation {
+	var out []v1alpha1.SiteRecommendation
+	for _, r := range ranking {
+		out = append(out, v1alpha1.SiteRecommendation{
 			Site: r.Site, Score: r.Score, Predicted: r.Predicted, Confidence: r.Confidence, Reason: r.Reason,
+			Basis: r.Basis, Cost: r.Cost,
 		})
 	}
-	return out, nil
+	return out
 }
 
 // history reads, per site, the mean and number of samples of a block's
@@ -107,7 +136,7 @@ func (s *Service) Placement(ctx context.Context, req v1alpha1.PlacementRecommend
 func (s *Service) history(ctx context.Context, block, metric string, window time.Duration) (map[string]Stats, error) {
 	q := s.querier()
 	if q == nil {
-		return nil, errors.New("recommend: no telemetry to learn from")
+		return nil, errNoTelemetry
 	}
 	sel := fmt.Sprintf(`cloudskin_cell_qos{block=%q,metric=%q}`, block, metric)
 	rng := fmt.Sprintf("[%ds]", int(window.Seconds()))

@@ -65,34 +65,44 @@ type Driver struct {
 // kubeconfig file, the context in it (its current context if empty), and
 // the namespace (DefaultNamespace if empty).
 func New(site v1alpha1.KubernetesSite) (*Driver, error) {
-	if site.Kubeconfig == "" {
-		return nil, errors.New("kube: site has no kubeconfig path")
-	}
-	raw, err := clientcmd.LoadFromFile(site.Kubeconfig)
+	cfg, err := RESTConfig(site.Kubeconfig, site.Context)
 	if err != nil {
-		return nil, fmt.Errorf("kube: kubeconfig %s: %w", site.Kubeconfig, err)
+		return nil, err
+	}
+	return NewForConfig(cfg, site.Namespace)
+}
+
+// RESTConfig reads a kubeconfig file and returns how to reach the cluster
+// of the named context (the file's current context if empty).
+func RESTConfig(kubeconfig, context string) (*rest.Config, error) {
+	if kubeconfig == "" {
+		return nil, errors.New("kube: no kubeconfig path")
+	}
+	raw, err := clientcmd.LoadFromFile(kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("kube: kubeconfig %s: %w", kubeconfig, err)
 	}
 	// Paths in the file (certificate-authority, client-key, ...) are
 	// relative to the file, not to our working directory.
 	if err := clientcmd.ResolveLocalPaths(raw); err != nil {
-		return nil, fmt.Errorf("kube: kubeconfig %s: %w", site.Kubeconfig, err)
+		return nil, fmt.Errorf("kube: kubeconfig %s: %w", kubeconfig, err)
 	}
-	name := site.Context
+	name := context
 	if name == "" {
 		name = raw.CurrentContext
 	}
 	if name == "" {
-		return nil, fmt.Errorf("kube: kubeconfig %s: no context given and no current-context set", site.Kubeconfig)
+		return nil, fmt.Errorf("kube: kubeconfig %s: no context given and no current-context set", kubeconfig)
 	}
 	if raw.Contexts[name] == nil {
 		return nil, fmt.Errorf("kube: kubeconfig %s: no context %q (it has %s)",
-			site.Kubeconfig, name, strings.Join(slices.Sorted(maps.Keys(raw.Contexts)), ", "))
+			kubeconfig, name, strings.Join(slices.Sorted(maps.Keys(raw.Contexts)), ", "))
 	}
 	cfg, err := clientcmd.NewNonInteractiveClientConfig(*raw, name, &clientcmd.ConfigOverrides{}, nil).ClientConfig()
 	if err != nil {
-		return nil, fmt.Errorf("kube: kubeconfig %s, context %s: %w", site.Kubeconfig, name, err)
+		return nil, fmt.Errorf("kube: kubeconfig %s, context %s: %w", kubeconfig, name, err)
 	}
-	return NewForConfig(cfg, site.Namespace)
+	return cfg, nil
 }
 
 // NewForConfig returns a driver for the cluster cfg reaches, putting

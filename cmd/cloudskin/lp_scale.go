@@ -1,0 +1,362 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cloudskin/cloudskin/learning/autoscale"
+	"github.com/cloudskin/cloudskin/learning/plot"
+	"github.com/cloudskin/cloudskin/learning/trace"
+)
+
+func newLPScaleCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "scale",
+		Short: "Replica autoscaling policies: the Kubernetes HPA rule, KEDA, predictive",
+	}
+	cmd.AddCommand(newLPScaleSimulateCommand())
+	return cmd
+}
+
+// scaleFlags are the flags of 'lp scale simulate'.
+type scaleFlags struct {
+	sf                 seriesFlags // --column, --time-column, --season (rows)
+	input, generate    string
+	seed               uint64
+	step, interval     time.Duration
+	capacity           float64
+	startup, warmup    time.Duration
+	minR, maxR, initR  int
+	slo, mean          float64
+	policies           string
+	resolution         time.Duration
+	historySeasons     int
+	refitEvery         int
+	headroom, target   float64
+	scaleDown          time.Duration
+	plotPath, output   string
+	plotFrom, plotSpan time.Duration
+}
+
+// scaleOutput is the JSON form of 'lp scale simulate -o json'.
+type scaleOutput struct {
+	Trace           string              `json:"trace"`
+	Source          string              `json:"source"`
+	Rows            int                 `json:"rows"`
+	StepSeconds     float64             `json:"stepSeconds"`
+	IntervalSeconds float64             `json:"intervalSeconds"`
+	Season          int                 `json:"season"`
+	Service         autoscale.Service   `json:"service"`
+	SLOPercent      float64             `json:"sloPercent"`
+	Results         []scaleResultJSON   `json:"results"`
+	Predictive      autoscalePredictive `json:"predictive"`
+}
+
+type autoscalePredictive struct {
+	ResolutionSeconds float64 `json:"resolutionSeconds"`
+	Season            int     `json:"season"`
+	History           int     `json:"history"`
+	RefitEvery        int     `json:"refitEvery"`
+	Headroom          float64 `json:"headroom"`
+}
+
+type scaleResultJSON struct {
+	autoscale.Result
+	ViolationPercent float64 `json:"violationPercent"`
+	UnservedPercent  float64 `json:"unservedPercent"`
+	SLOMet           bool    `json:"sloMet"`
+}
+
+func newLPScaleSimulateCommand() *cobra.Command {
+	var f scaleFlags
+	cmd := &cobra.Command{
+		Use:   "simulate",
+		Short: "Replay a load trace through autoscaling policies and compare SLO violations and cost",
+		Long: `Replay a load series (requests per second, one row per --step) through each
+policy at a decision interval of --interval, with a service whose replicas
+each serve --capacity req/s and take --startup to become ready. A row is
+held for all the decisions within its step. An interval whose demand
+exceeds the ready replicas' capacity is an SLO violation; the SLO is met
+when at least --slo percent of the scored intervals are not violations.
+The first --warmup of the trace trains the policies and is not scored.
+
+Policies: hpa (the Kubernetes HPA rule with its defaults), keda (the same
+rule fed by a metric polled every 30 s), predictive[:MODEL] (sizes for the
+load a learning/forecast model predicts over the start-up delay; MODEL is
+holt-winters by default).
+
+Instead of --input, --generate NAME[:DAYS] replays a generated minute-level
+trace: operating-room, road-camera or serverless-bursty (seeded by --seed).`,
+		Example: `  cloudskin lp scale simulate --generate operating-room:14 --capacity 10 --startup 2m --plot or.png
+  cloudskin lp scale simulate --input load.csv --column rps --step 1m --capacity 50 --policies hpa,predictive:seasonal-naive -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runScaleSimulate(cmd.OutOrStdout(), cmd.ErrOrStderr(), &f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.input, "input", "", "CSV file of the load (header row required)")
+	fl.StringVar(&f.generate, "generate", "", "replay a generated trace instead: operating-room, road-camera or serverless-bursty, optionally :DAYS (default 14)")
+	fl.Uint64Var(&f.seed, "seed", 1, "seed of the generated trace")
+	fl.StringVar(&f.sf.column, "column", "", "value column (default: the last column that is not the time column)")
+	fl.StringVar(&f.sf.timeColumn, "time-column", "", `time column (default: "ds", "time", "timestamp", "date" or "datetime" if present; "-" for none)`)
+	fl.IntVar(&f.sf.season, "season", 0, "season length in rows (default: a day for per-minute rows, else guessed from the time column: 24 hours, 7 days, 12 months)")
+	fl.Float64Var(&f.mean, "mean", 0, "rescale the load so its mean is this many req/s, to replay traces of any unit on one service (0: as read)")
+	fl.DurationVar(&f.step, "step", time.Minute, "time one row of the input stands for (a daily trace replayed with --step 1m maps each day to one minute)")
+	fl.DurationVar(&f.interval, "interval", 15*time.Second, "decision interval (the HPA's sync period is 15 s); --step must be a whole number of intervals")
+	fl.Float64Var(&f.capacity, "capacity", 0, "requests per second one replica serves within the SLO (required)")
+	fl.DurationVar(&f.startup, "startup", 2*time.Minute, "time a new replica takes to become ready (cold start)")
+	fl.IntVar(&f.minR, "min", 1, "minimum replicas")
+	fl.IntVar(&f.maxR, "max", 0, "maximum replicas (0: no bound)")
+	fl.IntVar(&f.initR, "initial", -1, "replicas ready at the start (default: enough for the first row)")
+	fl.DurationVar(&f.warmup, "warmup", -1, "leading part of the trace that trains the policies and is not scored (default: the history the predictive model needs, 2 seasons and a step)")
+	fl.Float64Var(&f.slo, "slo", 99.9, "SLO: percent of scored intervals whose demand the ready replicas must serve")
+	fl.StringVar(&f.policies, "policies", "hpa,keda,predictive:holt-winters,predictive:seasonal-naive", "comma-separated policies: hpa, keda, predictive[:MODEL]")
+	fl.DurationVar(&f.resolution, "resolution", 0, "predictive: step of the series the model is fitted on (default: whole rows, as few as keep a season ≤ 288 steps)")
+	fl.IntVar(&f.historySeasons, "history-seasons", 4, "predictive: seasons of recent history each fit uses")
+	fl.IntVar(&f.refitEvery, "refit-every", 1, "predictive: refit the model every this many model steps (--resolution)")
+	fl.Float64Var(&f.headroom, "headroom", 0, "predictive: extra capacity above the forecast, as a fraction (0.1 = 10 %)")
+	fl.Float64Var(&f.target, "target", autoscale.DefaultTargetUtilization, "target utilisation of a replica's capacity, for every policy")
+	fl.DurationVar(&f.scaleDown, "scale-down-after", autoscale.DefaultDownscaleWindow, "scale-down window: the HPA's stabilisation window and the predictive hysteresis")
+	fl.StringVarP(&f.output, "output", "o", "table", "output: table or json")
+	fl.StringVar(&f.plotPath, "plot", "", "draw load, ready capacity and replicas of every policy to this .png or .svg file")
+	fl.DurationVar(&f.plotFrom, "plot-from", 0, "plot: start this far into the trace")
+	fl.DurationVar(&f.plotSpan, "plot-span", 0, "plot: span drawn (default: to the end)")
+	return cmd
+}
+
+// scaleTrace is the load to replay, one value per row.
+type scaleTrace struct {
+	name, source string
+	rows         []float64
+	season       int // rows
+}
+
+func (f *scaleFlags) loadTrace(stderr io.Writer) (scaleTrace, error) {
+	switch {
+	case f.input != "" && f.generate != "":
+		return scaleTrace{}, fmt.Errorf("give --input or --generate, not both")
+	case f.generate != "":
+		return f.generated()
+	case f.input == "":
+		return scaleTrace{}, fmt.Errorf("--input FILE.csv or --generate NAME is required")
+	}
+	s, err := trace.ReadSeriesFile(f.input, trace.SeriesOptions{Column: f.sf.column, TimeColumn: f.sf.timeColumn})
+	if err != nil {
+		return scaleTrace{}, err
+	}
+	t := scaleTrace{name: filepath.Base(f.input), source: f.input, rows: s.Values, season: f.sf.season}
+	if t.season == 0 {
+		season, why, err := trace.GuessSeason(s.Times)
+		if err != nil {
+			return t, fmt.Errorf("%s: %w (--season)", f.input, err)
+		}
+		if season == 60 { // per-minute rows: load's main cycle is the day
+			season, why = 24*60, "daily cycle of per-minute data"
+		}
+		t.season = season
+		fmt.Fprintf(stderr, "season %d rows (%s, guessed from the time column; set --season to override)\n", season, why)
+	}
+	return t, nil
+}
+
+func (f *scaleFlags) generated() (scaleTrace, error) {
+	name, daysText, hasDays := strings.Cut(f.generate, ":")
+	days := 14
+	if hasDays {
+		d, err := strconv.Atoi(daysText)
+		if err != nil || d < 1 || d > 366 {
+			return scaleTrace{}, fmt.Errorf("--generate %s: days must be a whole number from 1 to 366", f.generate)
+		}
+		days = d
+	}
+	var tr autoscale.Trace
+	switch name {
+	case "operating-room":
+		tr = autoscale.OperatingRoomTrace(days, f.seed)
+	case "road-camera":
+		tr = autoscale.RoadCameraTrace(days, f.seed)
+	case "serverless-bursty":
+		tr = autoscale.ServerlessTrace(days, f.seed)
+	default:
+		return scaleTrace{}, fmt.Errorf("--generate %q: unknown trace (want operating-room, road-camera or serverless-bursty)", name)
+	}
+	f.step = tr.Interval
+	season := tr.Season
+	if f.sf.season > 0 {
+		season = f.sf.season
+	}
+	return scaleTrace{name: tr.Name, source: tr.Source, rows: tr.Load, season: season}, nil
+}
+
+// setup checks the flags against the trace and builds the simulation.
+type scaleSetup struct {
+	load   []float64 // one value per decision interval
+	svc    autoscale.Service
+	hpa    autoscale.HPAConfig
+	pred   autoscale.PredictiveConfig
+	rowsIn int // decision intervals per row
+}
+
+func (f *scaleFlags) setup(t scaleTrace) (scaleSetup, error) {
+	var s scaleSetup
+	if f.output != "table" && f.output != "json" {
+		return s, fmt.Errorf("-o must be table or json, got %q", f.output)
+	}
+	if !(f.capacity > 0) {
+		return s, fmt.Errorf("--capacity must be a positive number of requests per second per replica, got %v", f.capacity)
+	}
+	if f.interval <= 0 || f.step <= 0 || f.step%f.interval != 0 {
+		return s, fmt.Errorf("--step %s must be a positive whole number of --interval %s", f.step, f.interval)
+	}
+	if t.season < 1 {
+		return s, fmt.Errorf("--season must be at least 1 row, got %d", t.season)
+	}
+	if !(f.slo > 0 && f.slo <= 100) {
+		return s, fmt.Errorf("--slo must be a percentage in (0, 100], got %v", f.slo)
+	}
+	for i, v := range t.rows {
+		if v < 0 {
+			return s, fmt.Errorf("%s: row %d is %v: load must not be negative", t.name, i+1, v)
+		}
+	}
+	if f.mean < 0 {
+		return s, fmt.Errorf("--mean must not be negative, got %v", f.mean)
+	}
+	if f.mean > 0 {
+		t.rows = rescale(t.rows, f.mean)
+	}
+	s.rowsIn = int(f.step / f.interval)
+	s.load = autoscale.Resample(t.rows, s.rowsIn)
+
+	// The model step: whole rows, as few as keep a season ≤ 288 steps.
+	resolution := f.resolution
+	if resolution == 0 {
+		resolution = f.step * time.Duration((t.season+287)/288)
+	}
+	if resolution < f.interval || resolution%f.interval != 0 {
+		return s, fmt.Errorf("--resolution %s must be a positive whole number of --interval %s", resolution, f.interval)
+	}
+	modelSeason := max(int(time.Duration(t.season)*f.step/resolution), 1)
+	blockSteps := int(resolution / f.interval)
+	s.pred = autoscale.PredictiveConfig{
+		Resolution: resolution, Season: modelSeason, History: f.historySeasons * modelSeason,
+		RefitEvery: max(f.refitEvery, 1) * blockSteps, StartupDelay: f.startup, Headroom: f.headroom,
+		TargetUtilization: f.target, ScaleDownAfter: f.scaleDown, MinReplicas: f.minR, MaxReplicas: f.maxR,
+	}
+	s.hpa = autoscale.HPAConfig{TargetUtilization: f.target, DownscaleWindow: f.scaleDown, MinReplicas: f.minR, MaxReplicas: f.maxR}
+
+	warmup := f.warmup
+	if warmup < 0 {
+		warmup = time.Duration(2*modelSeason+1) * resolution
+	}
+	initial := f.initR
+	if initial < 0 && len(s.load) > 0 {
+		initial = max(int(s.load[0]/(f.capacity*f.target))+1, f.minR)
+	}
+	s.svc = autoscale.Service{
+		Capacity: f.capacity, StartupDelay: f.startup, MinReplicas: f.minR, MaxReplicas: f.maxR,
+		InitialReplicas: max(initial, 0), Warmup: int(warmup / f.interval),
+	}
+	if s.svc.Warmup >= len(s.load) {
+		return s, fmt.Errorf("%s: the warm-up (%s) covers the whole trace (%d rows of %s); give a longer trace or a shorter --warmup", t.name, warmup, len(t.rows), f.step)
+	}
+	return s, s.svc.Validate()
+}
+
+func runScaleSimulate(stdout, stderr io.Writer, f *scaleFlags) error {
+	t, err := f.loadTrace(stderr)
+	if err != nil {
+		return err
+	}
+	s, err := f.setup(t)
+	if err != nil {
+		return err
+	}
+	specs := strings.Split(f.policies, ",")
+	out := scaleOutput{
+		Trace: t.name, Source: t.source, Rows: len(t.rows), StepSeconds: f.step.Seconds(), IntervalSeconds: f.interval.Seconds(),
+		Season: t.season, Service: s.svc, SLOPercent: f.slo,
+		Predictive: autoscalePredictive{ResolutionSeconds: s.pred.Resolution.Seconds(), Season: s.pred.Season, History: s.pred.History, RefitEvery: s.pred.RefitEvery, Headroom: s.pred.Headroom},
+	}
+	var runs []plot.ScalingRun
+	for _, spec := range specs {
+		p, err := autoscale.ParsePolicy(spec, s.hpa, s.pred)
+		if err != nil {
+			return fmt.Errorf("--policies: %w", err)
+		}
+		r, err := autoscale.Run(s.load, f.interval, s.svc, p)
+		if err != nil {
+			return fmt.Errorf("%s: %w", t.name, err)
+		}
+		violation := 100 * float64(r.ViolationIntervals) / float64(max(r.Steps, 1))
+		out.Results = append(out.Results, scaleResultJSON{Result: r, ViolationPercent: violation, UnservedPercent: r.UnservedPercent(), SLOMet: 100-violation >= f.slo})
+		runs = append(runs, plot.ScalingRun{Name: r.Policy, ReadyCapacity: r.Series.ReadyCapacity, Replicas: r.Series.Desired})
+	}
+	if f.plotPath != "" {
+		if err := f.writePlot(t, s, runs); err != nil {
+			return err
+		}
+	}
+	if f.output == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	printScale(stdout, out)
+	return nil
+}
+
+// writePlot draws the --plot-from/--plot-span part of every run.
+func (f *scaleFlags) writePlot(t scaleTrace, s scaleSetup, runs []plot.ScalingRun) error {
+	from := min(max(int(f.plotFrom/f.interval), 0), len(s.load)-1)
+	to := len(s.load)
+	if f.plotSpan > 0 {
+		to = min(from+int(f.plotSpan/f.interval), to)
+	}
+	cut := make([]plot.ScalingRun, len(runs))
+	for i, r := range runs {
+		cut[i] = plot.ScalingRun{Name: r.Name, ReadyCapacity: r.ReadyCapacity[from:to], Replicas: r.Replicas[from:to]}
+	}
+	title := fmt.Sprintf("%s: capacity %g req/s per replica, start-up %s (from %s)", t.name, f.capacity, f.startup, time.Duration(from)*f.interval)
+	return plot.SaveScaling(f.plotPath, plot.Scaling{Title: title, Interval: f.interval, Load: s.load[from:to], Runs: cut})
+}
+
+func printScale(w io.Writer, out scaleOutput) {
+	fmt.Fprintf(w, "trace %s (%s): %d rows of %s, decisions every %s, season %d rows\n", out.Trace, out.Source, out.Rows,
+		time.Duration(out.StepSeconds*float64(time.Second)), time.Duration(out.IntervalSeconds*float64(time.Second)), out.Season)
+	fmt.Fprintf(w, "service: %g req/s per replica, start-up %s, replicas %d..%d; first %s not scored; SLO %g%% of intervals served\n\n",
+		out.Service.Capacity, out.Service.StartupDelay, out.Service.MinReplicas, out.Service.MaxReplicas,
+		time.Duration(out.Service.Warmup)*time.Duration(out.IntervalSeconds*float64(time.Second)), out.SLOPercent)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "policy\tviolation min\tviolation %\tunserved %\treplica-hours\tscaling events\tcold starts\tSLO met\t")
+	for _, r := range out.Results {
+		fmt.Fprintf(tw, "%s\t%.2f\t%.3f\t%.3f\t%.1f\t%d\t%d\t%v\t\n", r.Policy, r.SLOViolationMinutes, r.ViolationPercent, r.UnservedPercent, r.ReplicaHours, r.ScalingEvents, r.ColdStarts, r.SLOMet)
+	}
+	tw.Flush()
+}
+
+// rescale multiplies rows so their mean is mean (rows of zeros stay zero).
+func rescale(rows []float64, mean float64) []float64 {
+	sum := 0.0
+	for _, v := range rows {
+		sum += v
+	}
+	if sum == 0 {
+		return rows
+	}
+	k := mean * float64(len(rows)) / sum
+	out := make([]float64, len(rows))
+	for i, v := range rows {
+		out[i] = v * k
+	}
+	return out
+}

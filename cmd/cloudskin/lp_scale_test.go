@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// writeRampCSV writes cycles of an hour of per-minute load: 20 req/s, and
+// 100 req/s from minute 40 to 49, a ramp the reactive rule meets late.
+func writeRampCSV(t *testing.T, cycles int) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("time,rps\n")
+	start := time.Date(2025, 1, 6, 0, 0, 0, 0, time.UTC)
+	for i := range cycles * 60 {
+		v := 20.0
+		if m := i % 60; m >= 40 && m < 50 {
+			v = 100
+		}
+		fmt.Fprintf(&b, "%s,%g\n", start.Add(time.Duration(i)*time.Minute).Format(time.RFC3339), v)
+	}
+	path := filepath.Join(t.TempDir(), "ramp.csv")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func runLPScale(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := newLPScaleCommand()
+	var out, errOut bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SetArgs(append([]string{"simulate"}, args...))
+	err := cmd.Execute()
+	return out.String(), err
+}
+
+func TestLPScaleSimulateComparesPoliciesOnACSV(t *testing.T) {
+	csv := writeRampCSV(t, 8)
+	pngPath := filepath.Join(t.TempDir(), "sim.png")
+	common := []string{"--input", csv, "--column", "rps", "--season", "60", "--step", "1m", "--capacity", "10", "--startup", "3m",
+		"--policies", "hpa,keda,predictive:seasonal-naive"}
+
+	out, err := runLPScale(t, append(common, "-o", "json", "--plot", pngPath)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got scaleOutput
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if got.Rows != 480 || got.IntervalSeconds != 15 || got.Season != 60 || len(got.Results) != 3 {
+		t.Fatalf("rows %d interval %v season %d results %d; want 480, 15, 60, 3", got.Rows, got.IntervalSeconds, got.Season, len(got.Results))
+	}
+	byName := map[string]scaleResultJSON{}
+	for _, r := range got.Results {
+		byName[r.Policy] = r
+	}
+	hpa, pred := byName["hpa"], byName["predictive:seasonal-naive"]
+	if hpa.SLOViolationMinutes == 0 || !(pred.SLOViolationMinutes < hpa.SLOViolationMinutes) {
+		t.Errorf("violation minutes: hpa %v, predictive %v; want the predictive policy strictly lower on a repeating ramp", hpa.SLOViolationMinutes, pred.SLOViolationMinutes)
+	}
+	if hpa.SLOMet || hpa.ReplicaHours <= 0 || hpa.ColdStarts == 0 {
+		t.Errorf("hpa result %+v: want a missed SLO, a cost and cold starts", hpa.Result)
+	}
+	if info, err := os.Stat(pngPath); err != nil || info.Size() == 0 {
+		t.Errorf("plot not written: %v", err)
+	}
+
+	table, err := runLPScale(t, common...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"violation min", "replica-hours", "cold starts", "predictive:seasonal-naive", "keda", fmt.Sprintf("%.2f", hpa.SLOViolationMinutes)} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q:\n%s", want, table)
+		}
+	}
+}
+
+func TestLPScaleSimulateRejectsBadFlags(t *testing.T) {
+	csv := writeRampCSV(t, 3)
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--input", csv, "--season", "60"}, "--capacity"},
+		{[]string{"--input", csv, "--season", "60", "--capacity", "10", "--step", "20s"}, "--step"},
+		{[]string{"--input", csv, "--season", "60", "--capacity", "10", "--policies", "hpa,vpa"}, "vpa"},
+		{[]string{"--input", csv, "--season", "600", "--capacity", "10"}, "warm-up"},
+		{[]string{"--capacity", "10"}, "--input"},
+		{[]string{"--generate", "moon", "--capacity", "10"}, "moon"},
+		{[]string{"--input", csv, "--season", "60", "--capacity", "10", "-o", "yaml"}, "-o"},
+	}
+	for _, c := range cases {
+		_, err := runLPScale(t, c.args...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: error %v, want one naming %q", c.args, err, c.want)
+		}
+	}
+}
