@@ -28,22 +28,8 @@ func (cp *ControlPlane) routes(h *component.Host) {
 }
 
 // handle adapts a handler that returns (status, body, error) to http.
-func (cp *ControlPlane) handle(fn func(w http.ResponseWriter, r *http.Request) (int, any, error)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		code, body, err := fn(w, r)
-		if err != nil && r.Context().Err() != nil {
-			return // the client is gone (a watch cut by shutdown): nobody to answer
-		}
-		if err != nil {
-			httpapi.WriteError(w, cp.log, apiError(err))
-			return
-		}
-		if code == http.StatusNoContent {
-			w.WriteHeader(code)
-			return
-		}
-		httpapi.WriteJSON(w, code, body)
-	}
+func (cp *ControlPlane) handle(fn httpapi.HandlerFunc) http.HandlerFunc {
+	return httpapi.Handle(cp.log, apiError, fn)
 }
 
 // apiError maps domain errors to HTTP ones.

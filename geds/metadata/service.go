@@ -126,19 +126,8 @@ func (s *Service) routes(h *component.Host) {
 }
 
 // handle adapts a handler returning (status, body, error) to http.
-func (s *Service) handle(fn func(w http.ResponseWriter, r *http.Request) (int, any, error)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		code, body, err := fn(w, r)
-		if err != nil {
-			httpapi.WriteError(w, s.log, apiError(err))
-			return
-		}
-		if code == http.StatusNoContent {
-			w.WriteHeader(code)
-			return
-		}
-		httpapi.WriteJSON(w, code, body)
-	}
+func (s *Service) handle(fn httpapi.HandlerFunc) http.HandlerFunc {
+	return httpapi.Handle(s.log, apiError, fn)
 }
 
 // Reasons in error answers; Client maps them back to the sentinel errors.

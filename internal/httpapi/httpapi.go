@@ -106,3 +106,28 @@ func WriteError(w http.ResponseWriter, log *slog.Logger, err error) {
 	}
 	writeJSON(w, code, v1alpha1.ProblemContentType, v1alpha1.NewStatus(code, reason, err.Error()))
 }
+
+// HandlerFunc is a handler that returns its answer: a status code and a
+// body to write as JSON (none for 204), or an error to write as a problem.
+type HandlerFunc func(w http.ResponseWriter, r *http.Request) (int, any, error)
+
+// Handle adapts fn to http. toAPI maps the domain's errors to *Error (an
+// error that is not one is answered as a 500 and logged); errors after the
+// client went away are not answered, there is nobody to read them.
+func Handle(log *slog.Logger, toAPI func(error) error, fn HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		code, body, err := fn(w, r)
+		if err != nil && r.Context().Err() != nil {
+			return
+		}
+		if err != nil {
+			WriteError(w, log, toAPI(err))
+			return
+		}
+		if code == http.StatusNoContent {
+			w.WriteHeader(code)
+			return
+		}
+		WriteJSON(w, code, body)
+	}
+}

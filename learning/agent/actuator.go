@@ -134,8 +134,8 @@ func (s deploymentScaler) Scale(ctx context.Context, replicas int) (string, erro
 	return fmt.Sprintf("scaled deployment %s/%s from %d to %d", s.namespace, s.deployment, from, replicas), nil
 }
 
-// newScaler returns the scaler an agent's actuator names, or nil for none.
-func newScaler(a v1alpha1.Actuator, nbi NBI) (Scaler, error) {
+// NewScaler returns the scaler an agent's actuator names, or nil for none.
+func NewScaler(a v1alpha1.Actuator, nbi NBI) (Scaler, error) {
 	switch a.Type {
 	case v1alpha1.ActuatorApplication:
 		return componentScaler{nbi: nbi, app: a.Application, comp: a.Component}, nil

@@ -65,7 +65,7 @@ type Runner struct {
 
 // NewRunner prepares an agent; start is when its step count begins.
 func NewRunner(a v1alpha1.Agent, deps Deps, start time.Time) (*Runner, error) {
-	s, err := newScaler(a.Spec.Actuator, deps.NBI)
+	s, err := NewScaler(a.Spec.Actuator, deps.NBI)
 	if err != nil {
 		return nil, fmt.Errorf("agent %s: %w", a.Metadata.Name, err)
 	}

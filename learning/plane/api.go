@@ -13,6 +13,7 @@ import (
 	"github.com/cloudskin/cloudskin/internal/httpapi"
 	"github.com/cloudskin/cloudskin/learning/agent"
 	"github.com/cloudskin/cloudskin/learning/registry"
+	"github.com/cloudskin/cloudskin/telemetry"
 )
 
 // routes mounts the Learning Plane's API:
@@ -47,19 +48,8 @@ func (p *Plane) routes(h *component.Host) {
 }
 
 // handle writes a handler's answer, or its error as a problem document.
-func (p *Plane) handle(fn func(w http.ResponseWriter, r *http.Request) (int, any, error)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		code, body, err := fn(w, r)
-		if err != nil {
-			httpapi.WriteError(w, p.log, apiError(err))
-			return
-		}
-		if code == http.StatusNoContent {
-			w.WriteHeader(code)
-			return
-		}
-		httpapi.WriteJSON(w, code, body)
-	}
+func (p *Plane) handle(fn httpapi.HandlerFunc) http.HandlerFunc {
+	return httpapi.Handle(p.log, apiError, fn)
 }
 
 // apiError maps the registry's and the agents' errors to HTTP ones.
@@ -256,7 +246,23 @@ func (p *Plane) series(ctx context.Context, name string, s v1alpha1.SeriesSource
 	}
 	rd, err := agent.ReadSensor(ctx, q, v1alpha1.Sensor{Name: name, Query: s.Query, Window: s.Window, Step: s.Step}, time.Now())
 	if err != nil {
-		return nil, 0, httpapi.Unprocessable(err)
+		return nil, 0, queryError(err)
 	}
 	return rd.Values, rd.Step, nil
+}
+
+// queryError answers a failed query as Prometheus's API would: 503 when
+// the store cannot be reached or timed out, 422 for a query that is wrong
+// or returned nothing.
+func queryError(err error) error {
+	if errors.Is(err, agent.ErrNoData) {
+		return httpapi.Unprocessable(err)
+	}
+	switch telemetry.TypeOf(err) {
+	case telemetry.ErrorUnavailable, telemetry.ErrorTimeout:
+		return &httpapi.Error{Code: http.StatusServiceUnavailable, Reason: "Unavailable", Err: err}
+	case telemetry.ErrorInternal:
+		return err
+	}
+	return httpapi.Unprocessable(err)
 }

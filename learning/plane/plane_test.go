@@ -3,6 +3,7 @@ package plane_test
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -253,5 +254,28 @@ func TestScalingAndPrewarmRecommendations(t *testing.T) {
 	}
 	if _, err := c.RecommendPrewarm(ctx, v1alpha1.PrewarmRecommendationRequest{Invocations: v1alpha1.SeriesSource{Values: inv, Step: v1alpha1.Duration{Duration: time.Second}}}); status(err) != http.StatusUnprocessableEntity {
 		t.Fatalf("per-second invocations: %v", err)
+	}
+}
+
+func TestAnUnreachablePrometheusIsA503(t *testing.T) {
+	// A port nothing listens on: bind one, note it, close it.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	remote, err := telemetry.NewRemote("http://"+addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := plane.New(plane.Options{Querier: func() telemetry.Querier { return remote }})
+	h := componenttest.Start(t, nil, p)
+	c, _ := client.New(h.ControlPlaneURL)
+	_, err = c.RecommendScaling(context.Background(), v1alpha1.ScalingRecommendationRequest{
+		Load: v1alpha1.SeriesSource{Query: "sum(rate(http_requests_total[1m]))"}, Scaling: v1alpha1.ScalingPolicy{Capacity: 5},
+	})
+	if status(err) != http.StatusServiceUnavailable || !strings.Contains(err.Error(), "sensor load") {
+		t.Fatalf("err = %v, want a 503 naming the input", err)
 	}
 }
