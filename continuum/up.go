@@ -22,6 +22,7 @@ import (
 	"github.com/cloudskin/cloudskin/geds/service"
 	"github.com/cloudskin/cloudskin/internal/auth"
 	"github.com/cloudskin/cloudskin/internal/component"
+	"github.com/cloudskin/cloudskin/learning/federated"
 	"github.com/cloudskin/cloudskin/learning/plane"
 	"github.com/cloudskin/cloudskin/learning/recommend"
 	"github.com/cloudskin/cloudskin/orchestrator"
@@ -144,12 +145,19 @@ func components(cfg v1alpha1.Continuum, url string, tokens map[auth.Role]string)
 		opts.Recommend = self.WithToken(tokens[auth.Operator]).RecommendPlacement
 	}
 	operator := self.WithToken(tokens[auth.Operator])
+	// Federated training averages once two sites have sent a round (or on
+	// demand, POST .../aggregate).
+	aggregator, err := federated.NewAggregator(2)
+	if err != nil {
+		return nil, err
+	}
 	comps := []component.Component{
 		observer,
 		recommend.NewService(observer.Querier),
 		// Agents act through the NBI and ask for advice through the
 		// recommendation API, as they would from another process.
 		plane.New(plane.Options{Querier: observer.Querier, NBI: operator, Migrations: operator}),
+		aggregator,
 		orchestrator.New(opts),
 		// The stream store, in <data>/streams, its API under /streams/v1.
 		streamapi.NewComponent(stream.Options{}),

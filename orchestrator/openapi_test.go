@@ -32,11 +32,14 @@ import (
 	"github.com/cloudskin/cloudskin/internal/component/componenttest"
 )
 
-// telemetryRoutes are in the document but registered by the telemetry
-// component (telemetry.API.Routes) on the same server, not by the control
-// plane: route parity and the scenario's coverage leave them out, and
-// TestOpenAPIMetricsShapes checks their answers' shapes instead.
-var telemetryRoutes = map[string]bool{
+// otherComponentRoutes are in the document but registered on the same
+// server by other components than the control plane: the telemetry
+// (telemetry.API.Routes) and the Learning Plane (learning/recommend and
+// learning/plane). Route parity and the scenario's coverage leave them
+// out; TestOpenAPIMetricsShapes checks the metrics answers' shapes, and the
+// Learning Plane's packages run their own contract tests against this
+// document (learning/plane/openapi_test.go, learning/recommend/openapi_test.go).
+var otherComponentRoutes = map[string]bool{
 	"GET /api/v1/query":               true,
 	"POST /api/v1/query":              true,
 	"GET /api/v1/query_range":         true,
@@ -46,8 +49,24 @@ var telemetryRoutes = map[string]bool{
 	"GET /api/v1/series":              true,
 	"POST /api/v1/series":             true,
 	"GET /api/v1/label/{name}/values": true,
-	// Registered by the Learning Plane's component (learning/recommend).
+	// The Learning Plane's recommendations (learning/recommend).
 	"POST /api/v1/recommendations/placement": true,
+	"POST /api/v1/recommendations/migration": true,
+	// The Learning Plane's registry, agents and recommendations
+	// (learning/plane).
+	"GET /api/v1/models":                                     true,
+	"GET /api/v1/models/{model}/versions":                    true,
+	"POST /api/v1/models/{model}/versions":                   true,
+	"GET /api/v1/models/{model}/versions/{version}":          true,
+	"POST /api/v1/models/{model}/versions/{version}/promote": true,
+	"POST /api/v1/models/{model}/rollback":                   true,
+	"GET /api/v1/agents":                                     true,
+	"GET /api/v1/agents/{name}":                              true,
+	"PUT /api/v1/agents/{name}":                              true,
+	"DELETE /api/v1/agents/{name}":                           true,
+	"GET /api/v1/agents/{name}/ticks":                        true,
+	"POST /api/v1/recommendations/scaling":                   true,
+	"POST /api/v1/recommendations/prewarm":                   true,
 }
 
 // Tokens of the contract server, which runs with authentication on.
@@ -110,7 +129,7 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 		if (op.Responses.Status(http.StatusForbidden) != nil) == (method == http.MethodGet) {
 			t.Errorf("%s: 403 documented %v, want it only for changes", route, op.Responses.Status(http.StatusForbidden) != nil)
 		}
-		if telemetryRoutes[route] {
+		if otherComponentRoutes[route] {
 			continue
 		}
 		for code, resp := range op.Responses.Map() {
@@ -140,7 +159,7 @@ func TestOpenAPIRoutesMatchServer(t *testing.T) {
 		}
 	}
 	for op := range operations(doc) {
-		if !registered[op] && !telemetryRoutes[op] {
+		if !registered[op] && !otherComponentRoutes[op] {
 			t.Errorf("openapi.yaml describes %q but the control plane does not serve it", op)
 		}
 	}
@@ -257,7 +276,7 @@ func (v *validator) missing() []string {
 	defer v.mu.Unlock()
 	var out []string
 	for route, op := range operations(v.doc) {
-		if _, ok := v.called[op.OperationID]; !ok && !telemetryRoutes[route] {
+		if _, ok := v.called[op.OperationID]; !ok && !otherComponentRoutes[route] {
 			out = append(out, op.OperationID+" ("+route+")")
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -35,28 +36,46 @@ func newLPCommand(g *globals) *cobra.Command {
 	}
 	prewarmCmd.AddCommand(newLPPrewarmSimulateCommand())
 	cmd.AddCommand(newLPForecastCommand(), newLPBacktestCommand(), prewarmCmd)
-	cmd.AddCommand(newLPScaleCommand(), newLPTrainCommand(g), newLPModelsCommand(g), newLPAgentsCommand(g))
+	cmd.AddCommand(newLPScaleCommand(), newLPTrainCommand(g), newLPModelsCommand(g), newLPAgentsCommand(g), newLPFederatedCommand(g))
 	return cmd
 }
 
 // seriesFlags are the flags that say how to read a series and plan a
-// back-test on it, shared by forecast and backtest.
+// back-test on it, shared by forecast, backtest and train.
 type seriesFlags struct {
+	input              string
 	column, timeColumn string
+	spacing            time.Duration
 	season, horizon    int
-	step, origins      int
+	originStep         int
+	origins            int
 	metric             string
 }
 
 func (f *seriesFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
+	fl.StringVar(&f.input, "input", "", "the trace: a CSV (header row) or Parquet file; or give it as the argument")
 	fl.StringVar(&f.column, "column", "", "value column (default: the last column that is not the time column)")
 	fl.StringVar(&f.timeColumn, "time-column", "", `time column (default: "ds", "time", "timestamp", "date" or "datetime" if present; "-" for none)`)
-	fl.IntVar(&f.season, "season", 0, "season length in steps (default: guessed from the time column: 60 for minutes, 24 hours, 7 days, 52 weeks, 12 months)")
-	fl.IntVar(&f.horizon, "horizon", 0, "steps to forecast (default: one season)")
-	fl.IntVar(&f.step, "step", 0, "back-test: steps between origins (default: the horizon)")
+	fl.DurationVar(&f.spacing, "step", time.Minute, "spacing of the rows when the file has no time column")
+	fl.IntVar(&f.season, "season", 0, "season length in steps (default: detected from the data among the cycles its spacing suggests: an hour or a day of minutes, a day or a week of hours, a week or a year of days, a year of months)")
+	fl.IntVar(&f.horizon, "horizon", 0, "steps to forecast (default: one season, or 10 without one)")
+	fl.IntVar(&f.originStep, "origin-step", 0, "back-test: steps between origins (default: the horizon)")
 	fl.IntVar(&f.origins, "origins", 10, "back-test: number of forecast origins, the last one ending with the data")
 	fl.StringVar(&f.metric, "metric", "mase", "back-test metric that decides promotion: mae, smape or mase")
+}
+
+// path is the trace's path: --input, or the one argument.
+func (f *seriesFlags) path(args []string) (string, error) {
+	switch {
+	case f.input != "" && len(args) > 0:
+		return "", fmt.Errorf("give the trace once: --input %s or the argument %s", f.input, args[0])
+	case f.input != "":
+		return f.input, nil
+	case len(args) == 1:
+		return args[0], nil
+	}
+	return "", errors.New("give the trace: --input FILE (CSV or Parquet)")
 }
 
 // load reads the series and settles season and horizon.
@@ -66,30 +85,52 @@ func (f *seriesFlags) load(path string, stderr io.Writer) (trace.Series, error) 
 		return s, err
 	}
 	if f.season == 0 {
-		season, why, err := trace.GuessSeason(s.Times)
+		spacing, from := f.spacing, "--step"
+		if len(s.Times) > 2 {
+			spacing, from = medianSpacing(s.Times), "the time column"
+		}
+		season, why, err := trace.DetectSeason(s.Values, spacing)
 		if err != nil {
 			return s, fmt.Errorf("%s: %w (--season)", path, err)
 		}
 		f.season = season
-		fmt.Fprintf(stderr, "season %d (%s, guessed from the time column; set --season to override)\n", season, why)
+		fmt.Fprintf(stderr, "season %d: %s (spacing %s from %s; set --season to override)\n", season, why, spacing, from)
 	}
 	if f.season < 1 {
 		return s, fmt.Errorf("--season must be at least 1, got %d", f.season)
 	}
 	if f.horizon == 0 {
 		f.horizon = f.season
+		if f.season == 1 {
+			f.horizon = 10
+		}
 	}
 	if f.horizon < 1 {
 		return s, fmt.Errorf("--horizon must be at least 1, got %d", f.horizon)
 	}
-	if f.step == 0 {
-		f.step = f.horizon
+	if f.originStep == 0 {
+		f.originStep = f.horizon
 	}
 	return s, nil
 }
 
+// medianSpacing is the median step between consecutive times; months
+// count as 30 days.
+func medianSpacing(times []time.Time) time.Duration {
+	steps := make([]time.Duration, 0, len(times)-1)
+	for i := 1; i < len(times); i++ {
+		steps = append(steps, times[i].Sub(times[i-1]))
+	}
+	slices.Sort(steps)
+	d := steps[len(steps)/2]
+	if d >= 28*24*time.Hour && d <= 31*24*time.Hour {
+		d = 30 * 24 * time.Hour
+	}
+	return d
+}
+
 func (f *seriesFlags) plan(n int) (backtest.Config, error) {
-	return backtest.LastOrigins(n, f.season, f.horizon, f.step, f.origins, backtest.MinTrain(f.season))
+	return backtest.LastOrigins(n, f.season, f.horizon, f.originStep, f.origins, backtest.MinTrain(f.season))
 }
 
 // forecastOutput is the JSON form of 'lp forecast -o json'.
@@ -98,9 +139,12 @@ type forecastOutput struct {
 	Season   int                `json:"season"`
 	Params   map[string]float64 `json:"params"`
 	Forecast []float64          `json:"forecast"`
-	Times    []time.Time        `json:"times,omitempty"`
-	Backtest *backtest.Score    `json:"backtest,omitempty"`
-	Origins  int                `json:"origins,omitempty"`
+	// Lower and Upper bound the 95 % prediction interval.
+	Lower    []float64       `json:"lower"`
+	Upper    []float64       `json:"upper"`
+	Times    []time.Time     `json:"times,omitempty"`
+	Backtest *backtest.Score `json:"backtest,omitempty"`
+	Origins  int             `json:"origins,omitempty"`
 }
 
 func newLPForecastCommand() *cobra.Command {
@@ -108,25 +152,31 @@ func newLPForecastCommand() *cobra.Command {
 	var model, output, plotPath string
 	var withBacktest bool
 	cmd := &cobra.Command{
-		Use:   "forecast FILE.csv",
-		Short: "Fit a model on a CSV series and forecast the steps after it",
+		Use:   "forecast --input FILE [flags]",
+		Short: "Fit a model on a CSV or Parquet series and forecast the steps after it",
 		Long: `Fit a forecasting model on one numeric column of a CSV file (header row
-required) and print the forecast. Models: seasonal-naive, holt-winters
+required) or a Parquet file and print the forecast with its 95 % prediction
+interval (from the model's in-sample one-step errors, widening with the
+square root of the step). Models: seasonal-naive, holt-winters
 (additive seasonality), holt-winters-mul (multiplicative), or auto, which
 back-tests each (simplest first) and keeps a model only if it beats the one
 before it. A model that cannot be fitted (too little history for two
 seasons, values ≤ 0 for multiplicative) falls back to the next simpler one,
 and says so on stderr.`,
-		Example: `  cloudskin lp forecast --model holt-winters --season 7 --horizon 14 ../shared/data/traces/example_wp_log_peyton_manning.csv
-  cloudskin lp forecast --model auto --backtest --plot retail.svg ../shared/data/traces/example_retail_sales.csv
-  cloudskin lp forecast --model seasonal-naive --season 12 --horizon 24 -o json sales.csv`,
-		Args: cobra.ExactArgs(1),
+		Example: `  cloudskin lp forecast --input ../shared/data/traces/example_wp_log_peyton_manning.csv --model holt-winters --horizon 14
+  cloudskin lp forecast --input ../shared/data/traces/example_retail_sales.csv --model auto --backtest --plot retail.png
+  cloudskin lp forecast --input load.csv --column rps --time-column - --step 1m --model auto -o json`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
 			if output != "table" && output != "json" {
 				return fmt.Errorf("-o must be table or json, got %q", output)
 			}
-			s, err := sf.load(args[0], stderr)
+			path, err := sf.path(args)
+			if err != nil {
+				return err
+			}
+			s, err := sf.load(path, stderr)
 			if err != nil {
 				return err
 			}
@@ -136,7 +186,7 @@ and says so on stderr.`,
 			if model == "auto" || withBacktest {
 				kinds := []string{model}
 				if model == "auto" {
-					kinds = forecast.Kinds()
+					kinds = forecast.AutoKinds()
 				}
 				sel, err := selectModel(s.Values, &sf, kinds, stderr)
 				switch {
@@ -160,12 +210,17 @@ and says so on stderr.`,
 			if err != nil {
 				return err
 			}
+			lower, upper, err := forecast.Interval(m, s.Values, pred, forecast.Z95)
+			if err != nil {
+				fmt.Fprintf(stderr, "no prediction interval: %v\n", err)
+			}
+			out := forecastOutput{Model: m.Name(), Season: sf.season, Params: m.Params(), Forecast: pred, Lower: lower, Upper: upper,
+				Times: futureTimes(s.Times, sf.horizon), Backtest: score, Origins: origins}
 			if plotPath != "" {
-				if err := writeForecastPlot(plotPath, args[0], m, s.Values, pred, sf.season); err != nil {
+				if err := writeForecastPlot(plotPath, path, m, s.Values, out); err != nil {
 					return err
 				}
 			}
-			out := forecastOutput{Model: m.Name(), Season: sf.season, Params: m.Params(), Forecast: pred, Times: futureTimes(s.Times, sf.horizon), Backtest: score, Origins: origins}
 			if output == "json" {
 				enc := json.NewEncoder(stdout)
 				enc.SetIndent("", "  ")
@@ -261,17 +316,25 @@ func printForecast(w io.Writer, out forecastOutput) {
 		fmt.Fprintf(w, "back-test over %d origins: MAE %.4g  sMAPE %.2f%%  MASE %.3f\n", out.Origins, out.Backtest.MAE, out.Backtest.SMAPE, out.Backtest.MASE)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	header := "STEP\t"
 	if out.Times != nil {
-		fmt.Fprintln(tw, "STEP\tTIME\tFORECAST")
-	} else {
-		fmt.Fprintln(tw, "STEP\tFORECAST")
+		header += "TIME\t"
 	}
+	header += "FORECAST"
+	if out.Lower != nil {
+		header += "\tLOWER 95%\tUPPER 95%"
+	}
+	fmt.Fprintln(tw, header)
 	for k, v := range out.Forecast {
+		fmt.Fprintf(tw, "%d\t", k+1)
 		if out.Times != nil {
-			fmt.Fprintf(tw, "%d\t%s\t%.6g\n", k+1, formatTime(out.Times[k]), v)
-		} else {
-			fmt.Fprintf(tw, "%d\t%.6g\n", k+1, v)
+			fmt.Fprintf(tw, "%s\t", formatTime(out.Times[k]))
 		}
+		fmt.Fprintf(tw, "%.6g", v)
+		if out.Lower != nil {
+			fmt.Fprintf(tw, "\t%.6g\t%.6g", out.Lower[k], out.Upper[k])
+		}
+		fmt.Fprintln(tw)
 	}
 	tw.Flush()
 }
@@ -285,7 +348,8 @@ func formatTime(t time.Time) string {
 
 // writeForecastPlot draws the last few seasons of history and the forecast,
 // as SVG or PNG by the file extension.
-func writeForecastPlot(path, source string, m forecast.Model, y, pred []float64, season int) error {
+func writeForecastPlot(path, source string, m forecast.Model, y []float64, out forecastOutput) error {
+	pred, season := out.Forecast, out.Season
 	format, err := plot.FormatOf(path)
 	if err != nil {
 		return err
@@ -296,7 +360,7 @@ func writeForecastPlot(path, source string, m forecast.Model, y, pred []float64,
 		return err
 	}
 	title := fmt.Sprintf("%s: %s, %d steps", filepath.Base(source), m.Name(), len(pred))
-	if err := plot.WriteForecast(f, plot.Chart{Title: title, History: y[len(y)-keep:], Forecast: pred}, format); err != nil {
+	if err := plot.WriteForecast(f, plot.Chart{Title: title, History: y[len(y)-keep:], Forecast: pred, Lower: out.Lower, Upper: out.Upper}, format); err != nil {
 		f.Close()
 		return err
 	}
@@ -307,18 +371,22 @@ func newLPBacktestCommand() *cobra.Command {
 	var sf seriesFlags
 	var models string
 	cmd := &cobra.Command{
-		Use:   "backtest FILE.csv",
-		Short: "Back-test models on a CSV series with rolling origins and print MAE, sMAPE and MASE",
+		Use:   "backtest --input FILE [flags]",
+		Short: "Back-test models on a CSV or Parquet series with rolling origins and print MAE, sMAPE and MASE",
 		Long: `Back-test each model with an expanding training window: from each origin
 the model, fitted only on the values before it, forecasts --horizon steps,
 scored against what happened. The last origin forecasts the end of the
-data; origins are --step apart. Models are tried in the order given; each
+data; origins are --origin-step apart. Models are tried in the order given; each
 replaces the one kept so far only if it beats it by --metric.`,
-		Example: `  cloudskin lp backtest --season 12 --horizon 12 ../shared/data/traces/example_retail_sales.csv
-  cloudskin lp backtest --models seasonal-naive,holt-winters --season 7 --horizon 14 --origins 20 --step 28 FILE.csv`,
-		Args: cobra.ExactArgs(1),
+		Example: `  cloudskin lp backtest --input ../shared/data/traces/example_retail_sales.csv --season 12 --horizon 12
+  cloudskin lp backtest --input FILE.csv --models seasonal-naive,holt-winters,gru --season 7 --horizon 14 --origins 20 --origin-step 28`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := sf.load(args[0], cmd.ErrOrStderr())
+			path, err := sf.path(args)
+			if err != nil {
+				return err
+			}
+			s, err := sf.load(path, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -343,7 +411,7 @@ replaces the one kept so far only if it beats it by --metric.`,
 		},
 	}
 	sf.register(cmd)
-	cmd.Flags().StringVar(&models, "models", strings.Join(forecast.Kinds(), ","), "comma-separated models to back-test, simplest first")
+	cmd.Flags().StringVar(&models, "models", strings.Join(forecast.AutoKinds(), ","), "comma-separated models to back-test, simplest first (also: gru, the recurrent network, slower)")
 	return cmd
 }
 

@@ -210,7 +210,7 @@ becomes production if it won (or if it is the model's first version).`,
   cloudskin lp train --input load.csv --column rps --model holt-winters --season 1440 --name checkout-load`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			input, _ := cmd.Flags().GetString("input")
+			input := sf.input
 			if input == "" || name == "" {
 				return errors.New("give --input FILE and --name MODEL")
 			}
@@ -233,7 +233,6 @@ becomes production if it won (or if it is the model's first version).`,
 		},
 	}
 	sf.register(cmd)
-	cmd.Flags().String("input", "", "CSV file with a header row")
 	cmd.Flags().StringVar(&name, "name", "", "model name in the registry")
 	cmd.Flags().StringVar(&kind, "model", train.KindAuto, "forecaster kind, or auto to pick by back-test")
 	cmd.Flags().BoolVar(&promote, "promote", false, "promote the version if it beat production on held-out data")

@@ -74,5 +74,6 @@ func Select(y []float64, cfg Config, kinds []string, by Metric) (Selection, erro
 	return sel, nil
 }
 
-// Kinds is forecast.Kinds, re-exported so callers of Select need one import.
-func Kinds() []string { return forecast.Kinds() }
+// Kinds is forecast.AutoKinds, re-exported so callers of Select need one
+// import: the kinds cheap enough to back-test at every origin.
+func Kinds() []string { return forecast.AutoKinds() }

@@ -1,6 +1,6 @@
 // Package forecast holds the Learning Plane's time-series forecasters behind
-// one Model interface: seasonal naive and Holt-Winters (additive and
-// multiplicative seasonality) today, a recurrent network later.
+// one Model interface: seasonal naive, Holt-Winters (additive and
+// multiplicative seasonality) and a recurrent network (a GRU, rnn.go).
 //
 // A model is fitted on an equally spaced series and predicts the h steps
 // that follow its last observation. Models are pure: no clocks, no
@@ -11,7 +11,8 @@
 //
 // Holt-Winters is written here because it is a few recursions; only its
 // parameter search is a library (gonum's Nelder-Mead), since a hand-written
-// optimiser would be the part most likely to be wrong.
+// optimiser would be the part most likely to be wrong. Why the GRU's
+// backward pass is written here too, after GoMLX was tried, is in rnn.go.
 package forecast
 
 import (
@@ -45,10 +46,18 @@ const (
 	KindSeasonalNaive  = "seasonal-naive"
 	KindHoltWinters    = "holt-winters"     // additive seasonality
 	KindHoltWintersMul = "holt-winters-mul" // multiplicative seasonality
+	KindGRU            = "gru"              // recurrent network (RNN)
 )
 
 // Kinds lists the model kinds New accepts, simplest first.
 func Kinds() []string {
+	return []string{KindSeasonalNaive, KindHoltWinters, KindHoltWintersMul, KindGRU}
+}
+
+// AutoKinds lists the kinds cheap enough to back-test at every origin when
+// a model is picked automatically: all but the network, whose fit takes
+// seconds where the others take milliseconds.
+func AutoKinds() []string {
 	return []string{KindSeasonalNaive, KindHoltWinters, KindHoltWintersMul}
 }
 
@@ -76,6 +85,8 @@ func New(kind string, season int) (Model, error) {
 		return &HoltWinters{Season: season, Seasonality: Additive}, nil
 	case KindHoltWintersMul:
 		return &HoltWinters{Season: season, Seasonality: Multiplicative}, nil
+	case KindGRU:
+		return NewRNN(RNNConfig{Season: season})
 	}
 	return nil, fmt.Errorf("forecast: unknown model %q (want one of %v)", kind, Kinds())
 }
@@ -118,6 +129,8 @@ func Unmarshal(data []byte) (Model, error) {
 		m = &SeasonalNaive{}
 	case KindHoltWinters, KindHoltWintersMul:
 		m = &HoltWinters{}
+	case KindGRU:
+		m = &RNN{}
 	default:
 		return nil, fmt.Errorf("forecast: load model: unknown model %q", env.Model)
 	}

@@ -68,6 +68,9 @@ type Chart struct {
 	Forecast []float64
 	// Actual, if not nil, are the true values over the forecast's steps.
 	Actual []float64
+	// Lower and Upper, if not nil, bound the forecast's prediction
+	// interval, one value per forecast step.
+	Lower, Upper []float64
 }
 
 // ForecastSVG writes the chart as SVG.
@@ -92,10 +95,13 @@ func forecastPlot(c Chart) (*gplot.Plot, error) {
 	if len(c.History) == 0 || len(c.Forecast) == 0 {
 		return nil, errors.New("plot: need a history and a forecast")
 	}
-	for _, s := range [][]float64{c.History, c.Forecast, c.Actual} {
+	for _, s := range [][]float64{c.History, c.Forecast, c.Actual, c.Lower, c.Upper} {
 		if err := checkFinite(s); err != nil {
 			return nil, err
 		}
+	}
+	if (c.Lower == nil) != (c.Upper == nil) || (c.Lower != nil && (len(c.Lower) != len(c.Forecast) || len(c.Upper) != len(c.Forecast))) {
+		return nil, errors.New("plot: an interval needs a lower and an upper bound for each forecast step")
 	}
 	p := gplot.New()
 	p.Title.Text = c.Title
@@ -105,6 +111,11 @@ func forecastPlot(c Chart) (*gplot.Plot, error) {
 	// The forecast and actual start from the last observed point, so the
 	// lines join.
 	joined := func(s []float64) []float64 { return append([]float64{c.History[origin]}, s...) }
+	if c.Lower != nil {
+		if err := addBand(p, "95% interval", origin+1, c.Lower, c.Upper, orange); err != nil {
+			return nil, err
+		}
+	}
 	if err := addLine(p, "history", steps(0, c.History), blue, false); err != nil {
 		return nil, err
 	}
@@ -142,6 +153,28 @@ func addLine(p *gplot.Plot, name string, xy plotter.XYs, c color.RGBA, dashed bo
 	p.Add(l)
 	p.Legend.Add(name, l)
 	return nil
+}
+
+// addBand shades the area between lower and upper, placed from step from.
+func addBand(p *gplot.Plot, name string, from int, lower, upper []float64, c color.RGBA) error {
+	outline := append(steps(from, lower), reversed(steps(from, upper))...)
+	poly, err := plotter.NewPolygon(outline)
+	if err != nil {
+		return fmt.Errorf("plot: %s: %w", name, err)
+	}
+	poly.Color = color.NRGBA{R: c.R, G: c.G, B: c.B, A: 0x40} // not premultiplied: a light tint of c
+	poly.LineStyle.Width = 0
+	p.Add(poly)
+	p.Legend.Add(name, poly)
+	return nil
+}
+
+func reversed(xy plotter.XYs) plotter.XYs {
+	out := make(plotter.XYs, len(xy))
+	for i, v := range xy {
+		out[len(xy)-1-i] = v
+	}
+	return out
 }
 
 func checkFinite(s []float64) error {

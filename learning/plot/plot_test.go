@@ -47,6 +47,30 @@ func TestForecastRejectsWhatItCannotDraw(t *testing.T) {
 	if err := WriteForecast(io.Discard, Chart{History: []float64{1}, Forecast: []float64{2}}, "gif"); err == nil {
 		t.Error("wrote an unknown format")
 	}
+	if err := ForecastSVG(io.Discard, Chart{History: []float64{1}, Forecast: []float64{2, 3}, Lower: []float64{1}, Upper: []float64{4}}); err == nil {
+		t.Error("drew an interval shorter than the forecast")
+	}
+	if err := ForecastSVG(io.Discard, Chart{History: []float64{1}, Forecast: []float64{2}, Lower: []float64{1}}); err == nil {
+		t.Error("drew an interval without an upper bound")
+	}
+}
+
+func TestForecastDrawsItsInterval(t *testing.T) {
+	c := Chart{History: []float64{1, 2, 3}, Forecast: []float64{4, 5}}
+	var without, with strings.Builder
+	if err := ForecastSVG(&without, c); err != nil {
+		t.Fatal(err)
+	}
+	c.Lower, c.Upper = []float64{3, 3.5}, []float64{5, 6.5}
+	if err := ForecastSVG(&with, c); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(with.String(), "interval") || strings.Contains(without.String(), "interval") {
+		t.Error("the interval's legend entry is missing, or drawn without an interval")
+	}
+	if strings.Count(with.String(), "<path") <= strings.Count(without.String(), "<path") {
+		t.Error("no shape was added for the interval")
+	}
 }
 
 func TestSaveChoosesFormatByExtension(t *testing.T) {

@@ -172,7 +172,7 @@ func chooseKind(y []float64, plan backtest.Config, cfg Config, notes *[]string) 
 			kind = next
 		}
 	}
-	sel, err := backtest.Select(y, plan, forecast.Kinds(), cfg.Metric)
+	sel, err := backtest.Select(y, plan, forecast.AutoKinds(), cfg.Metric)
 	zeroScale := false
 	for _, s := range sel.Skipped {
 		*notes = append(*notes, fmt.Sprintf("skipped %v", s))
