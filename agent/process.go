@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -36,7 +37,15 @@ func (a *Agent) runProcess(ctx context.Context, run v1alpha1.CellRun, st v1alpha
 	cmd := exec.CommandContext(ctx, p.Command[0], p.Command[1:]...)
 	cmd.Env = append([]string{"PATH=/usr/local/bin:/usr/bin:/bin"}, p.Env...)
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its children stop with it
+	// Its own process group, so that stopping it stops its children; and
+	// killed if the agent dies without stopping it (a crash, SIGKILL): a
+	// restarted agent reports its old runs failed and the control plane
+	// starts them again, so a survivor would be a duplicate. Pdeathsig
+	// fires when the thread that started the child exits, so this
+	// goroutine keeps its thread until the child has been waited for.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 	cmd.WaitDelay = processGrace
 	st.Engine = "process"

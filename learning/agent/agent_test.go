@@ -22,7 +22,7 @@ import (
 // now is where every test's telemetry ends.
 var now = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 
-func openTSDB(t *testing.T) *telemetry.DB {
+func openTSDB(t testing.TB) *telemetry.DB {
 	t.Helper()
 	db, err := telemetry.OpenDB(t.TempDir(), telemetry.DBOptions{})
 	if err != nil {
@@ -40,7 +40,7 @@ type series struct {
 
 // record writes series into the TSDB in time order (the head refuses
 // samples older than what it holds by more than its window).
-func record(t *testing.T, db *telemetry.DB, ss ...series) {
+func record(t testing.TB, db *telemetry.DB, ss ...series) {
 	t.Helper()
 	var samples []telemetry.Sample
 	n := len(ss[0].values)
@@ -54,7 +54,7 @@ func record(t *testing.T, db *telemetry.DB, ss ...series) {
 	}
 }
 
-func openRegistry(t *testing.T) *registry.Registry {
+func openRegistry(t testing.TB) *registry.Registry {
 	t.Helper()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "state.db"))
 	if err != nil {
@@ -159,7 +159,7 @@ func scalingAgent(dryRun bool) v1alpha1.Agent {
 
 // hourlyLoad is requests per second over n minutes with an hourly cycle
 // (from 20 to 180), split across two pods' series.
-func hourlyLoad(t *testing.T, db *telemetry.DB, n int) []float64 {
+func hourlyLoad(t testing.TB, db *telemetry.DB, n int) []float64 {
 	t.Helper()
 	total := make([]float64, n)
 	a, b := make([]float64, n), make([]float64, n)
