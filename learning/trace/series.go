@@ -1,8 +1,11 @@
 // Package trace reads the traces the Learning Plane trains and evaluates on:
-// a numeric column of a CSV time series (the Prophet examples, exports of a
-// TSDB), and the Azure Functions 2019 invocation and memory tables.
+// a numeric column of a CSV or Parquet time series (the Prophet examples,
+// exports of a TSDB, a data scientist's pandas frame), and the Azure
+// Functions 2019 invocation and memory tables.
 //
-// The standard library's encoding/csv does the CSV parsing; this package
+// The standard library's encoding/csv does the CSV parsing and
+// github.com/parquet-go/parquet-go the Parquet decoding (a columnar format
+// with compression and encodings is no job to write by hand); this package
 // only checks that what it reads is a usable series and says where it is
 // not (row and column), since a forecaster fed a silent gap is wrong in
 // ways nobody notices.
@@ -15,12 +18,14 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// Series is one equally spaced numeric series read from a CSV file.
+// Series is one equally spaced numeric series read from a CSV or Parquet
+// file.
 type Series struct {
 	// Name is the value column's header.
 	Name string
@@ -36,7 +41,7 @@ var timeLayouts = []string{time.RFC3339, "2006-01-02 15:04:05", "2006-01-02T15:0
 // named: Prophet's "ds" and the usual suspects.
 var timeColumnNames = []string{"ds", "time", "timestamp", "date", "datetime"}
 
-// SeriesOptions say which columns of a CSV file to read.
+// SeriesOptions say which columns of a CSV or Parquet file to read.
 type SeriesOptions struct {
 	// Column is the value column's header; empty means the last column that
 	// is not the time column.
@@ -46,14 +51,25 @@ type SeriesOptions struct {
 	TimeColumn string
 }
 
-// ReadSeriesFile reads a series from a CSV file with a header row.
+// ReadSeriesFile reads a series from a file: Parquet when its name ends in
+// ".parquet" (any case), otherwise CSV with a header row. Both pick columns
+// by the same rules (SeriesOptions) and refuse gaps the same way.
 func ReadSeriesFile(path string, opts SeriesOptions) (Series, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return Series{}, fmt.Errorf("trace: %w", err)
 	}
 	defer f.Close()
-	s, err := ReadSeries(f, opts)
+	var s Series
+	if strings.EqualFold(filepath.Ext(path), ".parquet") {
+		var info os.FileInfo
+		if info, err = f.Stat(); err != nil {
+			return Series{}, fmt.Errorf("trace: %w", err)
+		}
+		s, err = ReadParquet(f, info.Size(), opts)
+	} else {
+		s, err = ReadSeries(f, opts)
+	}
 	if err != nil {
 		return Series{}, fmt.Errorf("%s: %w", path, err)
 	}
@@ -148,14 +164,23 @@ func pickColumns(header []string, opts SeriesOptions) (timeCol, valueCol int, er
 func parseValue(s string) (float64, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return 0, errors.New("empty value (a gap): fill or drop it before forecasting")
+		return 0, errors.New("empty value (a gap): " + fillGap)
 	}
 	v, err := strconv.ParseFloat(s, 64)
 	if err != nil {
 		return 0, fmt.Errorf("not a number: %q", s)
 	}
+	return finite(v)
+}
+
+// fillGap ends every error about a missing value: how to fill a gap is the
+// caller's decision, never this package's guess.
+const fillGap = "fill or drop it before forecasting"
+
+// finite refuses NaN and infinities, which no forecaster can fit.
+func finite(v float64) (float64, error) {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return 0, fmt.Errorf("value is %v", v)
+		return 0, fmt.Errorf("value is %v: %s", v, fillGap)
 	}
 	return v, nil
 }
