@@ -3,42 +3,42 @@ package orchestrator
 // These tests keep openapi.yaml and the server from drifting apart: the
 // document must be valid, name exactly the routes the control plane
 // registers, and describe every request and answer of a scenario that
-// calls every operation, errors included.
+// calls every operation, errors included. The machinery (validating
+// transport, route parity, the document's conventions) is
+// internal/openapitest, shared with the other components' contract tests.
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/getkin/kin-openapi/routers"
-	"github.com/getkin/kin-openapi/routers/legacy"
 
 	"github.com/cloudskin/cloudskin/api/v1alpha1"
 	"github.com/cloudskin/cloudskin/client"
 	"github.com/cloudskin/cloudskin/internal/auth"
 	"github.com/cloudskin/cloudskin/internal/component"
 	"github.com/cloudskin/cloudskin/internal/component/componenttest"
+	"github.com/cloudskin/cloudskin/internal/openapitest"
 )
 
 // otherComponentRoutes are in the document but registered on the same
 // server by other components than the control plane: the telemetry
-// (telemetry.API.Routes) and the Learning Plane (learning/recommend and
-// learning/plane). Route parity and the scenario's coverage leave them
-// out; TestOpenAPIMetricsShapes checks the metrics answers' shapes, and the
-// Learning Plane's packages run their own contract tests against this
-// document (learning/plane/openapi_test.go, learning/recommend/openapi_test.go).
+// (telemetry.API.Routes) and the Learning Plane (learning/recommend,
+// learning/plane and learning/federated). Route parity and the scenario's
+// coverage leave them out; TestOpenAPIMetricsShapes checks the metrics
+// answers' shapes, and the Learning Plane's packages run their own
+// contract tests against this document (learning/plane/openapi_test.go,
+// learning/recommend/openapi_test.go, learning/federated/openapi_test.go).
 var otherComponentRoutes = map[string]bool{
 	"GET /api/v1/query":               true,
 	"POST /api/v1/query":              true,
@@ -67,6 +67,19 @@ var otherComponentRoutes = map[string]bool{
 	"GET /api/v1/agents/{name}/ticks":                        true,
 	"POST /api/v1/recommendations/scaling":                   true,
 	"POST /api/v1/recommendations/prewarm":                   true,
+	// The Learning Plane's federated training aggregator
+	// (learning/federated).
+	"GET /api/v1/learning/federated":                    true,
+	"PUT /api/v1/learning/federated/{model}":            true,
+	"GET /api/v1/learning/federated/{model}":            true,
+	"POST /api/v1/learning/federated/{model}/updates":   true,
+	"POST /api/v1/learning/federated/{model}/aggregate": true,
+}
+
+// controlPlaneRoute reports whether a route is the control plane's own:
+// under /api/v1 or the document's, and not another component's.
+func controlPlaneRoute(route string) bool {
+	return openapitest.PathPrefix("/api/v1/", "/openapi.")(route) && !otherComponentRoutes[route]
 }
 
 // Tokens of the contract server, which runs with authentication on.
@@ -78,25 +91,7 @@ const (
 
 func loadDocument(t testing.TB) *openapi3.T {
 	t.Helper()
-	doc, err := openapi3.NewLoader().LoadFromData(openAPIYAML)
-	if err != nil {
-		t.Fatalf("load openapi.yaml: %v", err)
-	}
-	if err := doc.Validate(context.Background()); err != nil {
-		t.Fatalf("openapi.yaml is not a valid OpenAPI document: %v", err)
-	}
-	return doc
-}
-
-// operations returns the document's operations as "METHOD /path".
-func operations(doc *openapi3.T) map[string]*openapi3.Operation {
-	ops := map[string]*openapi3.Operation{}
-	for path, item := range doc.Paths.Map() {
-		for method, op := range item.Operations() {
-			ops[method+" "+path] = op
-		}
-	}
-	return ops
+	return openapitest.Load(t, openAPIYAML)
 }
 
 func TestOpenAPIDocumentIsValid(t *testing.T) {
@@ -109,8 +104,7 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 		tags[tag.Name] = true
 	}
 	ids := map[string]string{}
-	for route, op := range operations(doc) {
-		method, path, _ := strings.Cut(route, " ")
+	for route, op := range openapitest.Operations(doc, nil) {
 		if op.OperationID == "" || op.Summary == "" || len(op.Tags) != 1 || !tags[op.Tags[0]] {
 			t.Errorf("%s: want an operationId, a summary and one declared tag", route)
 		}
@@ -118,53 +112,41 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 			t.Errorf("%s and %s share operationId %s", route, other, op.OperationID)
 		}
 		ids[op.OperationID] = route
-		if !strings.HasPrefix(path, "/api/v1/") {
+		if !openapitest.PathPrefix("/api/v1/")(route) {
 			continue
 		}
-		// Authentication guards all of /api/v1: every call may get 401;
-		// a viewer may GET anything, so only changes may get 403.
-		if op.Responses.Status(http.StatusUnauthorized) == nil {
-			t.Errorf("%s does not document 401", route)
+		problems := openapitest.CheckAuth(route, op)
+		if !otherComponentRoutes[route] {
+			problems = append(problems, openapitest.CheckProblems(route, op)...)
 		}
-		if (op.Responses.Status(http.StatusForbidden) != nil) == (method == http.MethodGet) {
-			t.Errorf("%s: 403 documented %v, want it only for changes", route, op.Responses.Status(http.StatusForbidden) != nil)
-		}
-		if otherComponentRoutes[route] {
-			continue
-		}
-		for code, resp := range op.Responses.Map() {
-			if code[0] >= '4' && resp.Value.Content.Get(v1alpha1.ProblemContentType) == nil {
-				t.Errorf("%s: %s is not a problem document", route, code)
-			}
+		for _, p := range problems {
+			t.Error(p)
 		}
 	}
 }
 
 // TestOpenAPIRoutesMatchServer checks that every route the control plane
 // registers under /api/v1 (and the document's own) is an operation of the
-// document, and every operation is a registered route.
+// document, and every operation is a registered route, but for the other
+// components' routes, which must be in the document.
 func TestOpenAPIRoutesMatchServer(t *testing.T) {
 	doc := loadDocument(t)
 	_, host := startContractServer(t)
-	registered := map[string]bool{}
-	for _, p := range host.Server.Patterns() {
-		_, path, _ := strings.Cut(p, " ")
-		if strings.HasPrefix(path, "/api/v1/") || strings.HasPrefix(path, "/openapi.") {
-			registered[p] = true
+	p := openapitest.RouteParity(doc, host.Server.Patterns(), controlPlaneRoute)
+	for _, route := range p.Undocumented {
+		t.Errorf("the server serves %q but openapi.yaml does not describe it", route)
+	}
+	for _, route := range p.Unserved {
+		t.Errorf("openapi.yaml describes %q but the control plane does not serve it", route)
+	}
+	ops := openapitest.Operations(doc, nil)
+	for route := range otherComponentRoutes {
+		if ops[route] == nil {
+			t.Errorf("%q is another component's route but openapi.yaml does not describe it", route)
 		}
 	}
-	for p := range registered {
-		if _, ok := operations(doc)[p]; !ok {
-			t.Errorf("the server serves %q but openapi.yaml does not describe it", p)
-		}
-	}
-	for op := range operations(doc) {
-		if !registered[op] && !otherComponentRoutes[op] {
-			t.Errorf("openapi.yaml describes %q but the control plane does not serve it", op)
-		}
-	}
-	if len(registered) < 30 {
-		t.Errorf("only %d routes registered; is the server set up?", len(registered))
+	if len(p.Served) < 30 {
+		t.Errorf("only %d routes registered; is the server set up?", len(p.Served))
 	}
 }
 
@@ -172,214 +154,38 @@ func TestOpenAPIRoutesMatchServer(t *testing.T) {
 // way `cloudskin up --auth` does, on a free loopback port.
 func startContractServer(t testing.TB) (string, *component.Host) {
 	t.Helper()
-	authz, err := auth.New([]auth.Token{
-		{Name: "admin", Role: auth.Admin, Token: adminToken},
-		{Name: "operator", Role: auth.Operator, Token: operatorToken},
-		{Name: "viewer", Role: auth.Viewer, Token: viewerToken},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	guard := func(h *component.Host) { h.Server.Guard("/api/v1/", authz.Guard) }
+	guard := openapitest.Guard(t,
+		auth.Token{Name: "admin", Role: auth.Admin, Token: adminToken},
+		auth.Token{Name: "operator", Role: auth.Operator, Token: operatorToken},
+		auth.Token{Name: "viewer", Role: auth.Viewer, Token: viewerToken},
+	)
 	host := componenttest.Start(t, guard, New(Options{NotReadyAfter: time.Minute}))
 	return host.ControlPlaneURL, host
 }
 
-// validator is an http.RoundTripper that checks every request and every
-// answer against the document and records which operations were called.
-type validator struct {
-	t      testing.TB
-	doc    *openapi3.T
-	router routers.Router
-	next   http.RoundTripper
-
-	mu     sync.Mutex
-	called map[string][]int // operationId: the status codes seen
-}
-
-func newValidator(t testing.TB, doc *openapi3.T) *validator {
-	router, err := legacy.NewRouter(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &validator{t: t, doc: doc, router: router, next: http.DefaultTransport, called: map[string][]int{}}
-}
-
-func (v *validator) RoundTrip(req *http.Request) (*http.Response, error) {
-	body, err := readBody(req.Body)
-	if err != nil {
-		return nil, err
-	}
-	route, params, err := v.router.FindRoute(req)
-	if err != nil {
-		return nil, v.fail("%s %s: no operation in openapi.yaml: %v", req.Method, req.URL.Path, err)
-	}
-	op := route.Operation.OperationID
-	in := &openapi3filter.RequestValidationInput{
-		Request: withBody(req, body), PathParams: params, Route: route,
-		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, MultiError: true},
-	}
-	if err := openapi3filter.ValidateRequest(req.Context(), in); err != nil {
-		return nil, v.fail("%s (%s %s): the request breaks openapi.yaml: %v", op, req.Method, req.URL, err)
-	}
-	resp, err := v.next.RoundTrip(withBody(req, body))
-	if err != nil {
-		return nil, err
-	}
-	data, err := readBody(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	resp.Body = io.NopCloser(bytes.NewReader(data))
-	if err := v.checkResponse(in, resp, data); err != nil {
-		return nil, v.fail("%s (%s %s): the answer %d breaks openapi.yaml: %v\n%s", op, req.Method, req.URL, resp.StatusCode, err, data)
-	}
-	v.mu.Lock()
-	v.called[op] = append(v.called[op], resp.StatusCode)
-	v.mu.Unlock()
-	return resp, nil
-}
-
-// checkResponse validates an answer; undocumented status codes fail, and
-// so does a body where the document promises none.
-func (v *validator) checkResponse(in *openapi3filter.RequestValidationInput, resp *http.Response, data []byte) error {
-	out := &openapi3filter.ResponseValidationInput{
-		RequestValidationInput: in, Status: resp.StatusCode, Header: resp.Header,
-		Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
-	}
-	out.SetBodyBytes(data)
-	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
-		return err
-	}
-	if documented := in.Route.Operation.Responses.Status(resp.StatusCode); documented != nil && len(documented.Value.Content) == 0 && len(data) > 0 {
-		return fmt.Errorf("a body where the document promises none")
-	}
-	return nil
-}
-
-// CloseIdleConnections lets client.Close reach the transport underneath.
-func (v *validator) CloseIdleConnections() {
-	if c, ok := v.next.(interface{ CloseIdleConnections() }); ok {
-		c.CloseIdleConnections()
-	}
-}
-
-func (v *validator) fail(format string, args ...any) error {
-	err := fmt.Errorf(format, args...)
-	v.t.Error(err)
-	return err
-}
-
-// missing returns the operations the scenario never called.
-func (v *validator) missing() []string {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	var out []string
-	for route, op := range operations(v.doc) {
-		if _, ok := v.called[op.OperationID]; !ok && !otherComponentRoutes[route] {
-			out = append(out, op.OperationID+" ("+route+")")
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
-func readBody(rc io.ReadCloser) ([]byte, error) {
-	if rc == nil {
-		return nil, nil
-	}
-	defer rc.Close()
-	return io.ReadAll(rc)
-}
-
-func withBody(req *http.Request, body []byte) *http.Request {
-	r := req.Clone(req.Context())
-	if body != nil {
-		r.Body = io.NopCloser(bytes.NewReader(body))
-	}
-	return r
-}
-
-// scenario drives the API through the validator, with the Go client where
-// it has a method and raw HTTP where it has none.
+// scenario drives the API through the validating transport, with the Go
+// client where it has a method and raw HTTP (Call, Expect) where it has
+// none; Must and Fails check the client's calls.
 type scenario struct {
-	t    *testing.T
-	ctx  context.Context
-	base string
-	v    *validator
-	c    *client.Client // admin
-	http *http.Client
-}
-
-// call sends a raw request through the validator and returns the answer.
-func (s *scenario) call(method, path, token, contentType string, body []byte) (int, http.Header, []byte) {
-	s.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(s.ctx, method, s.base+path, rd)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	resp, err := s.http.Do(req)
-	if err != nil {
-		s.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header, data
-}
-
-// expect checks a raw call's status code.
-func (s *scenario) expect(want int, method, path, token string, body string) (http.Header, []byte) {
-	s.t.Helper()
-	var b []byte
-	contentType := ""
-	if body != "" {
-		b, contentType = []byte(body), "application/json"
-	}
-	code, h, data := s.call(method, path, token, contentType, b)
-	if code != want {
-		s.t.Errorf("%s %s = %d, want %d: %s", method, path, code, want, data)
-	}
-	return h, data
-}
-
-// must fails the test on err.
-func (s *scenario) must(err error, what string) {
-	s.t.Helper()
-	if err != nil {
-		s.t.Fatalf("%s: %v", what, err)
-	}
-}
-
-// fails checks that a client call failed with the API status code.
-func (s *scenario) fails(err error, code int, what string) {
-	s.t.Helper()
-	var st *v1alpha1.Status
-	if !errors.As(err, &st) || st.Code != code {
-		s.t.Errorf("%s: got %v, want the API's %d", what, err, code)
-	}
+	openapitest.Caller
+	t   *testing.T
+	ctx context.Context
+	v   *openapitest.Transport
+	c   *client.Client // admin
 }
 
 func newScenario(t *testing.T) *scenario {
 	doc := loadDocument(t)
 	base, _ := startContractServer(t)
-	v := newValidator(t, doc)
+	v := openapitest.NewTransport(t, doc, nil)
 	c, err := client.New(base)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c = c.WithTransport(v).WithToken(adminToken)
 	t.Cleanup(c.Close)
-	return &scenario{t: t, ctx: t.Context(), base: base, v: v, c: c, http: &http.Client{Transport: v, Timeout: 10 * time.Second}}
+	raw := openapitest.Caller{T: t, HTTP: &http.Client{Transport: v, Timeout: 10 * time.Second}, BaseURL: base}
+	return &scenario{Caller: raw, t: t, ctx: t.Context(), v: v, c: c}
 }
 
 func site(name string, typ v1alpha1.SiteType, cores int) v1alpha1.Site {
@@ -412,14 +218,6 @@ func application(name, block string, replicas int) v1alpha1.Application {
 
 func ptr[T any](v T) *T { return &v }
 
-func mustJSON(t testing.TB, v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 // TestOpenAPIContract runs a scenario that calls every operation of the
 // control plane, successes and errors, and checks every request and
 // answer against openapi.yaml.
@@ -435,23 +233,23 @@ func TestOpenAPIContract(t *testing.T) {
 	s.cells(module)
 	s.migrations()
 	s.authentication()
-	if missing := s.v.missing(); len(missing) > 0 {
+	if missing := s.v.Missing(func(route string) bool { return !otherComponentRoutes[route] }); len(missing) > 0 {
 		t.Errorf("the scenario never called:\n  %s", strings.Join(missing, "\n  "))
 	}
 }
 
 func (s *scenario) discovery() {
 	for _, p := range []string{"/openapi.yaml", "/openapi.json"} {
-		code, h, body := s.call("GET", p, "", "", nil)
+		code, h, body := s.Call("GET", p, "", "", nil)
 		if code != 200 || len(body) < 1000 {
 			s.t.Errorf("GET %s = %d, %d bytes", p, code, len(body))
 		}
 		// A client that has the document gets a 304 (not validated: the
 		// validator leaves 304s alone, as they have no body).
-		req, _ := http.NewRequest("GET", s.base+p, nil)
+		req, _ := http.NewRequest("GET", s.BaseURL+p, nil)
 		req.Header.Set("If-None-Match", h.Get("ETag"))
 		resp, err := http.DefaultClient.Do(req)
-		s.must(err, "conditional GET")
+		s.Must(err, "conditional GET")
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusNotModified {
 			s.t.Errorf("GET %s with If-None-Match = %d, want 304", p, resp.StatusCode)
@@ -462,17 +260,17 @@ func (s *scenario) discovery() {
 func (s *scenario) modules() string {
 	wasm := []byte("\x00asm\x01\x00\x00\x00 any bytes are a module to the control plane")
 	digest, err := s.c.PutModule(s.ctx, wasm)
-	s.must(err, "PutModule")
+	s.Must(err, "PutModule")
 	got, err := s.c.GetModule(s.ctx, digest)
-	s.must(err, "GetModule")
+	s.Must(err, "GetModule")
 	if !bytes.Equal(got, wasm) {
 		s.t.Errorf("GetModule returned other bytes")
 	}
 	other := strings.Repeat("ab", 32)
 	_, err = s.c.GetModule(s.ctx, other)
-	s.fails(err, 404, "GetModule of a module never uploaded")
+	s.Fails(err, 404, "GetModule of a module never uploaded")
 	// The body does not hash to the digest.
-	if code, _, body := s.call("PUT", "/api/v1/modules/"+other, adminToken, "application/wasm", wasm); code != 400 {
+	if code, _, body := s.Call("PUT", "/api/v1/modules/"+other, adminToken, "application/wasm", wasm); code != 400 {
 		s.t.Errorf("PUT a module under another digest = %d %s, want 400", code, body)
 	}
 	return digest
@@ -481,7 +279,7 @@ func (s *scenario) modules() string {
 func (s *scenario) blocks(module string) {
 	b := cellBlock("detector", "1.0.0", module)
 	_, created, err := s.c.PublishBlock(s.ctx, b)
-	s.must(err, "PublishBlock")
+	s.Must(err, "PublishBlock")
 	if !created {
 		s.t.Errorf("PublishBlock of a new version: created = false")
 	}
@@ -492,46 +290,46 @@ func (s *scenario) blocks(module string) {
 	changed := b
 	changed.Spec.Description = "something else"
 	_, _, err = s.c.PublishBlock(s.ctx, changed)
-	s.fails(err, 409, "PublishBlock of a published version with another spec")
+	s.Fails(err, 409, "PublishBlock of a published version with another spec")
 	_, _, err = s.c.PublishBlock(s.ctx, cellBlock("ghost", "1.0.0", strings.Repeat("cd", 32)))
-	s.fails(err, 422, "PublishBlock of a cell whose module was never uploaded")
+	s.Fails(err, 422, "PublishBlock of a cell whose module was never uploaded")
 	noCell := cellBlock("bad", "1.0.0", module)
 	noCell.Spec.Cell = nil // type cell without a cell
 	_, _, err = s.c.PublishBlock(s.ctx, noCell)
-	s.fails(err, 422, "PublishBlock of a cell block without spec.cell")
+	s.Fails(err, 422, "PublishBlock of a cell block without spec.cell")
 	for _, v := range []string{"1.1.0", "2.0.0-rc.1"} {
 		_, _, err = s.c.PublishBlock(s.ctx, cellBlock("detector", v, module))
-		s.must(err, "PublishBlock "+v)
+		s.Must(err, "PublishBlock "+v)
 	}
 	_, _, err = s.c.PublishBlock(s.ctx, cellBlock("tracker", "0.1.0", module))
-	s.must(err, "PublishBlock tracker")
+	s.Must(err, "PublishBlock tracker")
 
 	list, err := s.c.ListBlocks(s.ctx, client.BlockQuery{Search: "FRAMES", Type: v1alpha1.BlockCell, AllVersions: true})
 	if err != nil || len(list) != 4 {
 		s.t.Errorf("ListBlocks = %d blocks, %v; want 4", len(list), err)
 	}
 	s.paginate("/api/v1/blocks?allVersions=true", 4)
-	s.expect(400, "GET", "/api/v1/blocks?continue=%21%21", adminToken, "")
+	s.Expect(400, "GET", "/api/v1/blocks?continue=%21%21", adminToken, "")
 	newest, err := s.c.GetBlock(s.ctx, "detector")
 	if err != nil || newest.Spec.Version != "2.0.0-rc.1" {
 		s.t.Errorf("GetBlock detector = %s, %v", newest.Spec.Version, err)
 	}
 	_, err = s.c.GetBlock(s.ctx, "detector@1.0.0")
-	s.must(err, "GetBlock detector@1.0.0")
+	s.Must(err, "GetBlock detector@1.0.0")
 	_, err = s.c.GetBlock(s.ctx, "detector@9.9.9")
-	s.fails(err, 404, "GetBlock of an unknown version")
+	s.Fails(err, 404, "GetBlock of an unknown version")
 	_, err = s.c.GetBlock(s.ctx, "nothing")
-	s.fails(err, 404, "GetBlock of an unknown block")
+	s.Fails(err, 404, "GetBlock of an unknown block")
 	var versions v1alpha1.BlockList
-	_, data := s.expect(200, "GET", "/api/v1/blocks/detector/versions", adminToken, "")
+	_, data := s.Expect(200, "GET", "/api/v1/blocks/detector/versions", adminToken, "")
 	if json.Unmarshal(data, &versions) != nil || len(versions.Items) != 3 {
 		s.t.Errorf("versions of detector: %s", data)
 	}
-	s.expect(404, "GET", "/api/v1/blocks/nothing/versions", adminToken, "")
-	s.must(s.c.DeleteBlock(s.ctx, "detector@2.0.0-rc.1"), "DeleteBlock detector@2.0.0-rc.1")
-	s.fails(s.c.DeleteBlock(s.ctx, "detector@2.0.0-rc.1"), 404, "DeleteBlock of a deleted version")
-	s.must(s.c.DeleteBlock(s.ctx, "tracker"), "DeleteBlock tracker")
-	s.fails(s.c.DeleteBlock(s.ctx, "tracker"), 404, "DeleteBlock of a deleted block")
+	s.Expect(404, "GET", "/api/v1/blocks/nothing/versions", adminToken, "")
+	s.Must(s.c.DeleteBlock(s.ctx, "detector@2.0.0-rc.1"), "DeleteBlock detector@2.0.0-rc.1")
+	s.Fails(s.c.DeleteBlock(s.ctx, "detector@2.0.0-rc.1"), 404, "DeleteBlock of a deleted version")
+	s.Must(s.c.DeleteBlock(s.ctx, "tracker"), "DeleteBlock tracker")
+	s.Fails(s.c.DeleteBlock(s.ctx, "tracker"), 404, "DeleteBlock of a deleted block")
 }
 
 // paginate lists path one item a page, following metadata.continue, and
@@ -548,7 +346,7 @@ func (s *scenario) paginate(path string, want int) {
 		if next != "" {
 			p += "&continue=" + url.QueryEscape(next)
 		}
-		_, data := s.expect(200, "GET", p, adminToken, "")
+		_, data := s.Expect(200, "GET", p, adminToken, "")
 		var list struct {
 			Metadata v1alpha1.ListMeta `json:"metadata"`
 			Items    []json.RawMessage `json:"items"`
@@ -568,12 +366,12 @@ func (s *scenario) paginate(path string, want int) {
 
 func (s *scenario) applications() {
 	video := application("video", "detector", 1)
-	h, _ := s.expect(201, "POST", "/api/v1/applications", adminToken, mustJSON(s.t, video))
+	h, _ := s.Expect(201, "POST", "/api/v1/applications", adminToken, openapitest.MustJSON(s.t, video))
 	if got := h.Get(v1alpha1.ApplyResultHeader); got != "created" {
 		s.t.Errorf("POST application: %s = %q", v1alpha1.ApplyResultHeader, got)
 	}
-	s.expect(409, "POST", "/api/v1/applications", adminToken, mustJSON(s.t, video))
-	s.expect(422, "POST", "/api/v1/applications", adminToken, mustJSON(s.t, application("lost", "no-such-block", 1)))
+	s.Expect(409, "POST", "/api/v1/applications", adminToken, openapitest.MustJSON(s.t, video))
+	s.Expect(422, "POST", "/api/v1/applications", adminToken, openapitest.MustJSON(s.t, application("lost", "no-such-block", 1)))
 
 	_, what, err := s.c.ApplyApplication(s.ctx, video)
 	if err != nil || what != "unchanged" {
@@ -590,15 +388,15 @@ func (s *scenario) applications() {
 	bad := application("video", "detector", 1)
 	bad.Spec.Components[0].Links = []string{"nobody"}
 	_, _, err = s.c.ApplyApplication(s.ctx, bad)
-	s.fails(err, 422, "ApplyApplication with a link to no component")
-	s.expect(400, "PUT", "/api/v1/applications/other", adminToken, mustJSON(s.t, video))
+	s.Fails(err, 422, "ApplyApplication with a link to no component")
+	s.Expect(400, "PUT", "/api/v1/applications/other", adminToken, openapitest.MustJSON(s.t, video))
 
 	got, err := s.c.GetApplication(s.ctx, "video")
 	if err != nil || got.Metadata.Generation != 2 {
 		s.t.Errorf("GetApplication = generation %d, %v", got.Metadata.Generation, err)
 	}
 	_, err = s.c.GetApplication(s.ctx, "nothing")
-	s.fails(err, 404, "GetApplication of an unknown application")
+	s.Fails(err, 404, "GetApplication of an unknown application")
 	apps, err := s.c.ListApplications(s.ctx)
 	if err != nil || len(apps) != 2 {
 		s.t.Errorf("ListApplications = %d, %v", len(apps), err)
@@ -606,25 +404,25 @@ func (s *scenario) applications() {
 	s.paginate("/api/v1/applications", 2)
 
 	_, err = s.c.ApplicationLogs(s.ctx, "video", "detector", 0)
-	s.must(err, "ApplicationLogs")
+	s.Must(err, "ApplicationLogs")
 	_, err = s.c.ApplicationLogs(s.ctx, "video", "nobody", -1)
-	s.fails(err, 404, "ApplicationLogs of an unknown component")
+	s.Fails(err, 404, "ApplicationLogs of an unknown component")
 	_, err = s.c.ApplicationLogs(s.ctx, "nothing", "", -1)
-	s.fails(err, 404, "ApplicationLogs of an unknown application")
+	s.Fails(err, 404, "ApplicationLogs of an unknown application")
 
 	p := s.placement("video")
 	if len(p.Decisions) == 0 || p.Decisions[0].Site != "" || p.Decisions[0].Candidates != nil {
 		s.t.Errorf("placement without sites: %+v", p.Decisions)
 	}
 	_, err = s.c.GetPlacement(s.ctx, "nothing")
-	s.fails(err, 404, "GetPlacement of an unknown application")
+	s.Fails(err, 404, "GetPlacement of an unknown application")
 	_, err = s.c.ListPlacements(s.ctx)
-	s.must(err, "ListPlacements")
-	s.expect(200, "GET", "/api/v1/placements?limit=1", adminToken, "")
-	s.expect(400, "GET", "/api/v1/placements?continue=%25", adminToken, "")
+	s.Must(err, "ListPlacements")
+	s.Expect(200, "GET", "/api/v1/placements?limit=1", adminToken, "")
+	s.Expect(400, "GET", "/api/v1/placements?continue=%25", adminToken, "")
 
-	s.must(s.c.DeleteApplication(s.ctx, "video2"), "DeleteApplication")
-	s.fails(s.c.DeleteApplication(s.ctx, "video2"), 404, "DeleteApplication of a deleted application")
+	s.Must(s.c.DeleteApplication(s.ctx, "video2"), "DeleteApplication")
+	s.Fails(s.c.DeleteApplication(s.ctx, "video2"), 404, "DeleteApplication of a deleted application")
 }
 
 // placement waits for the reconciler to record an application's first
@@ -647,27 +445,27 @@ func (s *scenario) placement(app string) v1alpha1.Placement {
 func (s *scenario) sites() {
 	for _, st := range []v1alpha1.Site{site("edge", v1alpha1.SiteEdge, 2), site("cloud", v1alpha1.SiteCloud, 8), site("spare", v1alpha1.SiteCloud, 4)} {
 		_, err := s.c.RegisterSite(s.ctx, st)
-		s.must(err, "RegisterSite "+st.Metadata.Name)
+		s.Must(err, "RegisterSite "+st.Metadata.Name)
 	}
 	// Registering again updates (200).
 	edge := site("edge", v1alpha1.SiteEdge, 2)
 	edge.Spec.DataSources = []v1alpha1.DataSource{{Name: "camera-1", Latency: v1alpha1.Duration{Duration: 5 * time.Millisecond}}}
 	edge.Status.Agent = v1alpha1.AgentInfo{Version: "v1", Hostname: "box1"}
-	s.expect(200, "PUT", "/api/v1/sites/edge", adminToken, mustJSON(s.t, edge))
-	s.expect(400, "PUT", "/api/v1/sites/other", adminToken, mustJSON(s.t, edge))
+	s.Expect(200, "PUT", "/api/v1/sites/edge", adminToken, openapitest.MustJSON(s.t, edge))
+	s.Expect(400, "PUT", "/api/v1/sites/other", adminToken, openapitest.MustJSON(s.t, edge))
 	// The document cannot say that a kubernetes site needs spec.kubernetes.
-	s.expect(400, "PUT", "/api/v1/sites/bad", adminToken, mustJSON(s.t, site("bad", v1alpha1.SiteKubernetes, 2)))
+	s.Expect(400, "PUT", "/api/v1/sites/bad", adminToken, openapitest.MustJSON(s.t, site("bad", v1alpha1.SiteKubernetes, 2)))
 
 	got, err := s.c.Heartbeat(s.ctx, "edge", v1alpha1.Heartbeat{Agent: v1alpha1.AgentInfo{Version: "v2"}})
 	if err != nil || got.Status.Phase != v1alpha1.SiteReady || got.Status.Agent.Version != "v2" {
 		s.t.Errorf("Heartbeat = %+v, %v", got.Status, err)
 	}
 	_, err = s.c.Heartbeat(s.ctx, "ghost", v1alpha1.Heartbeat{})
-	s.fails(err, 404, "Heartbeat of an unknown site")
+	s.Fails(err, 404, "Heartbeat of an unknown site")
 	_, err = s.c.GetSite(s.ctx, "edge")
-	s.must(err, "GetSite")
+	s.Must(err, "GetSite")
 	_, err = s.c.GetSite(s.ctx, "ghost")
-	s.fails(err, 404, "GetSite of an unknown site")
+	s.Fails(err, 404, "GetSite of an unknown site")
 	list, err := s.c.ListSites(s.ctx)
 	if err != nil || len(list) != 3 {
 		s.t.Errorf("ListSites = %d, %v", len(list), err)
@@ -677,12 +475,12 @@ func (s *scenario) sites() {
 	if err != nil || drain.Site != "spare" || len(drain.Moves) != 0 {
 		s.t.Errorf("DrainSite of an idle site = %+v, %v", drain, err)
 	}
-	s.expect(400, "POST", "/api/v1/sites/spare/drain", adminToken, `{"deadline":"0s"}`)
+	s.Expect(400, "POST", "/api/v1/sites/spare/drain", adminToken, `{"deadline":"0s"}`)
 	_, err = s.c.DrainSite(s.ctx, "ghost", time.Second)
-	s.fails(err, 404, "DrainSite of an unknown site")
+	s.Fails(err, 404, "DrainSite of an unknown site")
 
-	s.must(s.c.DeleteSite(s.ctx, "spare"), "DeleteSite")
-	s.fails(s.c.DeleteSite(s.ctx, "spare"), 404, "DeleteSite of a deleted site")
+	s.Must(s.c.DeleteSite(s.ctx, "spare"), "DeleteSite")
+	s.Fails(s.c.DeleteSite(s.ctx, "spare"), 404, "DeleteSite of a deleted site")
 }
 
 func (s *scenario) cells(module string) {
@@ -696,13 +494,13 @@ func (s *scenario) cells(module string) {
 		},
 	}
 	_, err := s.c.CreateCellRun(s.ctx, run)
-	s.must(err, "CreateCellRun")
+	s.Must(err, "CreateCellRun")
 	_, err = s.c.CreateCellRun(s.ctx, run)
-	s.fails(err, 400, "CreateCellRun of a name in use")
+	s.Fails(err, 400, "CreateCellRun of a name in use")
 	elsewhere := run
 	elsewhere.Metadata.Name, elsewhere.Spec.Site = "", "ghost"
 	_, err = s.c.CreateCellRun(s.ctx, elsewhere)
-	s.fails(err, 400, "CreateCellRun at an unknown site")
+	s.Fails(err, 400, "CreateCellRun at an unknown site")
 
 	list, err := s.c.WatchCellRuns(s.ctx, client.CellRunQuery{Site: "edge", Phase: v1alpha1.CellPending}, "", 0)
 	if err != nil || list.Metadata.ResourceVersion == "" || !slices.ContainsFunc(list.Items, func(c v1alpha1.CellRun) bool { return c.Metadata.Name == "job1" }) {
@@ -710,12 +508,12 @@ func (s *scenario) cells(module string) {
 	}
 	// A long poll: it answers when the runs change or its wait is over.
 	_, err = s.c.WatchCellRuns(s.ctx, client.CellRunQuery{Involves: "nowhere"}, list.Metadata.ResourceVersion, 10*time.Millisecond)
-	s.must(err, "WatchCellRuns")
-	s.expect(400, "GET", "/api/v1/cells?resourceVersion=x&wait=2m", adminToken, "")
+	s.Must(err, "WatchCellRuns")
+	s.Expect(400, "GET", "/api/v1/cells?resourceVersion=x&wait=2m", adminToken, "")
 	_, err = s.c.GetCellRun(s.ctx, "job1")
-	s.must(err, "GetCellRun")
+	s.Must(err, "GetCellRun")
 	_, err = s.c.GetCellRun(s.ctx, "nothing")
-	s.fails(err, 404, "GetCellRun of an unknown run")
+	s.Fails(err, 404, "GetCellRun of an unknown run")
 
 	// The agent of edge takes the run with a claim.
 	now := time.Now().UTC()
@@ -724,15 +522,15 @@ func (s *scenario) cells(module string) {
 		s.t.Errorf("taking job1: %+v, %v", taken.Status, err)
 	}
 	_, err = s.c.SetCellRunStatus(s.ctx, "job1", v1alpha1.CellRunStatus{Phase: v1alpha1.CellRunning, Site: "edge", Claim: "stale"})
-	s.fails(err, 409, "a report under another claim")
+	s.Fails(err, 409, "a report under another claim")
 	_, err = s.c.SetCellRunStatus(s.ctx, "job1", v1alpha1.CellRunStatus{Phase: v1alpha1.CellPending, Claim: "claim1"})
-	s.fails(err, 400, "a report of Pending")
+	s.Fails(err, 400, "a report of Pending")
 	_, err = s.c.SetCellRunStatus(s.ctx, "nothing", v1alpha1.CellRunStatus{Phase: v1alpha1.CellRunning, Claim: "x"})
-	s.fails(err, 404, "a report of an unknown run")
+	s.Fails(err, 404, "a report of an unknown run")
 
 	// A checkpoint: upload, then a report naming it.
-	s.must(s.c.PutCheckpoint(s.ctx, "job1", "claim1", "ck1", []byte("checkpoint bytes")), "PutCheckpoint")
-	s.fails(s.c.PutCheckpoint(s.ctx, "job1", "stale", "ck2", []byte("x")), 409, "PutCheckpoint under another claim")
+	s.Must(s.c.PutCheckpoint(s.ctx, "job1", "claim1", "ck1", []byte("checkpoint bytes")), "PutCheckpoint")
+	s.Fails(s.c.PutCheckpoint(s.ctx, "job1", "stale", "ck2", []byte("x")), 409, "PutCheckpoint under another claim")
 	checkpointed, err := s.c.SetCellRunStatus(s.ctx, "job1", v1alpha1.CellRunStatus{
 		Phase: v1alpha1.CellRunning, Site: "edge", Claim: "claim1", Output: "frame 1\n",
 		Checkpoint: &v1alpha1.CellCheckpoint{ID: "ck1", Time: now, Site: "edge", HostCall: 42, Bytes: 16},
@@ -747,23 +545,23 @@ func (s *scenario) cells(module string) {
 		s.t.Errorf("MigrateCellRun = %+v, %v", moving.Spec, err)
 	}
 	_, err = s.c.MigrateCellRun(s.ctx, "job1", "cloud")
-	s.fails(err, 400, "MigrateCellRun of a run moving already")
+	s.Fails(err, 400, "MigrateCellRun of a run moving already")
 	_, err = s.c.MigrateCellRun(s.ctx, "job1", "ghost")
-	s.fails(err, 400, "MigrateCellRun to an unknown site")
+	s.Fails(err, 400, "MigrateCellRun to an unknown site")
 	_, err = s.c.MigrateCellRun(s.ctx, "nothing", "cloud")
-	s.fails(err, 404, "MigrateCellRun of an unknown run")
+	s.Fails(err, 404, "MigrateCellRun of an unknown run")
 	snapshot := []byte("snapshot bytes")
-	s.must(s.c.PutSnapshot(s.ctx, "job1", "claim1", "ck3", snapshot), "PutSnapshot")
-	s.fails(s.c.PutSnapshot(s.ctx, "job1", "stale", "", snapshot), 409, "PutSnapshot under another claim")
+	s.Must(s.c.PutSnapshot(s.ctx, "job1", "claim1", "ck3", snapshot), "PutSnapshot")
+	s.Fails(s.c.PutSnapshot(s.ctx, "job1", "stale", "", snapshot), 409, "PutSnapshot under another claim")
 	got, err := s.c.GetSnapshot(s.ctx, "job1")
 	if err != nil || !bytes.Equal(got, snapshot) {
 		s.t.Errorf("GetSnapshot = %q, %v", got, err)
 	}
 	_, err = s.c.GetSnapshot(s.ctx, "nothing")
-	s.fails(err, 404, "GetSnapshot of an unknown run")
+	s.Fails(err, 404, "GetSnapshot of an unknown run")
 
-	s.expect(204, "DELETE", "/api/v1/cells/job1", adminToken, "")
-	s.expect(404, "DELETE", "/api/v1/cells/job1", adminToken, "")
+	s.Expect(204, "DELETE", "/api/v1/cells/job1", adminToken, "")
+	s.Expect(404, "DELETE", "/api/v1/cells/job1", adminToken, "")
 }
 
 func (s *scenario) migrations() {
@@ -772,26 +570,26 @@ func (s *scenario) migrations() {
 		s.t.Errorf("CreateMigration = %+v, %v", m, err)
 	}
 	_, err = s.c.CreateMigration(s.ctx, v1alpha1.Migration{Spec: v1alpha1.MigrationSpec{Application: "nothing", Component: "detector", To: "cloud"}})
-	s.fails(err, 422, "CreateMigration of an unknown application")
+	s.Fails(err, 422, "CreateMigration of an unknown application")
 	_, err = s.c.GetMigration(s.ctx, m.Metadata.Name)
-	s.must(err, "GetMigration")
+	s.Must(err, "GetMigration")
 	_, err = s.c.GetMigration(s.ctx, "nothing")
-	s.fails(err, 404, "GetMigration of an unknown migration")
+	s.Fails(err, 404, "GetMigration of an unknown migration")
 	list, err := s.c.ListMigrations(s.ctx)
 	if err != nil || len(list) != 1 {
 		s.t.Errorf("ListMigrations = %d, %v", len(list), err)
 	}
-	s.expect(400, "GET", "/api/v1/migrations?continue=%25", adminToken, "")
+	s.Expect(400, "GET", "/api/v1/migrations?continue=%25", adminToken, "")
 }
 
 // authentication checks the answers of the guard: 401 without a known
 // token, 403 when the role falls short.
 func (s *scenario) authentication() {
-	s.expect(401, "GET", "/api/v1/sites", "", "")
-	s.expect(401, "GET", "/api/v1/sites", "not-a-known-token-at-all", "")
-	s.expect(403, "POST", "/api/v1/sites/edge/heartbeat", viewerToken, `{}`)
-	s.expect(403, "DELETE", "/api/v1/sites/edge", operatorToken, "")
-	s.expect(200, "GET", "/api/v1/sites/edge", viewerToken, "")
+	s.Expect(401, "GET", "/api/v1/sites", "", "")
+	s.Expect(401, "GET", "/api/v1/sites", "not-a-known-token-at-all", "")
+	s.Expect(403, "POST", "/api/v1/sites/edge/heartbeat", viewerToken, `{}`)
+	s.Expect(403, "DELETE", "/api/v1/sites/edge", operatorToken, "")
+	s.Expect(200, "GET", "/api/v1/sites/edge", viewerToken, "")
 }
 
 // TestOpenAPIForbidsWhatServerRefuses checks requests the document
@@ -800,10 +598,10 @@ func (s *scenario) authentication() {
 func TestOpenAPIForbidsWhatServerRefuses(t *testing.T) {
 	doc := loadDocument(t)
 	base, _ := startContractServer(t)
-	v := newValidator(t, doc)
-	site := mustJSON(t, site("edge", v1alpha1.SiteEdge, 2))
-	app := mustJSON(t, application("video", "detector", 1))
-	block := mustJSON(t, cellBlock("detector", "1.0.0", strings.Repeat("ab", 32)))
+	v := openapitest.NewTransport(t, doc, nil)
+	site := openapitest.MustJSON(t, site("edge", v1alpha1.SiteEdge, 2))
+	app := openapitest.MustJSON(t, application("video", "detector", 1))
+	block := openapitest.MustJSON(t, cellBlock("detector", "1.0.0", strings.Repeat("ab", 32)))
 	cases := []struct{ method, path, body string }{
 		{"PUT", "/api/v1/applications/video", strings.Replace(app, `"spec"`, `"spce"`, 1)},
 		{"PUT", "/api/v1/applications/video", strings.Replace(app, `"replicas"`, `"replica"`, 1)},
@@ -819,27 +617,8 @@ func TestOpenAPIForbidsWhatServerRefuses(t *testing.T) {
 		}
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+adminToken)
-		route, params, err := v.router.FindRoute(req)
-		if err != nil {
-			t.Fatalf("%s %s: %v", c.method, c.path, err)
-		}
-		in := &openapi3filter.RequestValidationInput{
-			Request: withBody(req, []byte(c.body)), PathParams: params, Route: route,
-			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc},
-		}
-		if err := openapi3filter.ValidateRequest(context.Background(), in); err == nil {
-			t.Errorf("%s %s %s: the document accepts it", c.method, c.path, c.body)
-		}
-		resp, err := http.DefaultTransport.RoundTrip(withBody(req, []byte(c.body)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, _ := readBody(resp.Body)
-		if resp.StatusCode != http.StatusBadRequest || !bytes.Contains(data, []byte("unknown field")) {
-			t.Errorf("%s %s: the server answers %d %s, want 400 for the unknown field", c.method, c.path, resp.StatusCode, data)
-		}
-		if err := v.checkResponse(in, resp, data); err != nil {
-			t.Errorf("%s %s: the refusal breaks openapi.yaml: %v", c.method, c.path, err)
+		if p := v.Refuses(t, req, http.StatusBadRequest); !bytes.Contains(p.Body, []byte("unknown field")) {
+			t.Errorf("%s %s: the server answers %d %s, want 400 for the unknown field", c.method, c.path, p.Status, p.Body)
 		}
 	}
 }
@@ -849,7 +628,7 @@ func TestOpenAPIForbidsWhatServerRefuses(t *testing.T) {
 // of each result type, label and series look-ups, and errors. A broken
 // answer must be refused, so the schemas say something.
 func TestOpenAPIMetricsShapes(t *testing.T) {
-	v := newValidator(t, loadDocument(t))
+	v := openapitest.NewTransport(t, loadDocument(t), nil)
 	cases := []struct {
 		method, target, form string
 		code                 int
@@ -884,20 +663,16 @@ func TestOpenAPIMetricsShapes(t *testing.T) {
 		if c.form != "" {
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		}
-		route, params, err := v.router.FindRoute(req)
+		in, err := v.Input(req, []byte(c.form))
 		if err != nil {
-			t.Fatalf("%s %s: %v", c.method, c.target, err)
-		}
-		in := &openapi3filter.RequestValidationInput{
-			Request: withBody(req, []byte(c.form)), PathParams: params, Route: route,
-			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc},
+			t.Fatal(err)
 		}
 		if err := openapi3filter.ValidateRequest(context.Background(), in); err != nil {
 			t.Errorf("%s %s: the request breaks openapi.yaml: %v", c.method, c.target, err)
 			continue
 		}
 		resp := &http.Response{StatusCode: c.code, Header: http.Header{"Content-Type": {"application/json"}}}
-		err = v.checkResponse(in, resp, []byte(c.body))
+		err = openapitest.CheckResponse(in, resp, []byte(c.body))
 		if (err == nil) != c.valid {
 			t.Errorf("%s %s → %d %s: validation error %v, want valid %v", c.method, c.target, c.code, c.body, err, c.valid)
 		}

@@ -27,7 +27,7 @@ const APIPrefix = "/api/v1/learning/federated/"
 type GlobalModel struct {
 	Name  string `json:"name"`
 	Round int    `json:"round"`
-	// Sites contributed to the last averaging (sorted); empty in round 0.
+	// Sites contributed to the last averaging (sorted); null in round 0.
 	Sites   []string        `json:"sites"`
 	Samples int             `json:"samples"`
 	Shape   Shape           `json:"shape"`

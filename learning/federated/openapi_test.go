@@ -1,0 +1,253 @@
+package federated_test
+
+// These tests hold the aggregator's routes to the northbound API's OpenAPI
+// document (orchestrator/openapi.yaml), the way `cloudskin up --auth`
+// serves them: route parity, the document's conventions, and every
+// request and answer of a scenario that reaches each status code of each
+// operation validated against it (internal/openapitest).
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloudskin/cloudskin/internal/auth"
+	"github.com/cloudskin/cloudskin/internal/component"
+	"github.com/cloudskin/cloudskin/internal/component/componenttest"
+	"github.com/cloudskin/cloudskin/internal/openapitest"
+	"github.com/cloudskin/cloudskin/learning/federated"
+	"github.com/cloudskin/cloudskin/learning/forecast"
+)
+
+const documentPath = "../../orchestrator/openapi.yaml"
+
+// Tokens of the contract server.
+const (
+	operatorToken = "operator-token-0123456789"
+	viewerToken   = "viewer-token-0123456789"
+)
+
+// federatedRoute keeps the aggregator's routes.
+var federatedRoute = openapitest.PathPrefix(strings.TrimSuffix(federated.APIPrefix, "/"))
+
+// startAggregator serves an aggregator that averages once two sites have
+// sent an update, as `up` runs it, with authentication on.
+func startAggregator(t *testing.T) *component.Host {
+	t.Helper()
+	agg, err := federated.NewAggregator(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	guard := openapitest.Guard(t,
+		auth.Token{Name: "operator", Role: auth.Operator, Token: operatorToken},
+		auth.Token{Name: "viewer", Role: auth.Viewer, Token: viewerToken},
+	)
+	return componenttest.Start(t, guard, agg)
+}
+
+// TestOpenAPIFederatedRoutesMatchDocument checks that the aggregator
+// serves exactly the document's federated operations, and that these
+// follow the document's rules: tag learning, 401 always, 403 only for
+// changes, errors as problem documents.
+func TestOpenAPIFederatedRoutesMatchDocument(t *testing.T) {
+	doc := openapitest.LoadFile(t, documentPath)
+	host := startAggregator(t)
+	p := openapitest.RouteParity(doc, host.Server.Patterns(), federatedRoute)
+	for _, route := range p.Undocumented {
+		t.Errorf("the aggregator serves %q but openapi.yaml does not describe it", route)
+	}
+	for _, route := range p.Unserved {
+		t.Errorf("openapi.yaml describes %q but the aggregator does not serve it", route)
+	}
+	if len(p.Served) != 5 {
+		t.Errorf("the aggregator registers %v, want the 5 routes of its API", p.Served)
+	}
+	for route, op := range openapitest.Operations(doc, federatedRoute) {
+		if !slices.Equal(op.Tags, []string{"learning"}) {
+			t.Errorf("%s: tags %v, want [learning]", route, op.Tags)
+		}
+		for _, problem := range append(openapitest.CheckAuth(route, op), openapitest.CheckProblems(route, op)...) {
+			t.Error(problem)
+		}
+	}
+}
+
+// bearer adds a token to every request, for federated.Client, which sends
+// none of its own.
+type bearer struct {
+	token string
+	next  http.RoundTripper
+}
+
+func (b bearer) RoundTrip(req *http.Request) (*http.Response, error) {
+	r := req.Clone(req.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return b.next.RoundTrip(r)
+}
+
+// fedContract drives the aggregator through the validating transport:
+// with federated.Client where it has a method, raw HTTP otherwise; Must
+// and Fails check the client's calls.
+type fedContract struct {
+	openapitest.Caller
+	t *testing.T
+	v *openapitest.Transport
+	c federated.Client // operator
+}
+
+// update is a site's well-formed update for a network of shape, its
+// parameters all v.
+func update(site string, round int, shape federated.Shape, v float64) federated.Update {
+	params := make([]float64, shape.Params)
+	for i := range params {
+		params[i] = v
+	}
+	return federated.Update{Site: site, Round: round, Samples: 100, Model: forecast.KindGRU, Shape: shape, Params: params, Mean: 50, Std: 5}
+}
+
+// TestOpenAPIFederatedContract calls each federated operation until it
+// has answered each of its documented status codes but 500, and checks
+// every request and answer against openapi.yaml.
+func TestOpenAPIFederatedContract(t *testing.T) {
+	doc := openapitest.LoadFile(t, documentPath)
+	host := startAggregator(t)
+	v := openapitest.NewTransport(t, doc, nil)
+	httpc := &http.Client{Transport: bearer{operatorToken, v}, Timeout: 10 * time.Second}
+	s := &fedContract{
+		Caller: openapitest.Caller{T: t, HTTP: &http.Client{Transport: v, Timeout: 10 * time.Second}, BaseURL: host.ControlPlaneURL},
+		t:      t,
+		v:      v,
+		c:      federated.Client{BaseURL: host.ControlPlaneURL, HTTP: httpc},
+	}
+	shape := s.create()
+	s.train(shape)
+	s.refusals(shape)
+
+	want := map[string][]int{
+		"listFederatedModels":     {200, 401},
+		"createFederatedModel":    {201, 400, 403, 409, 422},
+		"getFederatedModel":       {200, 404},
+		"submitFederatedUpdate":   {202, 400, 403, 404, 409, 422},
+		"aggregateFederatedModel": {200, 403, 404, 409},
+	}
+	for _, op := range openapitest.Operations(doc, federatedRoute) {
+		if _, ok := want[op.OperationID]; !ok {
+			t.Errorf("the scenario has no expectation for %s", op.OperationID)
+		}
+	}
+	for _, missing := range v.Unanswered(want) {
+		t.Error(missing)
+	}
+}
+
+// create registers the model "load" and returns its shape.
+func (s *fedContract) create() federated.Shape {
+	ctx := s.t.Context()
+	list, err := s.c.List(ctx)
+	s.Must(err, "List of no models")
+	if len(list) != 0 {
+		s.t.Errorf("models of a new aggregator: %+v", list)
+	}
+	s.Expect(401, "GET", "/api/v1/learning/federated", "", "")
+
+	cfg := forecast.RNNConfig{Season: 12, Hidden: 4, Seed: 7}
+	g, err := s.c.Create(ctx, "load", cfg)
+	s.Must(err, "Create")
+	if g.Name != "load" || g.Round != 0 || g.Sites != nil || g.Shape.Window != 24 || g.Shape.Hidden != 4 || len(g.Model) == 0 {
+		s.t.Errorf("created %+v", g)
+	}
+	if _, err := forecast.Unmarshal(g.Model); err != nil {
+		s.t.Errorf("the round-0 network does not load: %v", err)
+	}
+	_, err = s.c.Create(ctx, "load", cfg)
+	s.Fails(err, http.StatusConflict, "Create of a name in use")
+	s.Expect(403, "PUT", "/api/v1/learning/federated/other", viewerToken, `{"season": 12}`)
+	// Two JSON values: the document reads the first, the server refuses
+	// the second.
+	s.Expect(400, "PUT", "/api/v1/learning/federated/other", operatorToken, `{"season": 12} {"season": 24}`)
+	return g.Shape
+}
+
+// train runs two rounds: one completed by a second site, one by
+// aggregate, with the errors of each step.
+func (s *fedContract) train(shape federated.Shape) {
+	ctx := s.t.Context()
+	acc, err := s.c.Submit(ctx, "load", update("edge-1", 0, shape, 0.1))
+	s.Must(err, "Submit of the first site")
+	if acc != (federated.Accepted{Round: 0, Pending: 1}) {
+		s.t.Errorf("first update: %+v", acc)
+	}
+	acc, err = s.c.Submit(ctx, "load", update("edge-2", 0, shape, 0.3))
+	s.Must(err, "Submit of the second site")
+	if acc != (federated.Accepted{Round: 1, Averaged: true}) {
+		s.t.Errorf("second update: %+v", acc)
+	}
+	_, err = s.c.Submit(ctx, "load", update("edge-1", 0, shape, 0.1))
+	s.Fails(err, http.StatusConflict, "Submit for a round gone")
+	short := update("edge-1", 1, shape, 0.1)
+	short.Params = short.Params[1:]
+	_, err = s.c.Submit(ctx, "load", short)
+	s.Fails(err, http.StatusUnprocessableEntity, "Submit of a vector too short")
+	_, err = s.c.Submit(ctx, "ghost", update("edge-1", 0, shape, 0.1))
+	s.Fails(err, http.StatusNotFound, "Submit to an unknown model")
+	u := openapitest.MustJSON(s.t, update("edge-1", 1, shape, 0.1))
+	s.Expect(403, "POST", "/api/v1/learning/federated/load/updates", viewerToken, u)
+	s.Expect(400, "POST", "/api/v1/learning/federated/load/updates", operatorToken, u+u)
+
+	s.Expect(409, "POST", "/api/v1/learning/federated/load/aggregate", operatorToken, "")
+	_, err = s.c.Submit(ctx, "load", update("edge-3", 1, shape, 0.5))
+	s.Must(err, "Submit of round 1")
+	_, data := s.Expect(200, "POST", "/api/v1/learning/federated/load/aggregate", operatorToken, "")
+	var done federated.Accepted
+	if err := json.Unmarshal(data, &done); err != nil || done != (federated.Accepted{Round: 2, Averaged: true}) {
+		s.t.Errorf("aggregate: %s %v", data, err)
+	}
+	s.Expect(403, "POST", "/api/v1/learning/federated/load/aggregate", viewerToken, "")
+	s.Expect(404, "POST", "/api/v1/learning/federated/ghost/aggregate", operatorToken, "")
+
+	g, err := s.c.Global(ctx, "load")
+	s.Must(err, "Global")
+	if g.Round != 2 || !slices.Equal(g.Sites, []string{"edge-3"}) || g.Samples != 100 {
+		s.t.Errorf("global after two rounds: round %d, sites %v, samples %d", g.Round, g.Sites, g.Samples)
+	}
+	_, err = s.c.Global(ctx, "ghost")
+	s.Fails(err, http.StatusNotFound, "Global of an unknown model")
+	list, err := s.c.List(ctx)
+	s.Must(err, "List")
+	if len(list) != 1 || list[0].Round != 2 || list[0].Model != nil {
+		s.t.Errorf("list: %+v", list)
+	}
+}
+
+// refusals sends requests the document forbids: the aggregator must
+// refuse them too, with a documented answer.
+func (s *fedContract) refusals(shape federated.Shape) {
+	withSeries := strings.Replace(openapitest.MustJSON(s.t, update("edge-1", 2, shape, 0.1)), `"params"`, `"series":[1,2,3],"params"`, 1)
+	noStd, lstm := update("edge-1", 2, shape, 0.1), update("edge-1", 2, shape, 0.1)
+	noStd.Std, lstm.Model = 0, "lstm"
+	cases := []struct {
+		method, path, body string
+		want               int
+	}{
+		{"PUT", "/api/v1/learning/federated/odd", `{"season": 0}`, http.StatusUnprocessableEntity},
+		{"PUT", "/api/v1/learning/federated/odd", `{"season": 12, "learningRate": 1}`, http.StatusUnprocessableEntity},
+		{"PUT", "/api/v1/learning/federated/Bad_Name", `{"season": 12}`, http.StatusUnprocessableEntity},
+		{"PUT", "/api/v1/learning/federated/odd", `{"seasons": 12}`, http.StatusBadRequest},
+		{"POST", "/api/v1/learning/federated/load/updates", withSeries, http.StatusBadRequest},
+		{"POST", "/api/v1/learning/federated/load/updates", openapitest.MustJSON(s.t, noStd), http.StatusUnprocessableEntity},
+		{"POST", "/api/v1/learning/federated/load/updates", openapitest.MustJSON(s.t, lstm), http.StatusUnprocessableEntity},
+		{"POST", "/api/v1/learning/federated/load/updates", `not json`, http.StatusBadRequest},
+	}
+	for _, c := range cases {
+		req, err := http.NewRequestWithContext(s.t.Context(), c.method, s.BaseURL+c.path, strings.NewReader(c.body))
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+operatorToken)
+		s.v.Refuses(s.t, req, c.want)
+	}
+}
