@@ -41,6 +41,10 @@ type scaleFlags struct {
 	historySeasons     int
 	refitEvery         int
 	headroom, target   float64
+	predTarget         float64
+	errorQuantile      float64
+	tolerance          float64
+	earlyScaleDown     bool
 	scaleDown          time.Duration
 	plotPath, output   string
 	plotFrom, plotSpan time.Duration
@@ -66,6 +70,10 @@ type autoscalePredictive struct {
 	History           int     `json:"history"`
 	RefitEvery        int     `json:"refitEvery"`
 	Headroom          float64 `json:"headroom"`
+	ErrorQuantile     float64 `json:"errorQuantile"`
+	TargetUtilization float64 `json:"targetUtilization"`
+	Tolerance         float64 `json:"tolerance"`
+	EarlyScaleDown    bool    `json:"earlyScaleDown"`
 }
 
 type scaleResultJSON struct {
@@ -124,7 +132,11 @@ trace: operating-room, road-camera or serverless-bursty (seeded by --seed).`,
 	fl.IntVar(&f.historySeasons, "history-seasons", 4, "predictive: seasons of recent history each fit uses")
 	fl.IntVar(&f.refitEvery, "refit-every", 1, "predictive: refit the model every this many model steps (--resolution)")
 	fl.Float64Var(&f.headroom, "headroom", 0, "predictive: extra capacity above the forecast, as a fraction (0.1 = 10 %)")
-	fl.Float64Var(&f.target, "target", autoscale.DefaultTargetUtilization, "target utilisation of a replica's capacity, for every policy")
+	fl.Float64Var(&f.target, "target", autoscale.DefaultTargetUtilization, "hpa, keda: target utilisation of a replica's capacity")
+	fl.Float64Var(&f.predTarget, "predictive-target", 0, fmt.Sprintf("predictive: utilisation of a replica's capacity the upper prediction bound may use (0: the policy's default, %g)", autoscale.DefaultPredictiveTargetUtilization))
+	fl.Float64Var(&f.errorQuantile, "error-quantile", 0, fmt.Sprintf("predictive: size for the forecast plus this quantile of its in-sample errors (0: the policy's default, %g; negative: none)", autoscale.DefaultErrorQuantile))
+	fl.Float64Var(&f.tolerance, "tolerance", 0, fmt.Sprintf("predictive: keep the count while the load is within this fraction of its target (0: the policy's default, %g; negative: none)", autoscale.DefaultTolerance))
+	fl.BoolVar(&f.earlyScaleDown, "early-scale-down", false, "predictive: scale down as soon as the forecast over --startup plus --scale-down-after allows, instead of waiting --scale-down-after")
 	fl.DurationVar(&f.scaleDown, "scale-down-after", autoscale.DefaultDownscaleWindow, "scale-down window: the HPA's stabilisation window and the predictive hysteresis")
 	fl.StringVarP(&f.output, "output", "o", "table", "output: table or json")
 	fl.StringVar(&f.plotPath, "plot", "", "draw load, ready capacity and replicas of every policy to this .png or .svg file")
@@ -250,7 +262,8 @@ func (f *scaleFlags) setup(t scaleTrace) (scaleSetup, error) {
 	s.pred = autoscale.PredictiveConfig{
 		Resolution: resolution, Season: modelSeason, History: f.historySeasons * modelSeason,
 		RefitEvery: max(f.refitEvery, 1) * blockSteps, StartupDelay: f.startup, Headroom: f.headroom,
-		TargetUtilization: f.target, ScaleDownAfter: f.scaleDown, MinReplicas: f.minR, MaxReplicas: f.maxR,
+		TargetUtilization: f.predTarget, ErrorQuantile: f.errorQuantile, Tolerance: f.tolerance,
+		ScaleDownAfter: f.scaleDown, EarlyScaleDown: f.earlyScaleDown, MinReplicas: f.minR, MaxReplicas: f.maxR,
 	}
 	s.hpa = autoscale.HPAConfig{TargetUtilization: f.target, DownscaleWindow: f.scaleDown, MinReplicas: f.minR, MaxReplicas: f.maxR}
 
@@ -285,7 +298,7 @@ func runScaleSimulate(stdout, stderr io.Writer, f *scaleFlags) error {
 	out := scaleOutput{
 		Trace: t.name, Source: t.source, Rows: len(t.rows), StepSeconds: f.step.Seconds(), IntervalSeconds: f.interval.Seconds(),
 		Season: t.season, Service: s.svc, SLOPercent: f.slo,
-		Predictive: autoscalePredictive{ResolutionSeconds: s.pred.Resolution.Seconds(), Season: s.pred.Season, History: s.pred.History, RefitEvery: s.pred.RefitEvery, Headroom: s.pred.Headroom},
+		Predictive: predictiveJSON(s.pred.WithDefaults()),
 	}
 	var runs []plot.ScalingRun
 	for _, spec := range specs {
@@ -342,6 +355,14 @@ func printScale(w io.Writer, out scaleOutput) {
 		fmt.Fprintf(tw, "%s\t%.2f\t%.3f\t%.3f\t%.1f\t%d\t%d\t%v\t\n", r.Policy, r.SLOViolationMinutes, r.ViolationPercent, r.UnservedPercent, r.ReplicaHours, r.ScalingEvents, r.ColdStarts, r.SLOMet)
 	}
 	tw.Flush()
+}
+
+func predictiveJSON(c autoscale.PredictiveConfig) autoscalePredictive {
+	return autoscalePredictive{
+		ResolutionSeconds: c.Resolution.Seconds(), Season: c.Season, History: c.History, RefitEvery: c.RefitEvery,
+		Headroom: c.Headroom, ErrorQuantile: c.ErrorQuantile, TargetUtilization: c.TargetUtilization,
+		Tolerance: c.Tolerance, EarlyScaleDown: c.EarlyScaleDown,
+	}
 }
 
 // rescale multiplies rows so their mean is mean (rows of zeros stay zero).

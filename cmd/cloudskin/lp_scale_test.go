@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cloudskin/cloudskin/learning/autoscale"
 )
 
 // writeRampCSV writes cycles of an hour of per-minute load: 20 req/s, and
@@ -71,6 +73,9 @@ func TestLPScaleSimulateComparesPoliciesOnACSV(t *testing.T) {
 	if hpa.SLOMet || hpa.ReplicaHours <= 0 || hpa.ColdStarts == 0 {
 		t.Errorf("hpa result %+v: want a missed SLO, a cost and cold starts", hpa.Result)
 	}
+	if p := got.Predictive; p.TargetUtilization != autoscale.DefaultPredictiveTargetUtilization || p.ErrorQuantile != autoscale.DefaultErrorQuantile || p.Tolerance != autoscale.DefaultTolerance || p.EarlyScaleDown {
+		t.Errorf("predictive configuration reported %+v, want the policy's defaults", p)
+	}
 	if info, err := os.Stat(pngPath); err != nil || info.Size() == 0 {
 		t.Errorf("plot not written: %v", err)
 	}
@@ -99,6 +104,7 @@ func TestLPScaleSimulateRejectsBadFlags(t *testing.T) {
 		{[]string{"--capacity", "10"}, "--input"},
 		{[]string{"--generate", "moon", "--capacity", "10"}, "moon"},
 		{[]string{"--input", csv, "--season", "60", "--capacity", "10", "-o", "yaml"}, "-o"},
+		{[]string{"--input", csv, "--season", "60", "--capacity", "10", "--error-quantile", "1.5"}, "error quantile"},
 	}
 	for _, c := range cases {
 		_, err := runLPScale(t, c.args...)
