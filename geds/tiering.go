@@ -157,6 +157,20 @@ func (s *spiller) request(n int64) {
 	s.nudge()
 }
 
+// met says a waiting writer found its room: the demand is withdrawn, or
+// the spiller, if it has not yet seen the room (the writer can take it
+// before the spiller's own bookkeeping runs), would make it a second time.
+// Other waiting writers are woken to ask again for what they still need.
+func (s *spiller) met() {
+	s.mu.Lock()
+	had := s.demand > 0
+	s.demand = 0
+	s.mu.Unlock()
+	if had {
+		s.c.room.notify()
+	}
+}
+
 // run spills whenever woken, and once a second in case the threshold was
 // crossed without a nudge or the persistency tier came back.
 func (s *spiller) run(ctx context.Context) {
@@ -312,6 +326,7 @@ func (c *Client) makeRoom(n int64, cause error) error {
 		changed := c.room.wait()
 		free := c.opts.Limit - c.t0.Used()
 		if free >= n {
+			c.sp.met()
 			return nil
 		}
 		if c.opts.Persistent == nil {

@@ -179,7 +179,7 @@ func TestApplyRejectsBadManifests(t *testing.T) {
 		{"cycle", app("  components:\n  - {name: a, block: x, links: [b]}\n  - {name: b, block: x, links: [a]}\n"), "links form a cycle: a -> b -> a"},
 		{"missing link", app("  components:\n  - {name: a, block: x, links: [c]}\n"), `no component "c" in this application`},
 		{"missing block", app("  components:\n  - {name: a, block: nosuch}\n"), "block nosuch: not found"},
-		{"unknown kind", "apiVersion: cloudskin.io/v1alpha1\nkind: Pod\nmetadata: {name: p}\n", `kind "Pod": want Site, Block or Application`},
+		{"unknown kind", "apiVersion: cloudskin.io/v1alpha1\nkind: Pod\nmetadata: {name: p}\n", `kind "Pod": want Site, Block, Application or Agent`},
 	}
 	for _, c := range cases {
 		f := filepath.Join(dir, "bad.yaml")
