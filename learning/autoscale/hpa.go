@@ -44,18 +44,8 @@ func (c HPAConfig) withDefaults() HPAConfig {
 	if c.TargetUtilization <= 0 {
 		c.TargetUtilization = DefaultTargetUtilization
 	}
-	switch {
-	case c.Tolerance == 0:
-		c.Tolerance = DefaultTolerance
-	case c.Tolerance < 0:
-		c.Tolerance = 0
-	}
-	switch {
-	case c.DownscaleWindow == 0:
-		c.DownscaleWindow = DefaultDownscaleWindow
-	case c.DownscaleWindow < 0:
-		c.DownscaleWindow = 0
-	}
+	c.Tolerance = orDefault(c.Tolerance, DefaultTolerance)
+	c.DownscaleWindow = orDefault(c.DownscaleWindow, DefaultDownscaleWindow)
 	if c.MinReplicas == 0 {
 		c.MinReplicas = 1
 	}

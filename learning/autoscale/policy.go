@@ -54,6 +54,18 @@ const (
 	DefaultKEDAPollInterval  = 30 * time.Second  // ScaledObject pollingInterval
 )
 
+// orDefault reads a setting where zero means the default and a negative
+// value means none (zero).
+func orDefault[T float64 | time.Duration](v, def T) T {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
+}
+
 // clampReplicas keeps n within [lo, hi]; hi ≤ 0 means no upper bound.
 func clampReplicas(n, lo, hi int) int {
 	if n < lo {

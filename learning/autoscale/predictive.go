@@ -117,24 +117,9 @@ func (c PredictiveConfig) withDefaults() PredictiveConfig {
 	if c.ReactiveTargetUtilization <= 0 {
 		c.ReactiveTargetUtilization = DefaultTargetUtilization
 	}
-	switch {
-	case c.ErrorQuantile == 0:
-		c.ErrorQuantile = DefaultErrorQuantile
-	case c.ErrorQuantile < 0:
-		c.ErrorQuantile = 0
-	}
-	switch {
-	case c.Tolerance == 0:
-		c.Tolerance = DefaultTolerance
-	case c.Tolerance < 0:
-		c.Tolerance = 0
-	}
-	switch {
-	case c.ScaleDownAfter == 0:
-		c.ScaleDownAfter = DefaultDownscaleWindow
-	case c.ScaleDownAfter < 0:
-		c.ScaleDownAfter = 0
-	}
+	c.ErrorQuantile = orDefault(c.ErrorQuantile, DefaultErrorQuantile)
+	c.Tolerance = orDefault(c.Tolerance, DefaultTolerance)
+	c.ScaleDownAfter = orDefault(c.ScaleDownAfter, DefaultDownscaleWindow)
 	if c.MinReplicas == 0 {
 		c.MinReplicas = 1
 	}
