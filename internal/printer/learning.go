@@ -3,6 +3,7 @@ package printer
 import (
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -95,7 +96,7 @@ func DescribeModelVersion(w io.Writer, v v1alpha1.ModelVersion, now time.Time) e
 		fmt.Fprintf(tw, "Window:\t%s to %s\n", d.Start.UTC().Format(time.RFC3339), d.End.UTC().Format(time.RFC3339))
 	}
 	var params []string
-	for _, k := range sortedKeys(v.Spec.Parameters) {
+	for _, k := range slices.Sorted(maps.Keys(v.Spec.Parameters)) {
 		params = append(params, fmt.Sprintf("%s=%.4g", k, v.Spec.Parameters[k]))
 	}
 	fmt.Fprintf(tw, "Parameters:\t%s\n", orNone(strings.Join(params, " ")))
@@ -159,7 +160,7 @@ func AgentTicks(w io.Writer, f Format, ts []v1alpha1.AgentTick) error {
 	}
 	for _, t := range ts {
 		var inputs []string
-		for _, name := range sortedKeys(t.Inputs) {
+		for _, name := range slices.Sorted(maps.Keys(t.Inputs)) {
 			in := t.Inputs[name]
 			s := fmt.Sprintf("%s=%.4g (%d points", name, in.Last, in.Points)
 			if in.Filled > 0 {
@@ -188,13 +189,4 @@ func shorten(s string, n int) string {
 		return string(r[:n-1]) + "…"
 	}
 	return s
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

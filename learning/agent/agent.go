@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -145,7 +146,7 @@ func (r *Runner) act(ctx context.Context, replicas int, t *v1alpha1.AgentTick) e
 
 // season is the model's season length in steps (see seasonFor).
 func (r *Runner) season(rd Reading) int {
-	return seasonFor(r.agent.Spec.Model.Season, rd.Step, len(rd.Values))
+	return seasonFor(r.agent.Spec.Model.Season, rd.Values, rd.Step)
 }
 
 // model returns the production version of the agent's model, retraining
@@ -382,7 +383,7 @@ func (r *Runner) migrate(ctx context.Context, t *v1alpha1.AgentTick) error {
 		horizon = 5
 	}
 	var decisions []string
-	for _, site := range sortedKeys(sites) {
+	for _, site := range slices.Sorted(maps.Keys(sites)) {
 		rec, err := r.deps.Migrations.RecommendMigration(ctx, v1alpha1.MigrationRecommendationRequest{
 			Application: act.Application, Component: act.Component, Site: site, Objective: *pol.Objective,
 			Step: v1alpha1.Duration{Duration: step}, Horizon: v1alpha1.Duration{Duration: time.Duration(horizon) * step},
@@ -432,13 +433,4 @@ func (r *Runner) startMigration(ctx context.Context, rec v1alpha1.MigrationRecom
 	}
 	t.Action = fmt.Sprintf("migration %s: %s/%s from %s to %s", m.Metadata.Name, act.Application, act.Component, rec.From, rec.To)
 	return nil
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }

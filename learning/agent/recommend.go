@@ -23,7 +23,7 @@ func RecommendScaling(load []float64, step time.Duration, req v1alpha1.ScalingRe
 	if len(load) == 0 {
 		return out, fmt.Errorf("no load values")
 	}
-	season := seasonFor(req.Season, step, len(load))
+	season := seasonFor(req.Season, load, step)
 	kind, notes := req.Model, ""
 	horizon := stepsAhead(req.Scaling.StartupDelay.Duration, step)
 	res, err := train.Candidate(load, train.Config{Model: "request", Kind: req.Model, Season: season, Horizon: horizon}, nil)
@@ -58,19 +58,18 @@ func stepsAhead(delay, step time.Duration) int {
 	return int((delay+step-1)/step) + 1
 }
 
-// seasonFor is the given season, or the cycle the step suggests, cut to
-// what n values can fit (two seasons and one value).
-func seasonFor(given int, step time.Duration, n int) int {
+// seasonFor is the given season, or the one detected in the data among
+// the cycles its step suggests (trace.DetectSeason, as `lp forecast`
+// does), cut to what the values can fit (two seasons and one value).
+func seasonFor(given int, y []float64, step time.Duration) int {
 	m := given
 	if m == 0 {
-		t0 := time.Unix(0, 0)
-		if guess, _, err := trace.GuessSeason([]time.Time{t0, t0.Add(step), t0.Add(2 * step)}); err == nil {
-			m = guess
-		} else {
-			m = 1
+		m = 1
+		if detected, _, err := trace.DetectSeason(y, step); err == nil {
+			m = detected
 		}
 	}
-	if limit := (n - 1) / 2; m > limit {
+	if limit := (len(y) - 1) / 2; m > limit {
 		m = max(limit, 1)
 	}
 	return m
