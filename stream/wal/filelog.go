@@ -39,6 +39,13 @@ type Options struct {
 	Metrics prometheus.Registerer
 	// Log receives warnings, such as a torn tail cut at recovery.
 	Log *slog.Logger
+	// MinFreeBytes is free disk space the log leaves alone: an append that
+	// would leave less on the log's file system is refused with an error
+	// wrapping ErrDiskFull, and the log stays usable. Without a reserve a
+	// full disk fails a write half-way and the log refuses everything
+	// until it is reopened. Make it larger than the appends that may be in
+	// flight at once. 0 means no reserve.
+	MinFreeBytes int64
 }
 
 // Stats are running totals since the log was opened.
@@ -66,6 +73,7 @@ type FileLog struct {
 	maxFileBytes int64
 	log          *slog.Logger
 	lock         *os.File
+	space        *spaceGuard
 	recovery     Recovery
 	metrics      *metrics
 
@@ -123,7 +131,10 @@ func Open(opts Options) (*FileLog, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &FileLog{dir: opts.Dir, maxFileBytes: opts.MaxFileBytes, log: opts.Log, lock: lock, stopped: make(chan struct{})}
+	l := &FileLog{
+		dir: opts.Dir, maxFileBytes: opts.MaxFileBytes, log: opts.Log, lock: lock,
+		space: newSpaceGuard(opts.Dir, opts.MinFreeBytes), stopped: make(chan struct{}),
+	}
 	l.wake = sync.NewCond(&l.mu)
 	if err := l.recover(); err != nil {
 		lock.Close()
@@ -172,6 +183,9 @@ func (l *FileLog) Append(recs []Record, done func([]Address, error)) error {
 		return ErrClosed
 	case l.failed != nil:
 		return l.failed
+	}
+	if err := l.space.admit(size); err != nil {
+		return err
 	}
 	l.queue = append(l.queue, &pending{recs: recs, size: size, done: done})
 	l.wake.Signal()
