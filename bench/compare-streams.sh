@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The stream store against NATS JetStream, side by side in one run (called
-# by scripts/bench.sh): durable publish throughput and p50 latency with
-# acknowledgements, 1 KiB events, 1 and 16 concurrent publishers, both
-# servers on loopback (TestCompareStreams in stream/streamapi); and video
-# frames of 100 KiB and 250 KiB paced at 30 fps per stream, 1, 4 and 16
-# streams, each with a tail reader: durable append p50/p95/p99 and
-# end-to-end p50/p95 (TestCompareFrames, one run of $FRAMES_SECONDS
-# seconds, default 5, per configuration; about 70 s in all).
+# by scripts/bench.sh), ours twice: through its HTTP API and through its TCP
+# protocol (stream/tcp), each a row against the same JetStream run:
+# durable publish throughput and p50 latency with acknowledgements, 1 KiB
+# events, 1 and 16 concurrent publishers, all servers on loopback
+# (TestCompareStreams in stream/streamapi); and video frames of 100 KiB and
+# 250 KiB paced at 30 fps per stream, 1, 4 and 16 streams, each with a tail
+# reader: durable append p50/p95/p99 and end-to-end p50/p95
+# (TestCompareFrames, one run of $FRAMES_SECONDS seconds, default 5, per
+# configuration and system; about 2 minutes in all).
 # Durability: our store acknowledges an append after fdatasync of the log
 # (group commit); JetStream uses file storage with sync_interval: always.
 # Needs .tools/bin/nats-server (scripts/install-deps.sh).

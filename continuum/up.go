@@ -39,9 +39,20 @@ const (
 	ClientConfigFile = "client.yaml"
 )
 
+// UpOptions are settings of `up` that the Continuum file does not hold.
+type UpOptions struct {
+	// StreamListen is where the stream store's TCP protocol (stream/tcp)
+	// is served, next to its REST API; empty serves none.
+	StreamListen string
+	// StreamListenOptional, when StreamListen cannot be bound (the default
+	// address, taken by another up), says so and goes on without it
+	// rather than failing.
+	StreamListenOptional bool
+}
+
 // Up runs the embedded continuum described by cfg until ctx ends: the
 // control plane and one node agent per configured site, all in this process.
-func Up(ctx context.Context, cfg v1alpha1.Continuum, log *slog.Logger, out io.Writer) error {
+func Up(ctx context.Context, cfg v1alpha1.Continuum, opts UpOptions, log *slog.Logger, out io.Writer) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -70,15 +81,22 @@ func Up(ctx context.Context, cfg v1alpha1.Continuum, log *slog.Logger, out io.Wr
 		s3.Close()
 		return err
 	}
+	streams, err := streamProtocol(cfg, opts, log, out)
+	if err != nil {
+		rt.Close()
+		s3.Close()
+		return err
+	}
 	clientConfig := filepath.Join(dataDir, ClientConfigFile)
 	cc := newClientConfig(rt.URL(), s3.Addr().String())
 	cc.Spec.Token = tokens[auth.Admin]
 	if err := config.WriteClientConfig(clientConfig, cc); err != nil {
 		rt.Close()
 		s3.Close()
+		streams.close()
 		return err
 	}
-	comps, err := components(cfg, rt.URL(), tokens)
+	comps, err := components(cfg, rt.URL(), tokens, streams)
 	if err == nil {
 		var gw *service.Gateway
 		if gw, err = gedsGateway(cfg, s3, out); err == nil {
@@ -88,6 +106,7 @@ func Up(ctx context.Context, cfg v1alpha1.Continuum, log *slog.Logger, out io.Wr
 	if err != nil {
 		rt.Close()
 		s3.Close()
+		streams.close()
 		return err
 	}
 	fmt.Fprintf(out, "cloudskin up: control plane at %s, data in %s, client config %s\n", rt.URL(), dataDir, clientConfig)
@@ -130,7 +149,7 @@ func setupAuth(cfg v1alpha1.Continuum, rt *Runtime, out io.Writer) (map[auth.Rol
 
 // components lists what the embedded continuum runs. Later parts (GEDS,
 // streams, cells, learning plane, dashboard) are appended here.
-func components(cfg v1alpha1.Continuum, url string, tokens map[auth.Role]string) ([]component.Component, error) {
+func components(cfg v1alpha1.Continuum, url string, tokens map[auth.Role]string, streams *streamServer) ([]component.Component, error) {
 	hb := cfg.Spec.Heartbeat
 	self, err := client.New(url)
 	if err != nil {
@@ -151,6 +170,7 @@ func components(cfg v1alpha1.Continuum, url string, tokens map[auth.Role]string)
 	if err != nil {
 		return nil, err
 	}
+	streamStore := streamapi.NewComponent(stream.Options{})
 	comps := []component.Component{
 		observer,
 		recommend.NewService(observer.Querier),
@@ -159,9 +179,14 @@ func components(cfg v1alpha1.Continuum, url string, tokens map[auth.Role]string)
 		plane.New(plane.Options{Querier: observer.Querier, NBI: operator, Migrations: operator}),
 		aggregator,
 		orchestrator.New(opts),
-		// The stream store, in <data>/streams, its API under /streams/v1.
-		streamapi.NewComponent(stream.Options{}),
+		// The stream store, in <data>/streams, its API under /streams/v1,
+		// and its TCP protocol on --stream-listen.
+		streamStore,
 		dashboard.New(),
+	}
+	if streams != nil {
+		streams.store = streamStore
+		comps = append(comps, streams)
 	}
 	for _, tmpl := range cfg.Spec.Sites {
 		site := v1alpha1.NewSite(tmpl.Name, tmpl.Spec)

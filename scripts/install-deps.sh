@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 # openmpi-bin, libopenmpi-dev: native MPI baselines in benchmarks.
 # prometheus: a real Prometheus server that telemetry.Remote is tested against.
 # chromium: headless browser for the dashboard's tests (chromedp).
-APT_PACKAGES=(gcc libc6-dev git ca-certificates clang lld wasi-libc libclang-rt-dev-wasm32 libc++-dev-wasm32 binaryen wabt openmpi-bin libopenmpi-dev prometheus chromium jq)
+APT_PACKAGES=(gcc libc6-dev git ca-certificates clang lld wasi-libc libclang-rt-dev-wasm32 libc++-dev-wasm32 binaryen wabt openmpi-bin libopenmpi-dev prometheus chromium jq ffmpeg)
 
 # Go tools, pinned.
 STATICCHECK_VERSION=v0.8.2

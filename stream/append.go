@@ -80,7 +80,11 @@ func (s *Store) appendAsync(req AppendRequest, done func(AppendResult, error)) e
 	if err != nil {
 		return err
 	}
-	seg := st.segments[segmentFor(st.ranges, KeyPosition(req.RoutingKey))]
+	// The active segment owning the key. A scale, which changes the
+	// active segments, waits for s.mu exclusively, so this append reaches
+	// the log before the scale's record (in the segment it seals) or after
+	// it (in a successor), never in a segment already sealed.
+	seg := st.active[segmentFor(st.ranges, KeyPosition(req.RoutingKey))]
 	queued := time.Now()
 
 	seg.mu.Lock()
@@ -109,6 +113,8 @@ func (s *Store) appendAsync(req AppendRequest, done func(AppendResult, error)) e
 		seg.mu.Lock()
 		seg.index = append(seg.index, entry)
 		seg.end = end
+		seg.load.pendingEvents += int64(len(req.Events))
+		seg.load.pendingBytes += int64(len(frames))
 		seg.wakeLocked()
 		seg.mu.Unlock()
 		st.wake()

@@ -25,7 +25,16 @@
 // from LTS transparently, a chunk at a time with the next one prefetched.
 // When LTS is unreachable the data stays in the log, up to
 // LocalBudgetBytes; beyond that appends fail with ErrBackPressure until LTS
-// is back and the store has caught up. Elasticity will add epochs. See
-// docs/formats/stream-wal.md, docs/formats/stream-lts.md and
-// docs/rationale/stream-2.md.
+// is back and the store has caught up.
+//
+// Streams are elastic (elastic.go, scaling.go): Scale seals adjacent
+// active segments and replaces them with segments of the next epoch that
+// cover the same keys, each knowing its predecessors; a sealed segment's
+// end is final, and reads at it say so and name the successors. Reader
+// groups read a successor only after all its predecessors, so each key's
+// order holds across scales. A stream's ScalingPolicy lets AutoScale
+// (run by Run) split segments whose event or byte rate stays above a
+// target and merge cold neighbours. See docs/formats/stream-wal.md,
+// docs/formats/stream-lts.md, docs/rationale/stream-2.md and
+// docs/rationale/stream-elastic.md.
 package stream

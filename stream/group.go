@@ -27,6 +27,12 @@ const readBatchBytes = 256 << 10
 // a reader's Close; after a crash the group resumes from its last durable
 // positions, redelivering what came after (at-least-once).
 //
+// Across scales a group reads a successor only once it has read all of
+// the successor's predecessors to their (sealed) end: its positions are the
+// segments it may read now, and a finished segment makes way for those of
+// its successors whose other predecessors are finished too. So each
+// routing key's events are delivered in order across splits and merges.
+//
 // Readers belong to this process: after a restart a group has no readers
 // until they join again.
 type ReaderGroup struct {
@@ -35,13 +41,19 @@ type ReaderGroup struct {
 	stream  *streamState
 	created time.Time
 
-	mu        sync.Mutex
-	positions StreamCut // next offset to deliver, per segment
+	mu sync.Mutex
+	// positions has the next offset to deliver in each segment the group
+	// may read now (all of whose predecessors it has finished). Segments
+	// after these are still to come; segments before them are finished.
+	positions StreamCut
 	logged    StreamCut // positions as of the group's last record in the log
 	owner     map[SegmentID]string
 	readers   map[string]*Reader
 	changed   chan struct{} // closed and replaced when the assignment changes
 	deleted   bool
+	// onDeliver, if set, sees every delivery under mu, in delivery order
+	// (tests check order across readers with it).
+	onDeliver func(reader string, ev Event)
 }
 
 // CreateReaderGroup creates a group that reads a stream from its head (each
@@ -67,7 +79,10 @@ func (s *Store) CreateReaderGroup(ctx context.Context, name string, stream Strea
 	}
 	r := groupRecord{Name: name, Stream: stream, StreamNo: st.no, Created: s.now().UTC(), Positions: StreamCut{}}
 	for _, seg := range st.segments {
-		r.Positions[seg.id] = seg.info().Start
+		// The first segments: those whose predecessors are all gone.
+		if !slices.ContainsFunc(seg.predecessors, st.has) {
+			r.Positions[seg.id] = seg.info().Start
+		}
 	}
 	rec, err := jsonRecord(recGroup, r)
 	if err != nil {
@@ -146,20 +161,102 @@ func (s *Store) installGroup(r groupRecord) error {
 	return nil
 }
 
-// loadPositions sets the group's positions from a record; a segment the
-// record does not mention starts at the segment's start.
+// loadPositions sets the group's positions from a record and moves past
+// the segments the record names that are finished or gone since. An active
+// segment that neither the record nor its predecessors account for starts
+// at its start. The caller holds s.mu.
 func (g *ReaderGroup) loadPositions(p StreamCut) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.positions = StreamCut{}
-	for _, seg := range g.stream.segments {
-		if off, ok := p[seg.id]; ok {
-			g.positions[seg.id] = off
-		} else {
-			g.positions[seg.id] = seg.start
-		}
+	g.positions = maps.Clone(p)
+	if g.positions == nil {
+		g.positions = StreamCut{}
 	}
 	g.logged = maps.Clone(g.positions)
+	g.settleLocked()
+	later := g.stream.descendants(g.positions)
+	for _, seg := range g.stream.active {
+		if _, ok := g.positions[seg.id]; !ok && !later[seg.id] {
+			g.positions[seg.id] = seg.info().Start
+		}
+	}
+	g.settleLocked()
+}
+
+// has reports whether the stream still keeps a segment. The caller holds
+// s.mu.
+func (st *streamState) has(id SegmentID) bool {
+	_, ok := st.byID[id]
+	return ok
+}
+
+// descendants returns the kept segments that come after the segments of
+// from: their successors, and theirs, and so on. The caller holds s.mu.
+func (st *streamState) descendants(from StreamCut) map[SegmentID]bool {
+	out := map[SegmentID]bool{}
+	for _, seg := range st.segments { // id order: predecessors first
+		for _, p := range seg.predecessors {
+			if _, ok := from[p]; ok || out[p] {
+				out[seg.id] = true
+				break
+			}
+		}
+	}
+	return out
+}
+
+// settleLocked moves the group past every segment of its positions that is
+// sealed and read to its end, or gone: it drops the segment and adds each
+// successor all of whose predecessors are now finished or gone, at the
+// successor's start. It reports whether the positions changed. The caller
+// holds s.mu (shared is enough) and g.mu.
+func (g *ReaderGroup) settleLocked() bool {
+	st := g.stream
+	changed := false
+	for {
+		done, ok := SegmentID(0), false
+		for _, id := range slices.Sorted(maps.Keys(g.positions)) {
+			seg, kept := st.byID[id]
+			if !kept {
+				done, ok = id, true
+				break
+			}
+			seg.mu.Lock()
+			finished := seg.sealed && g.positions[id] >= seg.end
+			seg.mu.Unlock()
+			if finished {
+				done, ok = id, true
+				break
+			}
+		}
+		if !ok {
+			return changed
+		}
+		g.finishLocked(done)
+		changed = true
+	}
+}
+
+// finishLocked drops a finished (or gone) segment from the positions and
+// adds the successors that became readable. A kept segment that is neither
+// in the positions nor after them is finished. The caller holds s.mu and
+// g.mu.
+func (g *ReaderGroup) finishLocked(id SegmentID) {
+	st := g.stream
+	delete(g.positions, id)
+	later := st.descendants(g.positions)
+	finished := func(p SegmentID) bool {
+		_, reading := g.positions[p]
+		return !st.has(p) || (!reading && !later[p])
+	}
+	for _, seg := range st.segments {
+		if _, ok := g.positions[seg.id]; ok || !slices.Contains(seg.predecessors, id) {
+			continue
+		}
+		if !slices.ContainsFunc(seg.predecessors, func(p SegmentID) bool { return !finished(p) }) {
+			g.positions[seg.id] = seg.info().Start
+		}
+	}
 }
 
 // loggedRecord is the group as its last record in the log says.
@@ -262,10 +359,7 @@ func (g *ReaderGroup) Join(id string) (*Reader, error) {
 // moves keeps its position; what its old reader had fetched but not
 // delivered is dropped, so nothing is delivered twice. The caller holds g.mu.
 func (g *ReaderGroup) rebalanceLocked() {
-	ids := make([]SegmentID, 0, len(g.stream.segments))
-	for _, seg := range g.stream.segments {
-		ids = append(ids, seg.id)
-	}
+	ids := slices.Collect(maps.Keys(g.positions))
 	next := Assign(ids, slices.Collect(maps.Keys(g.readers)), g.owner)
 	for seg, old := range g.owner {
 		if next[seg] != old {
@@ -279,15 +373,23 @@ func (g *ReaderGroup) rebalanceLocked() {
 	g.changed = make(chan struct{})
 }
 
-// lag is how many segment bytes the group has yet to deliver.
+// lag is how many segment bytes the group has yet to deliver: the rest of
+// the segments it reads now and all of those after them.
 func (g *ReaderGroup) lag() int64 {
+	g.s.mu.RLock()
+	defer g.s.mu.RUnlock()
 	g.mu.Lock()
 	pos := maps.Clone(g.positions)
 	g.mu.Unlock()
+	later := g.stream.descendants(pos)
 	total := int64(0)
 	for _, seg := range g.stream.segments {
 		info := seg.info()
-		total += max(0, info.End-max(pos[seg.id], info.Start))
+		if off, ok := pos[seg.id]; ok {
+			total += max(0, info.End-max(off, info.Start))
+		} else if later[seg.id] {
+			total += info.End - info.Start
+		}
 	}
 	return total
 }
@@ -392,6 +494,9 @@ func (r *Reader) deliverLocked(owned []SegmentID) (Event, bool) {
 		r.buffered[id] = buf[1:]
 		g.positions[id] = ev.Next
 		r.next = (i + 1) % len(owned)
+		if g.onDeliver != nil {
+			g.onDeliver(r.id, ev)
+		}
 		return ev, true
 	}
 	return Event{}, false
@@ -405,9 +510,17 @@ func (r *Reader) fetch(ctx context.Context, want []segPos) (bool, error) {
 	changed := false
 	for _, w := range want {
 		b, err := g.s.ReadSegment(ctx, g.stream.name, w.id, w.pos, ReadOptions{MaxBytes: readBatchBytes, NoWait: true})
+		if errors.Is(err, ErrNotFound) && r.stale(w) {
+			changed = true // the segment is gone and the group moved past it
+			continue
+		}
 		if errors.Is(err, ErrTruncated) {
 			// The data was truncated under the group: go on from the start.
 			seg, serr := g.s.segment(g.stream.name, w.id)
+			if errors.Is(serr, ErrNotFound) && r.stale(w) {
+				changed = true
+				continue
+			}
 			if serr != nil {
 				return false, serr
 			}
@@ -424,6 +537,9 @@ func (r *Reader) fetch(ctx context.Context, want []segPos) (bool, error) {
 			return false, fmt.Errorf("stream: reader %q of group %q: %w", r.id, g.name, err)
 		}
 		if len(b.Events) == 0 {
+			if b.Sealed && r.finish(w) {
+				changed = true
+			}
 			continue
 		}
 		g.mu.Lock()
@@ -434,6 +550,37 @@ func (r *Reader) fetch(ctx context.Context, want []segPos) (bool, error) {
 		g.mu.Unlock()
 	}
 	return changed, nil
+}
+
+// stale reports whether the group no longer reads w's segment at w's
+// position through this reader (it moved on, or another reader has it).
+func (r *Reader) stale(w segPos) bool {
+	g := r.g
+	g.s.mu.RLock()
+	defer g.s.mu.RUnlock()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	pos, ok := g.positions[w.id]
+	return !ok || pos != w.pos || g.owner[w.id] != r.id
+}
+
+// finish moves the group past a sealed segment the reader has read to its
+// end, handing out the successors that became readable. It reports whether
+// anything changed.
+func (r *Reader) finish(w segPos) bool {
+	g := r.g
+	g.s.mu.RLock()
+	defer g.s.mu.RUnlock()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.owner[w.id] != r.id || g.positions[w.id] != w.pos {
+		return true // changed meanwhile: look again
+	}
+	if g.settleLocked() {
+		g.rebalanceLocked()
+		return true
+	}
+	return false
 }
 
 // Close takes the reader out of its group, hands its segments to the

@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -168,7 +169,7 @@ func (s *Store) Stream(name StreamName) (StreamInfo, error) {
 	if err != nil {
 		return StreamInfo{}, err
 	}
-	info := StreamInfo{Name: st.name, Config: st.config, Created: st.created}
+	info := StreamInfo{Name: st.name, Config: st.config, Created: st.created, Epoch: st.epoch}
 	for _, seg := range st.segments {
 		info.Segments = append(info.Segments, seg.info())
 	}
@@ -322,11 +323,18 @@ func (s *Store) checkpoint() checkpointRecord {
 	nos := slices.Sorted(maps.Keys(s.byNo))
 	for _, no := range nos {
 		st := s.byNo[no]
-		sr := streamRecord{No: st.no, Name: st.name, Config: st.config, Created: st.created}
+		sr := streamRecord{No: st.no, Name: st.name, Config: st.config, Created: st.created, Epoch: st.epoch}
+		if st.epoch > 0 {
+			sr.NextSegment = st.nextNumber
+		}
 		for _, seg := range st.segments {
 			seg.mu.Lock()
 			r := segmentRecord{
 				ID: seg.id, Range: seg.rng, Start: seg.start, End: seg.tailEnd, Writers: maps.Clone(seg.writers), Tiered: seg.tiered,
+				Predecessors: slices.Clone(seg.predecessors), Sealed: seg.sealed, Successors: slices.Clone(seg.successors),
+			}
+			if seg.id.Epoch() > 0 {
+				r.Created = seg.created
 			}
 			for _, c := range seg.chunks {
 				r.Chunks = append(r.Chunks, tieredRecord{Start: c.start, End: c.end, Records: c.records, Newest: c.newest})
@@ -356,12 +364,28 @@ func (s *Store) installStream(sr streamRecord) error {
 	if len(sr.Segments) == 0 {
 		return fmt.Errorf("stream %s has no segments", sr.Name)
 	}
-	st := &streamState{no: sr.No, name: sr.Name, config: sr.Config, created: sr.Created, byID: map[SegmentID]*segment{}}
+	st := &streamState{no: sr.No, name: sr.Name, config: sr.Config, created: sr.Created, byID: map[SegmentID]*segment{}, epoch: sr.Epoch}
 	for _, r := range sr.Segments {
 		if r.Start < 0 || r.End < r.Start {
 			return fmt.Errorf("stream %s segment %s: bounds [%d, %d)", sr.Name, r.ID, r.Start, r.End)
 		}
-		seg := &segment{id: r.ID, rng: r.Range, stream: st, writers: maps.Clone(r.Writers), start: r.Start, end: r.End, tailEnd: r.End}
+		if _, dup := st.byID[r.ID]; dup {
+			return fmt.Errorf("stream %s: segment %s is listed twice", sr.Name, r.ID)
+		}
+		if r.ID.Epoch() > sr.Epoch {
+			return fmt.Errorf("stream %s segment %s: of an epoch after the stream's epoch %d", sr.Name, r.ID, sr.Epoch)
+		}
+		if r.Sealed != (len(r.Successors) > 0) {
+			return fmt.Errorf("stream %s segment %s: sealed is %v with successors %v", sr.Name, r.ID, r.Sealed, r.Successors)
+		}
+		seg := &segment{
+			id: r.ID, rng: r.Range, stream: st, writers: maps.Clone(r.Writers), start: r.Start, end: r.End, tailEnd: r.End,
+			created: r.Created, predecessors: r.Predecessors, sealed: r.Sealed, successors: r.Successors,
+		}
+		if seg.created.IsZero() {
+			seg.created = sr.Created
+		}
+		seg.load.start(s.now())
 		if seg.writers == nil {
 			seg.writers = map[string]int64{}
 		}
@@ -375,11 +399,19 @@ func (s *Store) installStream(sr streamRecord) error {
 		}
 		seg.tiered = r.Tiered
 		st.segments = append(st.segments, seg)
-		st.ranges = append(st.ranges, r.Range)
 		st.byID[r.ID] = seg
+		st.nextNumber = max(st.nextNumber, r.ID.Number()+1)
 	}
+	if sr.NextSegment != 0 {
+		if sr.NextSegment < st.nextNumber {
+			return fmt.Errorf("stream %s: next segment number %d is already used", sr.Name, sr.NextSegment)
+		}
+		st.nextNumber = sr.NextSegment
+	}
+	slices.SortFunc(st.segments, func(a, b *segment) int { return cmp.Compare(a.id, b.id) })
+	st.setActive()
 	if err := checkTiling(st.ranges); err != nil {
-		return fmt.Errorf("stream %s: %w", sr.Name, err)
+		return fmt.Errorf("stream %s: active segments: %w", sr.Name, err)
 	}
 	st.counters = s.metrics.forStream(sr.Name)
 	s.streams[sr.Name] = st
@@ -435,6 +467,8 @@ func (s *Store) applyTruncate(st *streamState, cut StreamCut, live bool) {
 		}
 		seg.mu.Unlock()
 	}
+	s.pruneSegments(st)
+	s.settleGroups(st)
 	st.wake() // readers parked before the new start learn about it
 }
 
@@ -453,7 +487,7 @@ func describe(t wal.Type) string {
 		recEvents: "events", recCreateScope: "create scope", recDeleteScope: "delete scope",
 		recCreateStream: "create stream", recDeleteStream: "delete stream", recTruncate: "truncate",
 		recGroup: "reader group", recDeleteGroup: "delete reader group", recCheckpoint: "checkpoint",
-		recTiered: "tiered",
+		recTiered: "tiered", recScale: "scale",
 	}
 	if n, ok := names[t]; ok {
 		return n

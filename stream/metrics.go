@@ -17,7 +17,10 @@ type metrics struct {
 	bytes      *prometheus.CounterVec
 	duplicates *prometheus.CounterVec
 	latency    prometheus.Histogram
+	scaling    *prometheus.CounterVec
 	lagDesc    *prometheus.Desc
+	segsDesc   *prometheus.Desc
+	tierDesc   *prometheus.Desc
 	cacheHits  atomic.Uint64
 	cacheMiss  atomic.Uint64
 
@@ -34,6 +37,13 @@ type metrics struct {
 type streamCounters struct {
 	events, bytes, duplicates prometheus.Counter
 	latency                   prometheus.Observer
+	scaling                   *prometheus.CounterVec
+	name                      StreamName
+}
+
+// scaled counts a scale of the stream ("split", "merge" or "rebalance").
+func (c *streamCounters) scaled(kind string) {
+	c.scaling.WithLabelValues(c.name.Scope, c.name.Stream, kind).Inc()
 }
 
 func (c *streamCounters) appended(events, bytes int, took time.Duration) {
@@ -59,8 +69,15 @@ func newMetrics(s *Store) *metrics {
 			Name: "stream_append_seconds", Help: "Time from queueing an append to its acknowledgement (durable).",
 			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 14),
 		}),
+		scaling: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stream_scaling_events_total", Help: "Scales of a stream (Scale and the auto-scaler), by kind: split, merge or rebalance.",
+		}, []string{"scope", "stream", "kind"}),
 		lagDesc: prometheus.NewDesc("stream_reader_group_lag_bytes",
 			"Segment bytes a reader group has yet to read.", []string{"group", "scope", "stream"}, nil),
+		segsDesc: prometheus.NewDesc("stream_segments",
+			"Segments of a stream by state: active (taking appends) or sealed (kept until their data is truncated).", []string{"scope", "stream", "state"}, nil),
+		tierDesc: prometheus.NewDesc("stream_segment_bytes",
+			"Retained segment bytes by where they are: log (local write-ahead log) or lts (long-term storage).", []string{"tier"}, nil),
 	}
 }
 
@@ -70,6 +87,8 @@ func (m *metrics) forStream(n StreamName) *streamCounters {
 		bytes:      m.bytes.WithLabelValues(n.Scope, n.Stream),
 		duplicates: m.duplicates.WithLabelValues(n.Scope, n.Stream),
 		latency:    m.latency,
+		scaling:    m.scaling,
+		name:       n,
 	}
 }
 
@@ -77,11 +96,12 @@ func (m *metrics) dropStream(n StreamName) {
 	m.events.DeleteLabelValues(n.Scope, n.Stream)
 	m.bytes.DeleteLabelValues(n.Scope, n.Stream)
 	m.duplicates.DeleteLabelValues(n.Scope, n.Stream)
+	m.scaling.DeletePartialMatch(prometheus.Labels{"scope": n.Scope, "stream": n.Stream})
 }
 
 func (m *metrics) register(reg prometheus.Registerer) error {
 	cs := []prometheus.Collector{
-		m.events, m.bytes, m.duplicates, m.latency, lagCollector{m},
+		m.events, m.bytes, m.duplicates, m.latency, m.scaling, lagCollector{m}, segmentsCollector{m},
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stream_cache_hits_total", Help: "Segment reads served from the cache."},
 			func() float64 { return float64(m.cacheHits.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stream_cache_misses_total", Help: "Segment reads that went to the log."},
@@ -143,4 +163,34 @@ func (c lagCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, g := range groups {
 		ch <- prometheus.MustNewConstMetric(c.m.lagDesc, prometheus.GaugeValue, float64(g.lag()), g.name, g.stream.name.Scope, g.stream.name.Stream)
 	}
+}
+
+// segmentsCollector reports each stream's segment counts and the bytes
+// held per tier when scraped.
+type segmentsCollector struct{ m *metrics }
+
+func (c segmentsCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.m.segsDesc
+	ch <- c.m.tierDesc
+}
+
+func (c segmentsCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.m.s
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var inLog, inLTS int64
+	for _, st := range s.streams {
+		active := len(st.active)
+		ch <- prometheus.MustNewConstMetric(c.m.segsDesc, prometheus.GaugeValue, float64(active), st.name.Scope, st.name.Stream, "active")
+		ch <- prometheus.MustNewConstMetric(c.m.segsDesc, prometheus.GaugeValue, float64(len(st.segments)-active), st.name.Scope, st.name.Stream, "sealed")
+		for _, seg := range st.segments {
+			seg.mu.Lock()
+			tiered := max(seg.tiered, seg.start)
+			inLTS += tiered - seg.start
+			inLog += max(0, seg.end-tiered)
+			seg.mu.Unlock()
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(c.m.tierDesc, prometheus.GaugeValue, float64(inLog), "log")
+	ch <- prometheus.MustNewConstMetric(c.m.tierDesc, prometheus.GaugeValue, float64(inLTS), "lts")
 }

@@ -1,7 +1,9 @@
 package stream
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -19,18 +21,26 @@ type StreamConfig struct {
 	Segments int `json:"segments"`
 	// Retention discards old data; the zero value keeps everything.
 	Retention RetentionPolicy `json:"retention"`
+	// Scaling says when the store splits and merges the stream's segments
+	// by itself; the zero value is a fixed set of segments (see
+	// ScalingPolicy).
+	Scaling ScalingPolicy `json:"scaling,omitzero"`
 }
 
 func (c StreamConfig) withDefaults() StreamConfig {
 	if c.Segments == 0 {
 		c.Segments = 1
 	}
+	c.Scaling = c.Scaling.withDefaults(c.Segments)
 	return c
 }
 
 func (c StreamConfig) validate() error {
 	if c.Segments < 1 || c.Segments > MaxSegments {
 		return fmt.Errorf("stream: config: segments %d: want 1 to %d", c.Segments, MaxSegments)
+	}
+	if err := c.Scaling.validate(); err != nil {
+		return err
 	}
 	return c.Retention.validate()
 }
@@ -67,17 +77,44 @@ type SegmentInfo struct {
 	ID    SegmentID `json:"id"`
 	Range KeyRange  `json:"range"`
 	// Start is the first offset kept (after truncation); End is where the
-	// next event will go. Only durable events lie between them.
+	// next event will go. Only durable events lie between them. Once the
+	// segment is sealed, End is final.
 	Start int64 `json:"start"`
 	End   int64 `json:"end"`
+	// Epoch is the epoch the segment was created in (ID.Epoch()).
+	Epoch uint32 `json:"epoch,omitempty"`
+	// Sealed segments take no more appends: a scale replaced them by their
+	// Successors. Predecessors are the segments this one replaced (some
+	// may be gone, once their data was truncated).
+	Sealed       bool        `json:"sealed,omitempty"`
+	Predecessors []SegmentID `json:"predecessors,omitempty"`
+	Successors   []SegmentID `json:"successors,omitempty"`
 }
 
 // StreamInfo describes a stream.
 type StreamInfo struct {
-	Name     StreamName    `json:"name"`
-	Config   StreamConfig  `json:"config"`
-	Created  time.Time     `json:"created"`
+	Name    StreamName   `json:"name"`
+	Config  StreamConfig `json:"config"`
+	Created time.Time    `json:"created"`
+	// Epoch is the stream's current epoch: 0 at creation, one more after
+	// every scale.
+	Epoch uint32 `json:"epoch,omitempty"`
+	// Segments are the active segments and the sealed ones the store still
+	// keeps (until their data is truncated), in id order, which is also an
+	// order in which every predecessor comes before its successors.
 	Segments []SegmentInfo `json:"segments"`
+}
+
+// Active returns the segments that take appends, in key-range order.
+func (i StreamInfo) Active() []SegmentInfo {
+	var out []SegmentInfo
+	for _, s := range i.Segments {
+		if !s.Sealed {
+			out = append(out, s)
+		}
+	}
+	slices.SortFunc(out, func(a, b SegmentInfo) int { return cmp.Compare(a.Range.Low, b.Range.Low) })
+	return out
 }
 
 // Head returns the stream cut at every segment's start.

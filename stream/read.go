@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/cloudskin/cloudskin/stream/wal"
@@ -25,6 +26,11 @@ type Batch struct {
 	Events []Event
 	// Next is the offset to read on from.
 	Next int64
+	// Sealed says that Next is the end of a sealed segment: nothing more
+	// will come, and the key range goes on in Successors (read them after
+	// this one and its other predecessors to keep each key's order).
+	Sealed     bool
+	Successors []SegmentID
 }
 
 // readahead bounds how much of the log one cache miss reads and caches:
@@ -38,8 +44,9 @@ const (
 // ReadSegment reads events of one segment from offset on, which must be an
 // event boundary between the segment's start and end. At the end of the
 // segment it waits for new events until ctx ends (a tail read), unless
-// opts.NoWait. An offset before the start gives an error wrapping
-// ErrTruncated.
+// opts.NoWait or the segment is sealed: then it returns at once, with
+// Batch.Sealed and the successors. An offset before the start gives an
+// error wrapping ErrTruncated.
 func (s *Store) ReadSegment(ctx context.Context, name StreamName, id SegmentID, offset int64, opts ReadOptions) (Batch, error) {
 	if opts.MaxBytes <= 0 {
 		opts.MaxBytes = 1 << 20
@@ -53,7 +60,7 @@ func (s *Store) ReadSegment(ctx context.Context, name StreamName, id SegmentID, 
 		switch {
 		case seg.deleted:
 			seg.mu.Unlock()
-			return Batch{}, fmt.Errorf("stream: stream %s: %w", name, ErrNotFound)
+			return Batch{}, fmt.Errorf("stream: %s segment %s (deleted, or sealed and all its data truncated): %w", name, id, ErrNotFound)
 		case offset < seg.start:
 			start := seg.start
 			seg.mu.Unlock()
@@ -73,7 +80,8 @@ func (s *Store) ReadSegment(ctx context.Context, name StreamName, id SegmentID, 
 				nextRef = *next
 			}
 			seg.mu.Unlock()
-			return s.readChunk(ctx, seg.stream, seg, ref, nextRef, next != nil, offset, opts.MaxBytes)
+			b, err := s.readChunk(ctx, seg.stream, seg, ref, nextRef, next != nil, offset, opts.MaxBytes)
+			return seg.markSealed(b), err
 		case offset < seg.end:
 			entries := seg.entriesFor(offset, opts.MaxBytes)
 			seg.mu.Unlock()
@@ -85,7 +93,10 @@ func (s *Store) ReadSegment(ctx context.Context, name StreamName, id SegmentID, 
 				moved++ // tiered or truncated meanwhile: look again
 				continue
 			}
-			return b, err
+			return seg.markSealed(b), err
+		case seg.sealed:
+			seg.mu.Unlock()
+			return seg.markSealed(Batch{Next: offset}), nil
 		}
 		if opts.NoWait {
 			seg.mu.Unlock()
@@ -101,6 +112,16 @@ func (s *Store) ReadSegment(ctx context.Context, name StreamName, id SegmentID, 
 		case <-wait:
 		}
 	}
+}
+
+// markSealed says in b whether it reached the end of a sealed segment.
+func (seg *segment) markSealed(b Batch) Batch {
+	seg.mu.Lock()
+	defer seg.mu.Unlock()
+	if seg.sealed && b.Next == seg.end {
+		b.Sealed, b.Successors = true, slices.Clone(seg.successors)
+	}
+	return b
 }
 
 // errMoved says the log records a read was looking for were truncated

@@ -24,6 +24,7 @@ const (
 	recDeleteGroup  wal.Type = 8
 	recCheckpoint   wal.Type = 9
 	recTiered       wal.Type = 10
+	recScale        wal.Type = 11
 )
 
 // eventsHeaderSize is the fixed part of an events record before the
@@ -171,6 +172,13 @@ type segmentRecord struct {
 	// (checkpoints only).
 	Tiered int64          `json:"tiered,omitempty"`
 	Chunks []tieredRecord `json:"chunks,omitempty"`
+	// The rest is set only for streams that were scaled (checkpoints
+	// only): when a scale made the segment, which segments it replaced,
+	// whether it is sealed and what replaced it.
+	Created      time.Time   `json:"created,omitzero"`
+	Predecessors []SegmentID `json:"predecessors,omitempty"`
+	Sealed       bool        `json:"sealed,omitempty"`
+	Successors   []SegmentID `json:"successors,omitempty"`
 }
 
 type streamRecord struct {
@@ -179,6 +187,29 @@ type streamRecord struct {
 	Config   StreamConfig    `json:"config"`
 	Created  time.Time       `json:"created"`
 	Segments []segmentRecord `json:"segments"`
+	// Epoch and NextSegment are the current epoch and the number the next
+	// new segment gets (checkpoints of scaled streams only; otherwise 0
+	// and the number of segments).
+	Epoch       uint32 `json:"epoch,omitempty"`
+	NextSegment uint32 `json:"nextSegment,omitempty"`
+}
+
+// scaleRecord is one scale of a stream (type 11): the segments sealed,
+// with their final ends, and the segments that replace them, all of epoch
+// Epoch.
+type scaleRecord struct {
+	No       uint32          `json:"no"`
+	Epoch    uint32          `json:"epoch"`
+	Time     time.Time       `json:"time"`
+	Sealed   StreamCut       `json:"sealed"`
+	Segments []scaledSegment `json:"segments"`
+}
+
+// scaledSegment is a segment a scale creates.
+type scaledSegment struct {
+	ID           SegmentID   `json:"id"`
+	Range        KeyRange    `json:"range"`
+	Predecessors []SegmentID `json:"predecessors"`
 }
 
 type deleteStreamRecord struct {

@@ -84,6 +84,9 @@ func (r *replayer) events(e wal.Entry) error {
 	if !ok {
 		return fmt.Errorf("stream %s has no segment %s", st.name, ev.segment)
 	}
+	if seg.sealed {
+		return fmt.Errorf("stream %s segment %s: events after the segment was sealed", st.name, ev.segment)
+	}
 	if ev.offset != seg.end {
 		return fmt.Errorf("stream %s segment %s: events at offset %d, but the segment ends at %d", st.name, ev.segment, ev.offset, seg.end)
 	}
@@ -221,6 +224,20 @@ func (s *Store) applyMeta(e wal.Entry) error {
 			return err
 		}
 		s.garbage = append(s.garbage, s.chunkKeys(st, seg, seg.dropChunksBefore())...)
+	case recScale:
+		var r scaleRecord
+		if err := decodeJSON(e.Data, &r); err != nil {
+			return err
+		}
+		st, ok := s.byNo[r.No]
+		if !ok {
+			return fmt.Errorf("stream number %d does not exist", r.No)
+		}
+		p, err := planFromRecord(st, r)
+		if err != nil {
+			return fmt.Errorf("stream %s: %w", st.name, err)
+		}
+		s.applyScale(p)
 	case recDeleteGroup:
 		var r deleteGroupRecord
 		if err := decodeJSON(e.Data, &r); err != nil {

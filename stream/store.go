@@ -73,6 +73,18 @@ type Options struct {
 	// several MaxLogFileBytes and more than ChunkAge of ingest. 0 means no
 	// bound.
 	LocalBudgetBytes int64
+
+	// ScaleInterval is how often Run measures segment rates and applies
+	// the streams' scaling policies (AutoScale); 0 means 10 s.
+	ScaleInterval time.Duration
+	// ScaleWindow is the time constant of the exponentially weighted
+	// segment rates the policies judge: a rate that steps up is seen at
+	// 63% after one window. 0 means 30 s.
+	ScaleWindow time.Duration
+	// ScaleCooldown is how old a segment must be before the auto-scaler
+	// splits or merges it, so a new segment is not rescaled at once;
+	// 0 means 1 minute, a negative value none.
+	ScaleCooldown time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -108,6 +120,18 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ChunkCacheBytes <= 0 {
 		o.ChunkCacheBytes = 64 << 20
+	}
+	if o.ScaleInterval <= 0 {
+		o.ScaleInterval = 10 * time.Second
+	}
+	if o.ScaleWindow <= 0 {
+		o.ScaleWindow = 30 * time.Second
+	}
+	switch {
+	case o.ScaleCooldown == 0:
+		o.ScaleCooldown = time.Minute
+	case o.ScaleCooldown < 0:
+		o.ScaleCooldown = 0
 	}
 	return o
 }
@@ -273,8 +297,8 @@ func (s *Store) Setup(h *component.Host) error {
 }
 
 // Run implements component.Component: it tiers data to long-term storage
-// (if there is one) and applies retention policies every
-// RetentionInterval, until ctx ends. It does not close the store; the
+// (if there is one), applies scaling policies every ScaleInterval and
+// retention policies every RetentionInterval, until ctx ends. It does not close the store; the
 // owner does, after Run returns.
 func (s *Store) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
@@ -284,6 +308,7 @@ func (s *Store) Run(ctx context.Context) error {
 	if s.opts.LTS != nil {
 		wg.Go(func() { s.tierLoop(ctx) })
 	}
+	wg.Go(func() { s.scaleLoop(ctx) })
 	t := time.NewTicker(s.opts.RetentionInterval)
 	defer t.Stop()
 	for {
@@ -352,14 +377,21 @@ func (s *Store) logMeta(rec wal.Record) (wal.Address, error) {
 
 // streamState is one stream in memory.
 type streamState struct {
-	no       uint32
-	name     StreamName
-	config   StreamConfig
-	created  time.Time
-	segments []*segment // ordered by key range
-	ranges   []KeyRange
-	byID     map[SegmentID]*segment
-	counters *streamCounters
+	no      uint32
+	name    StreamName
+	config  StreamConfig
+	created time.Time
+	// segments are every segment the store keeps, active and sealed, in
+	// id order (so predecessors come before successors); active are the
+	// ones taking appends, in key-range order, and ranges their ranges.
+	// They change only under Store.mu held exclusively.
+	segments   []*segment
+	active     []*segment
+	ranges     []KeyRange
+	byID       map[SegmentID]*segment
+	epoch      uint32 // the newest segments' epoch
+	nextNumber uint32 // the number the next new segment gets
+	counters   *streamCounters
 
 	notifyMu sync.Mutex
 	notify   chan struct{} // made when a reader waits, closed on new data
@@ -392,6 +424,14 @@ type segment struct {
 	id     SegmentID
 	rng    KeyRange
 	stream *streamState
+	// created is when the segment was made (its stream's creation, or the
+	// scale that made it); predecessors never change. sealed and
+	// successors are set once, by a scale, under Store.mu held exclusively
+	// and seg.mu, so either lock is enough to read them.
+	created      time.Time
+	predecessors []SegmentID
+	sealed       bool
+	successors   []SegmentID
 
 	mu      sync.Mutex
 	tailEnd int64            // where the next append goes
@@ -406,6 +446,8 @@ type segment struct {
 	// holds the records from max(start, tiered) on.
 	tiered int64
 	chunks []chunkRef
+	// load is what the auto-scaler measures (scaling.go).
+	load segmentLoad
 }
 
 // indexEntry locates one events record of a segment in the log.
@@ -471,5 +513,8 @@ func containing(index []indexEntry, offset int64) int {
 func (seg *segment) info() SegmentInfo {
 	seg.mu.Lock()
 	defer seg.mu.Unlock()
-	return SegmentInfo{ID: seg.id, Range: seg.rng, Start: seg.start, End: seg.end}
+	return SegmentInfo{
+		ID: seg.id, Range: seg.rng, Start: seg.start, End: seg.end, Epoch: seg.id.Epoch(),
+		Sealed: seg.sealed, Predecessors: slices.Clone(seg.predecessors), Successors: slices.Clone(seg.successors),
+	}
 }

@@ -132,7 +132,9 @@ func (seg *segment) planChunk(chunkBytes int64, oldest int64, all bool) (chunkPl
 		j++
 	}
 	full := end-seg.index[i].offset >= chunkBytes || j < len(seg.index)
-	if !all && !full && seg.index[i].time > oldest {
+	// A sealed segment never grows: tier all of it now rather than wait
+	// for its last chunk to age.
+	if !all && !full && !seg.sealed && seg.index[i].time > oldest {
 		return chunkPlan{}, false
 	}
 	return chunkPlan{seg: seg, st: seg.stream, entries: slices.Clone(seg.index[i:j]), end: end}, true
@@ -281,7 +283,9 @@ func (s *Store) installChunk(p chunkPlan, ref chunkRef) error {
 	if err := s.usable(); err != nil {
 		return err
 	}
-	if s.byNo[p.st.no] != p.st {
+	if s.byNo[p.st.no] != p.st || p.st.byID[p.seg.id] != p.seg {
+		// The stream was deleted, or the sealed segment truncated to its
+		// end and dropped, while the chunk was written.
 		s.garbage = append(s.garbage, chunkKey(s.opts.LTSPrefix, p.st.no, p.seg.id, ref.start))
 		return errSkip
 	}

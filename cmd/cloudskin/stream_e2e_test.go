@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"regexp"
@@ -20,13 +21,58 @@ func runIn(t *testing.T, stdin string, args ...string) (string, error) {
 	return string(out), err
 }
 
+// tcpAddrPattern finds where a stream store serves its TCP protocol in
+// the output of up (its start-up report) or of stream serve.
+var tcpAddrPattern = regexp.MustCompile(`tcp://(127\.0\.0\.1:\d+)`)
+
+// streamAddr waits for p to say where its stream protocol listens.
+func streamAddr(t *testing.T, p *process) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if m := tcpAddrPattern.FindStringSubmatch(p.output()); m != nil {
+			return m[1]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no stream protocol address in 30 s:\n%s", p.output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// startStreamServe runs `cloudskin stream serve` and returns it and its
+// address.
+func startStreamServe(t *testing.T, args ...string) (*process, string) {
+	t.Helper()
+	p := &process{cmd: exec.Command(binary, append([]string{"stream", "serve", "--listen", "127.0.0.1:0"}, args...)...), url: make(chan string, 1), done: make(chan error, 1)}
+	p.cmd.Env = append(os.Environ(), "CLOUDSKIN_SERVER=", "CLOUDSKIN_TOKEN=")
+	stdout, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Stderr = &lockedWriter{p: p}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go p.scan(stdout)
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("output of stream serve:\n%s", p.output())
+		}
+	})
+	return p, streamAddr(t, p)
+}
+
 // TestStreamCLIThroughUp creates, writes, reads, tails and deletes a stream
-// in the store that `cloudskin up` runs, across a restart of up.
+// in the store that `cloudskin up` runs, through its TCP protocol
+// (--stream-listen), across a restart of up.
 func TestStreamCLIThroughUp(t *testing.T) {
 	t.Parallel()
 	data := t.TempDir()
-	up, base := start(t, "up", "--listen", "127.0.0.1:0", "--data", data)
-	server := []string{"--server", base}
+	up, _ := start(t, "up", "--listen", "127.0.0.1:0", "--stream-listen", "127.0.0.1:0", "--data", data)
+	server := []string{"--server", streamAddr(t, up)}
 	must := func(stdin string, args ...string) string {
 		t.Helper()
 		out, err := runIn(t, stdin, append(args, server...)...)
@@ -85,8 +131,8 @@ func TestStreamCLIThroughUp(t *testing.T) {
 	if _, err := up.interrupt(t); err != nil {
 		t.Fatalf("up exited with %v", err)
 	}
-	_, base = start(t, "up", "--listen", "127.0.0.1:0", "--data", data)
-	server = []string{"--server", base}
+	up, _ = start(t, "up", "--listen", "127.0.0.1:0", "--stream-listen", "127.0.0.1:0", "--data", data)
+	server = []string{"--server", streamAddr(t, up)}
 	out = must("", "stream", "read", "surgery/cams", "--count", "3")
 	if out != "frame-1\nframe-2\nframe-3\n" {
 		t.Fatalf("read after restart printed %q", out)
@@ -103,9 +149,85 @@ func TestStreamCLIThroughUp(t *testing.T) {
 	if out := must("", "stream", "ls"); out != "" {
 		t.Fatalf("ls after delete printed %q", out)
 	}
-	for _, sub := range []string{"create", "ls", "describe", "write", "read", "tail", "delete"} {
-		if out := must("", "stream", sub, "--help"); !strings.Contains(out, "Examples:") {
+	for _, sub := range []string{"create", "ls", "describe", "write", "read", "tail", "delete", "serve", "bench"} {
+		out := must("", "stream", sub, "--help")
+		if !strings.Contains(out, "Examples:") {
 			t.Errorf("stream %s --help has no examples:\n%s", sub, out)
 		}
+		// The stream command's --server (host:port of the protocol)
+		// shadows the global one (the control plane's URL).
+		if !strings.Contains(out, `address (host:port) of the stream store's TCP protocol (default "127.0.0.1:7072")`) || strings.Contains(out, "control plane URL") {
+			t.Errorf("stream %s --help does not show the stream store's --server alone:\n%s", sub, out)
+		}
+	}
+}
+
+// TestStreamServe runs a standalone store with `stream serve`: the client
+// commands work against it (the global flag order too), `stream bench`
+// measures it, a pipelined write is acknowledged line by line, and SIGINT
+// stops it gracefully with the data kept.
+func TestStreamServe(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	serve, addr := startStreamServe(t, "--data", data)
+	must := func(stdin string, args ...string) string {
+		t.Helper()
+		out, err := runIn(t, stdin, append(args, "--server", addr)...)
+		if err != nil {
+			t.Fatalf("cloudskin %v: %v\n%s", args, err, out)
+		}
+		return out
+	}
+	must("", "stream", "create", "lab/events", "--segments", "3")
+	var in strings.Builder
+	for i := 1; i <= 2000; i++ {
+		fmt.Fprintf(&in, "event-%d\n", i)
+	}
+	out := must(in.String(), "stream", "write", "lab/events", "--key", "k")
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != 2000 {
+		t.Fatalf("write acknowledged %d lines, want 2000", len(lines))
+	}
+	var seg string
+	for i, l := range lines {
+		num, pos, ok := strings.Cut(l, "\t")
+		s, _, _ := strings.Cut(pos, ":")
+		if !ok || num != fmt.Sprint(i+1) || (seg != "" && s != seg) {
+			t.Fatalf("write line %d is %q: want the line number, a tab and a position in the key's one segment", i+1, l)
+		}
+		seg = s
+	}
+	read := must("", "stream", "read", "lab/events")
+	if read != in.String() {
+		t.Fatalf("read printed %d bytes, want the 2000 lines written in order", len(read))
+	}
+	// --from a position printed by write: from line 1999 on.
+	_, pos, _ := strings.Cut(lines[1998], "\t")
+	if out := must("", "stream", "read", "lab/events", "--from", pos); out != "event-1999\nevent-2000\n" {
+		t.Fatalf("read --from %s printed %q", pos, out)
+	}
+	if out, err := runIn(t, "", "stream", "read", "lab/events", "--from", "yesterday", "--server", addr); err == nil || !strings.Contains(out, "SEGMENT:OFFSET") {
+		t.Fatalf("a bad --from: %v %q", err, out)
+	}
+	// The global flag's place before the subcommand finds the stream's flag too.
+	if out, err := runIn(t, "", "--server", addr, "stream", "ls"); err != nil || out != "lab/events\n" {
+		t.Fatalf("cloudskin --server ADDR stream ls: %v %q", err, out)
+	}
+	out = must("", "stream", "bench", "lab/bench", "--writers", "2", "--size", "512", "--duration", "1s")
+	if !regexp.MustCompile(`throughput: \d+ events acknowledged, \d+ events/s`).MatchString(out) || !regexp.MustCompile(`p50 [\d.]+ ms  p95 [\d.]+ ms  p99 [\d.]+ ms`).MatchString(out) {
+		t.Fatalf("bench printed %q", out)
+	}
+	if _, err := serve.interrupt(t); err != nil {
+		t.Fatalf("stream serve exited with %v after SIGINT", err)
+	}
+	if !strings.Contains(serve.output(), "stopped") {
+		t.Fatalf("stream serve did not say it stopped:\n%s", serve.output())
+	}
+	if out, err := runIn(t, "", "stream", "ls", "--server", addr); err == nil || !strings.Contains(out, "is a stream store listening there") {
+		t.Fatalf("ls with no store: %v %q", err, out)
+	}
+	_, addr = startStreamServe(t, "--data", data)
+	if out := must("", "stream", "read", "lab/events", "--count", "2"); out != "event-1\nevent-2\n" {
+		t.Fatalf("read after a restart printed %q", out)
 	}
 }

@@ -5,25 +5,30 @@ import (
 
 	"github.com/cloudskin/cloudskin/config"
 	"github.com/cloudskin/cloudskin/continuum"
+	"github.com/cloudskin/cloudskin/stream/tcp"
 )
 
 func newUpCommand(g *globals) *cobra.Command {
-	var file, listen, s3Listen string
+	var file, listen, s3Listen, streamListen string
 	var authOn bool
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Run the whole continuum on this machine",
 		Long: `Run the embedded continuum in this process: the control plane's API, a node
-agent for each configured site (by default an 'edge' and a 'cloud' site), and
+agent for each configured site (by default an 'edge' and a 'cloud' site),
 GEDS: its metadata service and its S3 gateway (--s3-listen; keys from
 $CLOUDSKIN_S3_ACCESS_KEY and $CLOUDSKIN_S3_SECRET_KEY, or made once, kept
-under --data and printed).
+under --data and printed), and the stream store: its REST API on the control
+plane's address and its TCP protocol on --stream-listen ('cloudskin stream'
+uses it; empty serves none; if the default address is taken, up says so and
+runs without it).
 
 With no file, built-in defaults are used ('cloudskin config defaults' prints
 them). State is kept under --data and survives restarts. Stop with Ctrl-C.`,
 		Example: `  cloudskin up
   cloudskin up --listen 127.0.0.1:8080 --data /var/lib/cloudskin
-  cloudskin up -f continuum.yaml`,
+  cloudskin up -f continuum.yaml
+  cloudskin up --stream-listen 0.0.0.0:7072`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.LoadContinuum(file)
@@ -46,12 +51,14 @@ them). State is kept under --data and survives restarts. Stop with Ctrl-C.`,
 			if err != nil {
 				return err
 			}
-			return continuum.Up(cmd.Context(), cfg, log, cmd.OutOrStdout())
+			opts := continuum.UpOptions{StreamListen: streamListen, StreamListenOptional: !cmd.Flags().Changed("stream-listen")}
+			return continuum.Up(cmd.Context(), cfg, opts, log, cmd.OutOrStdout())
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "Continuum configuration file (YAML); defaults are used for what it leaves out")
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:7070", "address of the control plane's API")
 	cmd.Flags().StringVar(&s3Listen, "s3-listen", "127.0.0.1:7071", "address of the GEDS S3 gateway")
+	cmd.Flags().StringVar(&streamListen, "stream-listen", tcp.DefaultAddr, "address of the stream store's TCP protocol (empty: none)")
 	cmd.Flags().BoolVar(&authOn, "auth", false, "require bearer tokens with roles (admin, operator, viewer) on the API; tokens are made in --data/tokens.yaml")
 	return cmd
 }

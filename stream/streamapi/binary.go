@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cloudskin/cloudskin/internal/httpapi"
@@ -28,6 +29,14 @@ const recordHeader = 8 + 8 + 8 + 4
 
 // HeaderNext carries a binary read's next offset.
 const HeaderNext = "X-Stream-Next"
+
+// HeaderSealed ("true") says a binary read's next offset is the end of a
+// sealed segment; HeaderSuccessors lists the segments that succeed it, as
+// comma-separated decimal ids.
+const (
+	HeaderSealed     = "X-Stream-Sealed"
+	HeaderSuccessors = "X-Stream-Successors"
+)
 
 func isBinary(mediaType string) bool {
 	t, _, err := mime.ParseMediaType(mediaType)
@@ -88,7 +97,35 @@ func encodeEvents(b stream.Batch) rawBody {
 		out = binary.LittleEndian.AppendUint32(out, uint32(len(e.Data)))
 		out = append(out, e.Data...)
 	}
-	return rawBody{contentType: BinaryType, header: http.Header{HeaderNext: {strconv.FormatInt(b.Next, 10)}}, data: out}
+	header := http.Header{HeaderNext: {strconv.FormatInt(b.Next, 10)}}
+	if b.Sealed {
+		succ := make([]string, len(b.Successors))
+		for i, id := range b.Successors {
+			succ[i] = strconv.FormatUint(uint64(id), 10)
+		}
+		header.Set(HeaderSealed, "true")
+		header.Set(HeaderSuccessors, strings.Join(succ, ","))
+	}
+	return rawBody{contentType: BinaryType, header: header, data: out}
+}
+
+// sealedFrom reads a binary read's sealed and successors headers.
+func sealedFrom(h http.Header) (bool, []uint64, error) {
+	if h.Get(HeaderSealed) != "true" {
+		return false, nil, nil
+	}
+	var out []uint64
+	for f := range strings.SplitSeq(h.Get(HeaderSuccessors), ",") {
+		if f == "" {
+			continue
+		}
+		id, err := strconv.ParseUint(f, 10, 64)
+		if err != nil {
+			return true, nil, fmt.Errorf("stream api: %s header %q: %w", HeaderSuccessors, h.Get(HeaderSuccessors), err)
+		}
+		out = append(out, id)
+	}
+	return true, out, nil
 }
 
 // DecodeEvents decodes a binary segment read of segment.

@@ -178,13 +178,27 @@ func (c *Client) ReadSegmentBinary(ctx context.Context, n stream.StreamName, seg
 	if err != nil {
 		return Events{}, fmt.Errorf("read: %s header %q: %w", HeaderNext, header.Get(HeaderNext), err)
 	}
+	sealed, successors, err := sealedFrom(header)
+	if err != nil {
+		return Events{}, err
+	}
 	events, err := DecodeEvents(segment, data)
-	return Events{Events: events, Next: next}, err
+	return Events{Events: events, Next: next, Sealed: sealed, Successors: successors}, err
 }
 
 // Truncate discards each segment's events before its offset in cut.
 func (c *Client) Truncate(ctx context.Context, n stream.StreamName, cut map[uint64]int64) error {
 	return c.do(ctx, http.MethodPost, streamPath(n)+"/truncate", TruncateRequest{Cut: cut}, nil, 0)
+}
+
+// Scale changes a stream's segments: seal some and create successors
+// (req.Seal and req.Ranges), split one (req.Split, req.Parts) or merge
+// adjacent ones (req.Merge). A segment already sealed answers 409
+// (IsConflict); ranges that do not tile the sealed ones' range, 400.
+func (c *Client) Scale(ctx context.Context, n stream.StreamName, req ScaleRequest) (ScaleResult, error) {
+	var res ScaleResult
+	err := c.do(ctx, http.MethodPost, streamPath(n)+"/scale", req, &res, 0)
+	return res, err
 }
 
 // Groups lists the reader groups.

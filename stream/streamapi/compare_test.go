@@ -19,6 +19,7 @@ import (
 
 	"github.com/cloudskin/cloudskin/stream"
 	"github.com/cloudskin/cloudskin/stream/streamapi"
+	"github.com/cloudskin/cloudskin/stream/tcp"
 )
 
 // TestCompareStreams compares durable publishing with acknowledgements
@@ -43,18 +44,26 @@ func TestCompareStreams(t *testing.T) {
 	defer f.Close()
 	event := make([]byte, 1024)
 	for _, publishers := range []int{1, 16} {
-		var ours, peer []result
+		var ours, oursTCP, peer []result
 		for range runs {
 			ours = append(ours, publishOurs(t, publishers, event, time.Duration(seconds)*time.Second))
+			oursTCP = append(oursTCP, publishTCP(t, publishers, event, time.Duration(seconds)*time.Second))
 			peer = append(peer, publishNATS(t, natsBin, publishers, event, time.Duration(seconds)*time.Second))
 		}
-		o, p := medianResult(ours), medianResult(peer)
-		t.Logf("%d publishers: ours %.0f/s p50 %s; JetStream %.0f/s p50 %s", publishers, o.rate, o.p50, p.rate, p.p50)
+		o, ot, p := medianResult(ours), medianResult(oursTCP), medianResult(peer)
+		t.Logf("%d publishers: ours over HTTP %.0f/s p50 %s; ours over TCP %.0f/s p50 %s; JetStream %.0f/s p50 %s", publishers, o.rate, o.p50, ot.rate, ot.p50, p.rate, p.p50)
 		what := fmt.Sprintf("durable publish, 1 KiB events, %d publisher(s) each waiting for its ack, loopback", publishers)
-		ourCmd := "stream store: POST /streams/v1/.../events over HTTP (fdatasync before ack, group commit)"
 		peerCmd := "NATS JetStream v2.15.2: js.Publish, file storage, sync_interval: always"
-		fmt.Fprintf(f, "%s: throughput\t%s\t%s\t%.0f events/s\t%.0f events/s\n", what, ourCmd, peerCmd, o.rate, p.rate)
-		fmt.Fprintf(f, "%s: p50 latency\t%s\t%s\t%.3f ms\t%.3f ms\n", what, ourCmd, peerCmd, ms(o.p50), ms(p.p50))
+		for _, row := range []struct {
+			cmd string
+			r   result
+		}{
+			{"stream store: POST /streams/v1/.../events over HTTP (fdatasync before ack, group commit)", o},
+			{"stream store: Client.Append over its TCP protocol (stream/tcp), one connection for all publishers (fdatasync before ack, group commit)", ot},
+		} {
+			fmt.Fprintf(f, "%s: throughput\t%s\t%s\t%.0f events/s\t%.0f events/s\n", what, row.cmd, peerCmd, row.r.rate, p.rate)
+			fmt.Fprintf(f, "%s: p50 latency\t%s\t%s\t%.3f ms\t%.3f ms\n", what, row.cmd, peerCmd, ms(row.r.p50), ms(p.p50))
+		}
 	}
 }
 
@@ -136,6 +145,44 @@ func publishOurs(t *testing.T, publishers int, event []byte, d time.Duration) re
 	}
 	return drive(t, publishers, d, func(ctx context.Context, i int) error {
 		_, err := c.Append(ctx, name, streamapi.AppendRequest{RoutingKey: strconv.Itoa(i), Events: [][]byte{event}})
+		return err
+	})
+}
+
+// publishTCP is publishOurs over the TCP protocol, all publishers sharing
+// one connection, as publishNATS's share one.
+func publishTCP(t *testing.T, publishers int, event []byte, d time.Duration) result {
+	s, err := stream.Open(context.Background(), stream.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := tcp.NewServer(s, tcp.Options{})
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(context.Background(), ln) }()
+	defer func() {
+		srv.Shutdown(context.Background())
+		<-served
+	}()
+	ctx := context.Background()
+	c, err := tcp.Dial(ctx, ln.Addr().String(), tcp.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.CreateScope(ctx, "bench"); err != nil {
+		t.Fatal(err)
+	}
+	name := stream.StreamName{Scope: "bench", Stream: "events"}
+	if _, err := c.CreateStream(ctx, name, stream.StreamConfig{Segments: 4}); err != nil {
+		t.Fatal(err)
+	}
+	return drive(t, publishers, d, func(ctx context.Context, i int) error {
+		_, err := c.Append(ctx, stream.AppendRequest{Stream: name, RoutingKey: strconv.Itoa(i), Events: [][]byte{event}})
 		return err
 	})
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/cloudskin/cloudskin/stream"
 	"github.com/cloudskin/cloudskin/stream/streamapi"
+	"github.com/cloudskin/cloudskin/stream/tcp"
 )
 
 // TestCompareFrames is the video-frame latency benchmark of issue 6, ours
@@ -57,23 +58,29 @@ func TestCompareFrames(t *testing.T) {
 			w := frameWorkload{frameBytes: size.bytes, cameras: cameras, duration: d}
 			t.Run(fmt.Sprintf("%dKiB/%dstreams", size.bytes>>10, cameras), func(t *testing.T) {
 				ours := runFrames(t, w, oursCameras(t, cameras))
+				oursTCP := runFrames(t, w, tcpCameras(t, cameras))
 				peer := runFrames(t, w, natsCameras(t, natsBin, cameras))
 				if t.Failed() {
 					return
 				}
-				t.Logf("ours: %s; JetStream: %s", ours, peer)
+				t.Logf("ours over HTTP: %s; ours over TCP: %s; JetStream: %s", ours, oursTCP, peer)
 				what := fmt.Sprintf("video frames of %s at 30 fps per stream, %d stream(s), %s, loopback", size.label, cameras, d)
-				writeFrameRows(f, what, w.paced(), ours, peer)
+				writeFrameRows(f, what, httpFramesCmd, w.paced(), ours, peer)
+				writeFrameRows(f, what, tcpFramesCmd, w.paced(), oursTCP, peer)
 			})
 		}
 	}
 }
 
-func writeFrameRows(w io.Writer, what string, paced int, ours, peer frameLatencies) {
-	const (
-		ourCmd  = "stream store over HTTP, binary forms: POST .../events with the frame as the body (fdatasync before ack), tail reader GET .../segments/ID/events?wait=1s with Accept: application/octet-stream"
-		peerCmd = "NATS JetStream v2.15.2: js.Publish per frame, file storage, sync_interval: always; ordered consumer (Consume)"
-	)
+// How our rows were measured: the HTTP API's binary forms, or the TCP
+// protocol (stream/tcp).
+const (
+	httpFramesCmd = "stream store over HTTP, binary forms: POST .../events with the frame as the body (fdatasync before ack), tail reader GET .../segments/ID/events?wait=1s with Accept: application/octet-stream"
+	tcpFramesCmd  = "stream store over its TCP protocol (stream/tcp): Client.Append per frame (fdatasync before ack), tail reader Client.ReadSegment waiting at the tail; a connection per writer and per reader"
+)
+
+func writeFrameRows(w io.Writer, what, ourCmd string, paced int, ours, peer frameLatencies) {
+	const peerCmd = "NATS JetStream v2.15.2: js.Publish per frame, file storage, sync_interval: always; ordered consumer (Consume)"
 	rows := []struct {
 		name string
 		of   func(frameLatencies) time.Duration
@@ -355,6 +362,72 @@ func oursCameras(t *testing.T, n int) []camera {
 					if len(b.Events) > 0 {
 						from = b.Next
 					}
+				}
+			},
+		}
+	}
+	return cams
+}
+
+// tcpCameras starts our store behind its TCP protocol for the rest of the
+// test and creates a one-segment stream per camera; each writer and each
+// reader has its own connection, as JetStream's here do.
+func tcpCameras(t *testing.T, n int) []camera {
+	s, err := stream.Open(context.Background(), stream.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := tcp.NewServer(s, tcp.Options{})
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(context.Background(), ln) }()
+	t.Cleanup(func() {
+		srv.Shutdown(context.Background())
+		<-served
+		s.Close()
+	})
+	ctx := context.Background()
+	connect := func() *tcp.Client {
+		c, err := tcp.Dial(ctx, ln.Addr().String(), tcp.DialOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	admin := connect()
+	if err := admin.CreateScope(ctx, "frames"); err != nil {
+		t.Fatal(err)
+	}
+	cams := make([]camera, n)
+	for i := range cams {
+		name := stream.StreamName{Scope: "frames", Stream: "camera-" + strconv.Itoa(i)}
+		info, err := admin.CreateStream(ctx, name, stream.StreamConfig{Segments: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seg := info.Segments[0].ID
+		writer, reader := connect(), connect()
+		cams[i] = camera{
+			append: func(ctx context.Context, frame []byte) error {
+				_, err := writer.Append(ctx, stream.AppendRequest{Stream: name, RoutingKey: "camera", Events: [][]byte{frame}})
+				return err
+			},
+			tail: func(ctx context.Context, deliver func([]byte) bool) error {
+				for from := int64(0); ; {
+					b, err := reader.ReadSegment(ctx, name, seg, from, stream.ReadOptions{})
+					if err != nil {
+						return err
+					}
+					for _, e := range b.Events {
+						if !deliver(e.Data) {
+							return nil
+						}
+					}
+					from = b.Next
 				}
 			},
 		}

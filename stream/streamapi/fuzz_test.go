@@ -19,6 +19,9 @@ func FuzzAPI(f *testing.F) {
 	f.Add("PUT", "/", `{"segments":2,"retention":{"maxAge":"1h"}}`)
 	f.Add("GET", "/segments/0/events?from=0&maxBytes=10&wait=1ms", "")
 	f.Add("POST", "/truncate", `{"cut":{"0":6}}`)
+	f.Add("POST", "/scale", `{"split":0,"parts":2}`)
+	f.Add("POST", "/scale", `{"seal":[1],"ranges":[{"low":0.5,"high":0.7},{"low":0.7,"high":1}]}`)
+	f.Add("POST", "/scale", `{"merge":[4294967298,4294967299]}`)
 	f.Add("PUT", "/groups", `{"stream":"surgery/cams"}`)
 	s, err := stream.Open(context.Background(), stream.Options{Dir: f.TempDir()})
 	if err != nil {

@@ -67,6 +67,7 @@ func (h *Handler) Register(m Mux) {
 		"POST " + Base + "/scopes/{scope}/streams/{stream}/events":               h.appendEvents,
 		"GET " + Base + "/scopes/{scope}/streams/{stream}/segments/{seg}/events": h.readSegment,
 		"POST " + Base + "/scopes/{scope}/streams/{stream}/truncate":             h.truncate,
+		"POST " + Base + "/scopes/{scope}/streams/{stream}/scale":                h.scale,
 		"GET " + Base + "/groups":                                                h.listGroups,
 		"PUT " + Base + "/groups/{group}":                                        h.createGroup,
 		"GET " + Base + "/groups/{group}":                                        h.getGroup,
@@ -113,7 +114,7 @@ func (h *Handler) apiError(err error) error {
 		return err
 	case errors.Is(err, stream.ErrNotFound):
 		return httpapi.NotFound(err)
-	case errors.Is(err, stream.ErrExists):
+	case errors.Is(err, stream.ErrExists), errors.Is(err, stream.ErrSealed):
 		return httpapi.Conflict(err)
 	case errors.Is(err, stream.ErrTruncated):
 		return &httpapi.Error{Code: http.StatusGone, Reason: "Truncated", Err: err}
@@ -246,7 +247,7 @@ func (h *Handler) readSegment(r *http.Request) (int, any, error) {
 	if isBinary(r.Header.Get("Accept")) {
 		return http.StatusOK, encodeEvents(b), nil
 	}
-	out := Events{Events: make([]Event, len(b.Events)), Next: b.Next}
+	out := Events{Events: make([]Event, len(b.Events)), Next: b.Next, Sealed: b.Sealed, Successors: ids(b.Successors)}
 	for i, e := range b.Events {
 		out.Events[i] = eventFrom(e)
 	}
@@ -266,6 +267,60 @@ func (h *Handler) truncate(r *http.Request) (int, any, error) {
 		return 0, nil, err
 	}
 	return http.StatusNoContent, nil, nil
+}
+
+// scale seals segments and creates their successors, in one of the
+// request's three forms.
+func (h *Handler) scale(r *http.Request) (int, any, error) {
+	var req ScaleRequest
+	if err := decodeLimited(r, httpapi.MaxBodyBytes, &req); err != nil {
+		return 0, nil, err
+	}
+	forms := 0
+	for _, given := range []bool{len(req.Seal) > 0 || len(req.Ranges) > 0, req.Split != nil, len(req.Merge) > 0} {
+		if given {
+			forms++
+		}
+	}
+	if forms != 1 {
+		return 0, nil, httpapi.BadRequest(errors.New(`scale: give exactly one of "seal" and "ranges", "split" (and "parts"), or "merge"`))
+	}
+	if req.Parts != 0 && req.Split == nil {
+		return 0, nil, httpapi.BadRequest(errors.New(`scale: "parts" goes with "split"`))
+	}
+	var (
+		created []stream.SegmentInfo
+		err     error
+	)
+	switch {
+	case req.Split != nil:
+		parts := req.Parts
+		if parts == 0 {
+			parts = 2
+		}
+		created, err = h.s.SplitSegment(r.Context(), name(r), stream.SegmentID(*req.Split), parts)
+	case len(req.Merge) > 0:
+		created, err = h.s.MergeSegments(r.Context(), name(r), segmentIDs(req.Merge))
+	default:
+		created, err = h.s.Scale(r.Context(), name(r), segmentIDs(req.Seal), req.Ranges)
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	out := ScaleResult{Segments: make([]Segment, len(created))}
+	for i, seg := range created {
+		out.Segments[i] = segmentFrom(seg)
+		out.Epoch = seg.Epoch
+	}
+	return http.StatusOK, out, nil
+}
+
+func segmentIDs(in []uint64) []stream.SegmentID {
+	out := make([]stream.SegmentID, len(in))
+	for i, id := range in {
+		out[i] = stream.SegmentID(id)
+	}
+	return out
 }
 
 func (h *Handler) listGroups(*http.Request) (int, any, error) {

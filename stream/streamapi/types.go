@@ -29,6 +29,22 @@ type StreamSpec struct {
 	Segments int `json:"segments,omitempty"`
 	// Retention discards old data; empty keeps everything.
 	Retention Retention `json:"retention,omitzero"`
+	// Scaling lets the store split and merge segments by itself; empty is
+	// a fixed set of segments.
+	Scaling Scaling `json:"scaling,omitzero"`
+}
+
+// Scaling is a stream's scaling policy on the wire (stream.ScalingPolicy).
+type Scaling struct {
+	// Kind is "fixed" (or empty), "eventsPerSecond" or "bytesPerSecond".
+	Kind string `json:"kind,omitempty"`
+	// TargetRate is the events or bytes per second a segment should take.
+	TargetRate float64 `json:"targetRate,omitempty"`
+	// ScaleFactor is how many parts a split makes (default 2).
+	ScaleFactor int `json:"scaleFactor,omitempty"`
+	// MinSegments is the fewest segments merges leave (default: the
+	// initial count).
+	MinSegments int `json:"minSegments,omitempty"`
 }
 
 // Retention is a stream's retention policy on the wire.
@@ -40,7 +56,13 @@ type Retention struct {
 }
 
 func (s StreamSpec) config() (stream.StreamConfig, error) {
-	cfg := stream.StreamConfig{Segments: s.Segments, Retention: stream.RetentionPolicy{MaxBytes: s.Retention.MaxBytes}}
+	cfg := stream.StreamConfig{
+		Segments: s.Segments, Retention: stream.RetentionPolicy{MaxBytes: s.Retention.MaxBytes},
+		Scaling: stream.ScalingPolicy{
+			Kind: stream.ScalingKind(s.Scaling.Kind), TargetRate: s.Scaling.TargetRate,
+			ScaleFactor: s.Scaling.ScaleFactor, MinSegments: s.Scaling.MinSegments,
+		},
+	}
 	if s.Retention.MaxAge != "" {
 		d, err := time.ParseDuration(s.Retention.MaxAge)
 		if err != nil {
@@ -53,11 +75,16 @@ func (s StreamSpec) config() (stream.StreamConfig, error) {
 
 // Stream describes a stream.
 type Stream struct {
-	Scope    string     `json:"scope"`
-	Name     string     `json:"name"`
-	Spec     StreamSpec `json:"spec"`
-	Created  time.Time  `json:"created"`
-	Segments []Segment  `json:"segments"`
+	Scope   string     `json:"scope"`
+	Name    string     `json:"name"`
+	Spec    StreamSpec `json:"spec"`
+	Created time.Time  `json:"created"`
+	// Epoch is 0 at creation and one more after every scale.
+	Epoch uint32 `json:"epoch"`
+	// Segments are the active segments and the sealed ones still kept, in
+	// id order: every predecessor before its successors, the order to read
+	// them in from the start.
+	Segments []Segment `json:"segments"`
 }
 
 // Segment is one segment of a stream: the part [Low, High) of the
@@ -67,22 +94,70 @@ type Segment struct {
 	// form ("1.#epoch.0").
 	ID    uint64  `json:"id"`
 	Name  string  `json:"name"`
+	Epoch uint32  `json:"epoch"`
 	Low   float64 `json:"low"`
 	High  float64 `json:"high"`
 	Start int64   `json:"start"`
 	End   int64   `json:"end"`
+	// Sealed segments take no more events; End is final and the key range
+	// goes on in Successors. Predecessors are the segments this one
+	// replaced.
+	Sealed       bool     `json:"sealed,omitempty"`
+	Predecessors []uint64 `json:"predecessors,omitempty"`
+	Successors   []uint64 `json:"successors,omitempty"`
+}
+
+func segmentFrom(s stream.SegmentInfo) Segment {
+	return Segment{
+		ID: uint64(s.ID), Name: s.ID.String(), Epoch: s.ID.Epoch(), Low: s.Range.Low, High: s.Range.High, Start: s.Start, End: s.End,
+		Sealed: s.Sealed, Predecessors: ids(s.Predecessors), Successors: ids(s.Successors),
+	}
+}
+
+func ids(in []stream.SegmentID) []uint64 {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]uint64, len(in))
+	for i, id := range in {
+		out[i] = uint64(id)
+	}
+	return out
+}
+
+// ScaleRequest changes a stream's segments, in one of three forms:
+// Seal and Ranges (the general scale: seal adjacent active segments, create
+// segments for ranges that tile their key range exactly, in order); Split
+// and Parts (split one segment into Parts equal ranges, default 2); or
+// Merge (merge adjacent segments into one).
+type ScaleRequest struct {
+	Seal   []uint64          `json:"seal,omitempty"`
+	Ranges []stream.KeyRange `json:"ranges,omitempty"`
+	Split  *uint64           `json:"split,omitempty"`
+	Parts  int               `json:"parts,omitempty"`
+	Merge  []uint64          `json:"merge,omitempty"`
+}
+
+// ScaleResult is the stream's new epoch and the segments a scale created,
+// in key order.
+type ScaleResult struct {
+	Epoch    uint32    `json:"epoch"`
+	Segments []Segment `json:"segments"`
 }
 
 func streamFrom(info stream.StreamInfo) Stream {
 	out := Stream{
-		Scope: info.Name.Scope, Name: info.Name.Stream, Created: info.Created,
+		Scope: info.Name.Scope, Name: info.Name.Stream, Created: info.Created, Epoch: info.Epoch,
 		Spec: StreamSpec{Segments: info.Config.Segments, Retention: Retention{MaxBytes: info.Config.Retention.MaxBytes}},
+	}
+	if p := info.Config.Scaling; !p.IsFixed() {
+		out.Spec.Scaling = Scaling{Kind: string(p.Kind), TargetRate: p.TargetRate, ScaleFactor: p.ScaleFactor, MinSegments: p.MinSegments}
 	}
 	if d := info.Config.Retention.MaxAge; d > 0 {
 		out.Spec.Retention.MaxAge = d.String()
 	}
 	for _, s := range info.Segments {
-		out.Segments = append(out.Segments, Segment{ID: uint64(s.ID), Name: s.ID.String(), Low: s.Range.Low, High: s.Range.High, Start: s.Start, End: s.End})
+		out.Segments = append(out.Segments, segmentFrom(s))
 	}
 	return out
 }
@@ -118,6 +193,10 @@ type Events struct {
 	Events []Event `json:"events"`
 	// Next is the offset to read the segment on from (segment reads only).
 	Next int64 `json:"next,omitempty"`
+	// Sealed says Next is the end of a sealed segment: nothing more will
+	// come; read on in Successors (segment reads only).
+	Sealed     bool     `json:"sealed,omitempty"`
+	Successors []uint64 `json:"successors,omitempty"`
 }
 
 func eventFrom(e stream.Event) Event {

@@ -1,0 +1,443 @@
+package tcp
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/semaphore"
+
+	"github.com/cloudskin/cloudskin/stream"
+	"github.com/cloudskin/cloudskin/stream/wire"
+)
+
+// Timeouts of a connection's reads: the hello must come soon after
+// connecting, and a frame once started must arrive whole.
+const (
+	helloTimeout = 10 * time.Second
+	frameTimeout = time.Minute
+)
+
+// conn is one client connection on the server.
+type conn struct {
+	s  *Server
+	nc net.Conn
+	br *bufio.Reader
+
+	// ctx ends when the connection is killed: appends in the store are
+	// abandoned (they may still be stored). reads ends earlier, when the
+	// server starts draining, so that waiting reads answer at once.
+	ctx       context.Context
+	kill      context.CancelFunc
+	reads     context.Context
+	stopReads context.CancelFunc
+	draining  atomic.Bool
+	canWrite  bool
+
+	slots    chan struct{}
+	bytes    *semaphore.Weighted
+	inflight sync.WaitGroup
+	active   atomic.Int64
+
+	wmu  sync.Mutex
+	wbuf []byte
+
+	mu      sync.Mutex
+	lanes   map[laneKey]*lane
+	failed  map[laneKey]int64 // writer lanes: the seq whose append was pushed back
+	cancels map[uint32]context.CancelFunc
+	readers map[readerKey]*session
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	c := &conn{
+		s: s, nc: nc, br: bufio.NewReaderSize(nc, 64<<10),
+		slots: make(chan struct{}, s.opts.MaxInFlight), bytes: semaphore.NewWeighted(max(s.opts.MaxInFlightBytes, wire.MaxPayload)),
+		lanes: map[laneKey]*lane{}, failed: map[laneKey]int64{}, cancels: map[uint32]context.CancelFunc{}, readers: map[readerKey]*session{},
+	}
+	c.ctx, c.kill = context.WithCancel(context.Background())
+	c.reads, c.stopReads = context.WithCancel(c.ctx)
+	return c
+}
+
+// drain makes the connection stop reading requests and end waiting reads;
+// serve then waits for what is in flight and closes.
+func (c *conn) drain() {
+	c.draining.Store(true)
+	c.stopReads()
+	c.nc.SetReadDeadline(time.Now())
+}
+
+func (c *conn) serve() {
+	defer c.kill()
+	defer c.nc.Close()
+	log := c.s.log.With("remote", c.nc.RemoteAddr().String())
+	if err := c.hello(); err != nil {
+		log.Debug("stream server: hello failed", "err", err)
+		c.lingerClose()
+		return
+	}
+	err := c.loop()
+	if err != nil && !c.draining.Load() {
+		log.Debug("stream server: connection ends", "err", err)
+	}
+	c.inflight.Wait()
+	c.leaveGroups()
+	if c.ctx.Err() == nil {
+		c.lingerClose()
+	}
+}
+
+// lingerClose closes a connection whose client may still be sending
+// (after a bad frame, or at shutdown) so that it reads every answer
+// written: closing a socket with unread input sends a reset, which can
+// overtake answers the client has not read yet. It shuts down the sending
+// side, then reads and drops the client's bytes until the client closes
+// too, for a second at most.
+func (c *conn) lingerClose() {
+	if tc, ok := c.nc.(*net.TCPConn); ok {
+		tc.CloseWrite()
+	}
+	c.nc.SetReadDeadline(time.Now().Add(time.Second))
+	io.Copy(io.Discard, io.LimitReader(c.nc, 1<<20))
+}
+
+// hello reads the client's hello and answers it.
+func (c *conn) hello() error {
+	c.nc.SetReadDeadline(time.Now().Add(helloTimeout))
+	f, err := wire.ReadFrame(c.br)
+	if err != nil {
+		if errors.Is(err, wire.ErrFrame) {
+			c.reply(f.ID, wire.Errorf(wire.CodeBadRequest, "%v", err))
+		}
+		return err
+	}
+	if f.Type != wire.TypeHello {
+		err := wire.Errorf(wire.CodeBadRequest, "stream server: the first frame must be a hello, not %s", f.Type)
+		c.reply(f.ID, err)
+		return err
+	}
+	m, err := wire.Decode(f)
+	if err != nil {
+		c.reply(f.ID, wire.Errorf(wire.CodeBadRequest, "%v", err))
+		return err
+	}
+	h := m.(*wire.Hello)
+	if h.Version != wire.Version {
+		err := wire.Errorf(wire.CodeVersion, "stream server: protocol version %d is not supported; this server speaks version %d", h.Version, wire.Version)
+		c.reply(f.ID, err)
+		return err
+	}
+	switch auth := c.s.opts.Auth; {
+	case auth == nil:
+		c.canWrite = true
+	case h.Token != "" && !auth(h.Token):
+		err := wire.Errorf(wire.CodeUnauthorized, "stream server: the token is not accepted")
+		c.reply(f.ID, err)
+		return err
+	default:
+		c.canWrite = h.Token != ""
+	}
+	c.reply(f.ID, &wire.Welcome{Version: wire.Version, MaxInFlight: uint32(c.s.opts.MaxInFlight)})
+	return nil
+}
+
+// loop reads requests until the connection ends, starting each one.
+func (c *conn) loop() error {
+	for {
+		if err := c.awaitFrame(); err != nil {
+			return err
+		}
+		var h [wire.HeaderSize]byte
+		if _, err := io.ReadFull(c.br, h[:]); err != nil {
+			return c.badFrame(0, fmt.Errorf("wire: %w: connection closed inside a frame header: %w", wire.ErrFrame, err))
+		}
+		n, typ, id, err := wire.ParseHeader(h)
+		if err != nil {
+			return c.badFrame(id, err)
+		}
+		if !typ.IsRequest() || typ == wire.TypeHello {
+			return c.badFrame(id, fmt.Errorf("wire: %w: a %s frame is not a request a client may send here", wire.ErrBadMessage, typ))
+		}
+		if typ != wire.TypeCancel {
+			if err := c.acquire(n); err != nil {
+				return err
+			}
+		}
+		f := wire.Frame{Type: typ, ID: id, Payload: make([]byte, n)}
+		if _, err := io.ReadFull(c.br, f.Payload); err != nil {
+			c.release(typ, n)
+			return c.badFrame(id, fmt.Errorf("wire: %w: connection closed inside the payload of %s frame %d: %w", wire.ErrFrame, typ, id, err))
+		}
+		m, err := wire.Decode(f)
+		if errors.Is(err, wire.ErrInvalid) {
+			c.release(typ, n) // a bad request, in a good frame
+			c.reply(id, wire.Errorf(wire.CodeBadRequest, "%v", err))
+			continue
+		}
+		if err != nil {
+			c.release(typ, n)
+			return c.badFrame(id, err)
+		}
+		if typ == wire.TypeCancel {
+			c.cancel(id)
+			continue
+		}
+		c.start(id, m, n)
+	}
+}
+
+// awaitFrame waits for the first byte of the next frame, closing an idle
+// connection, then gives the frame frameTimeout to arrive. Deadlines are
+// set before draining is checked, so a drain that sets its own deadline
+// concurrently is never overwritten unseen.
+func (c *conn) awaitFrame() error {
+	for {
+		var deadline time.Time
+		if idle := c.s.opts.IdleTimeout; idle > 0 {
+			deadline = time.Now().Add(idle)
+		}
+		c.nc.SetReadDeadline(deadline)
+		if c.draining.Load() {
+			return errDraining
+		}
+		_, err := c.br.Peek(1)
+		if err == nil {
+			c.nc.SetReadDeadline(time.Now().Add(frameTimeout))
+			if c.draining.Load() {
+				return errDraining
+			}
+			return nil
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() && !c.draining.Load() && c.active.Load() > 0 {
+			continue // waiting on its own requests: not idle
+		}
+		return err
+	}
+}
+
+var errDraining = errors.New("stream server: shutting down")
+
+// badFrame answers a frame that cannot be served with an error and ends
+// the connection: after a bad frame the stream of frames cannot be
+// trusted.
+func (c *conn) badFrame(id uint32, err error) error {
+	if c.draining.Load() {
+		return err
+	}
+	var ne net.Error
+	if errors.Is(err, io.EOF) || errors.As(err, &ne) {
+		return err // the peer went away, or a deadline: nobody to tell
+	}
+	c.reply(id, wire.Errorf(wire.CodeBadRequest, "%v; closing the connection", err))
+	return err
+}
+
+// acquire takes a request slot and n bytes of the connection's budget,
+// waiting (and so not reading from the client) while they are taken.
+func (c *conn) acquire(n int) error {
+	select {
+	case c.slots <- struct{}{}:
+	case <-c.reads.Done():
+		return errDraining
+	}
+	if err := c.bytes.Acquire(c.reads, int64(n)); err != nil {
+		<-c.slots
+		return errDraining
+	}
+	return nil
+}
+
+func (c *conn) release(typ wire.Type, n int) {
+	if typ == wire.TypeCancel {
+		return
+	}
+	c.bytes.Release(int64(n))
+	<-c.slots
+}
+
+// start runs a request: appends go to their lane, everything else to a
+// goroutine of its own.
+func (c *conn) start(id uint32, m wire.Message, n int) {
+	c.inflight.Add(1)
+	c.active.Add(1)
+	done := func() {
+		c.release(m.Type(), n)
+		c.active.Add(-1)
+		c.inflight.Done()
+	}
+	if writes(m.Type()) && !c.canWrite {
+		c.reply(id, wire.Errorf(wire.CodeUnauthorized, "stream server: %s needs a token that may write; send one in the hello", m.Type()))
+		done()
+		return
+	}
+	if a, ok := m.(*wire.Append); ok {
+		c.enqueue(id, a, done)
+		return
+	}
+	go func() {
+		defer done()
+		c.reply(id, c.handle(id, m))
+	}()
+}
+
+// writes reports whether requests of type t change the store.
+func writes(t wire.Type) bool {
+	switch t {
+	case wire.TypeCreateScope, wire.TypeDeleteScope, wire.TypeCreateStream, wire.TypeDeleteStream,
+		wire.TypeTruncate, wire.TypeAppend, wire.TypeCreateGroup, wire.TypeDeleteGroup:
+		return true
+	}
+	return false
+}
+
+// reply writes an answer. A failed write kills the connection.
+func (c *conn) reply(id uint32, m wire.Message) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.wbuf = wire.AppendFrame(c.wbuf[:0], id, m)
+	if len(c.wbuf)-wire.HeaderSize > wire.MaxPayload {
+		c.wbuf = wire.AppendFrame(c.wbuf[:0], id, wire.Errorf(wire.CodeInternal, "stream server: the answer to request %d is larger than a frame", id))
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.WriteTimeout))
+	if _, err := c.nc.Write(c.wbuf); err != nil {
+		c.kill()
+		c.nc.Close()
+	}
+	if cap(c.wbuf) > 1<<20 {
+		c.wbuf = nil // keep no large buffer for an idle connection
+	}
+}
+
+// requestContext returns a context for a request that waits: it ends when
+// the client cancels the request or the server drains.
+func (c *conn) requestContext(id uint32) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(c.reads)
+	c.mu.Lock()
+	c.cancels[id] = cancel
+	c.mu.Unlock()
+	return ctx, func() {
+		c.mu.Lock()
+		delete(c.cancels, id)
+		c.mu.Unlock()
+		cancel()
+	}
+}
+
+func (c *conn) cancel(id uint32) {
+	c.mu.Lock()
+	cancel := c.cancels[id]
+	c.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
+
+// waitError says why a waiting request ended early.
+func (c *conn) waitError(err error) error {
+	if c.reads.Err() != nil && c.ctx.Err() == nil {
+		return wire.Errorf(wire.CodeClosed, "stream server: shutting down")
+	}
+	return err
+}
+
+// laneKey names the appends that must be stored in the order they came:
+// those of one routing key, or of one idempotent writer, in a stream.
+type laneKey struct {
+	stream stream.StreamName
+	writer bool
+	key    string // routing key, or writer id
+}
+
+type lane struct {
+	queue []queuedAppend
+}
+
+type queuedAppend struct {
+	id   uint32
+	m    *wire.Append
+	done func()
+}
+
+func (c *conn) enqueue(id uint32, m *wire.Append, done func()) {
+	k := laneKey{stream: m.Stream, key: m.RoutingKey}
+	if m.WriterID != "" {
+		k = laneKey{stream: m.Stream, writer: true, key: m.WriterID}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l, ok := c.lanes[k]
+	if !ok {
+		l = &lane{}
+		c.lanes[k] = l
+		go c.runLane(k, l)
+	}
+	l.queue = append(l.queue, queuedAppend{id: id, m: m, done: done})
+}
+
+// runLane stores a lane's appends one after the other, answering each
+// once durable, and ends when the lane is empty.
+func (c *conn) runLane(k laneKey, l *lane) {
+	for {
+		c.mu.Lock()
+		if len(l.queue) == 0 {
+			delete(c.lanes, k)
+			c.mu.Unlock()
+			return
+		}
+		q := l.queue[0]
+		l.queue[0] = queuedAppend{}
+		l.queue = l.queue[1:]
+		c.mu.Unlock()
+		c.reply(q.id, c.append(k, q.m))
+		q.done()
+	}
+}
+
+// append stores one append. After an idempotent writer's append is pushed
+// back, its later appends are refused until it sends the pushed-back one
+// again: they were sent before the writer knew, and storing them would
+// put them before it (and make its retry look like a duplicate).
+func (c *conn) append(k laneKey, m *wire.Append) wire.Message {
+	if k.writer {
+		c.mu.Lock()
+		failed := c.failed[k]
+		if failed > 0 && m.Seq <= failed {
+			delete(c.failed, k)
+		}
+		c.mu.Unlock()
+		if failed > 0 && m.Seq > failed {
+			return wire.Errorf(wire.CodeBackPressure, "stream server: append seq %d of writer %s not tried: seq %d before it was pushed back (%v); send again from seq %d",
+				m.Seq, m.WriterID, failed, stream.ErrBackPressure, failed)
+		}
+	}
+	res, err := c.s.store.Append(c.ctx, stream.AppendRequest{
+		Stream: m.Stream, RoutingKey: m.RoutingKey, Events: m.Events, WriterID: m.WriterID, Seq: m.Seq,
+	})
+	if err != nil {
+		if k.writer && errors.Is(err, stream.ErrBackPressure) {
+			c.mu.Lock()
+			c.failed[k] = m.Seq
+			c.mu.Unlock()
+		}
+		return c.errorOf(err)
+	}
+	return &wire.Ack{Segment: res.Segment, Offset: res.Offset, Duplicate: res.Duplicate}
+}
+
+// errorOf turns a store error into an answer; an unmarked error is the
+// store's failure if the store has failed, else a bad request.
+func (c *conn) errorOf(err error) *wire.Error {
+	e := wire.ErrorOf(err)
+	if e.Code == wire.CodeBadRequest && c.s.store.Err() != nil {
+		e.Code = wire.CodeInternal
+	}
+	return e
+}
