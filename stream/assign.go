@@ -5,63 +5,70 @@ import (
 	"slices"
 )
 
-// Assign decides which reader of a group reads which segment. It is pure
-// and deterministic (the same inputs give the same answer on every node),
-// balanced (reader loads differ by at most one segment) and sticky (a
-// segment stays with its current reader unless balance needs it to move, so
-// a join or leave moves as few segments as it can). current may name
-// readers that have left; their segments are handed out again. With no
-// readers, nothing is assigned.
+// Assign decides which reader of a group reads which segment: Balance over
+// the group's segments and readers.
 func Assign(segments []SegmentID, readers []string, current map[SegmentID]string) map[SegmentID]string {
-	out := make(map[SegmentID]string, len(segments))
-	if len(readers) == 0 {
+	return Balance(segments, readers, current)
+}
+
+// Balance assigns items to owners; readers share a stream's segments with
+// it (Assign), and stream/cluster shares containers among instances. It is
+// pure and deterministic (the same inputs give the same answer on every
+// node), balanced (owners' loads differ by at most one item) and sticky (an
+// item stays with its current owner unless balance needs it to move, so a
+// change of owners moves as few items as it can). current may name owners
+// that are gone; their items are handed out again. With no owners, nothing
+// is assigned.
+func Balance[K cmp.Ordered](items []K, owners []string, current map[K]string) map[K]string {
+	out := make(map[K]string, len(items))
+	if len(owners) == 0 {
 		return out
 	}
-	segs := slices.Sorted(slices.Values(segments))
-	rs := slices.Compact(slices.Sorted(slices.Values(readers)))
+	its := slices.Compact(slices.Sorted(slices.Values(items)))
+	os := slices.Compact(slices.Sorted(slices.Values(owners)))
 
-	// Every reader gets base segments; extra of them get one more. The
-	// extra ones go to the readers holding the most now, so that fewer
-	// segments move; ties go by id.
+	// Every owner gets base items; extra of them get one more. The extra
+	// ones go to the owners holding the most now, so that fewer items
+	// move; ties go by name.
 	held := map[string]int{}
 	online := map[string]bool{}
-	for _, r := range rs {
-		online[r] = true
+	for _, o := range os {
+		online[o] = true
 	}
-	for _, s := range segs {
-		if r, ok := current[s]; ok && online[r] {
-			held[r]++
+	for _, it := range its {
+		if o, ok := current[it]; ok && online[o] {
+			held[o]++
 		}
 	}
-	byHeld := slices.Clone(rs)
+	byHeld := slices.Clone(os)
 	slices.SortStableFunc(byHeld, func(a, b string) int { return cmp.Compare(held[b], held[a]) })
-	base, extra := len(segs)/len(rs), len(segs)%len(rs)
+	base, extra := len(its)/len(os), len(its)%len(os)
 	quota := map[string]int{}
-	for i, r := range byHeld {
-		quota[r] = base
+	for i, o := range byHeld {
+		quota[o] = base
 		if i < extra {
-			quota[r]++
+			quota[o]++
 		}
 	}
 
-	// Keep what can be kept, then deal out the rest in reader-id order.
+	// Keep what can be kept, then deal out the rest in owner order.
 	count := map[string]int{}
-	var loose []SegmentID
-	for _, s := range segs {
-		if r, ok := current[s]; ok && online[r] && count[r] < quota[r] {
-			out[s] = r
-			count[r]++
+	var loose []K
+	for _, it := range its {
+		if o, ok := current[it]; ok && online[o] && count[o] < quota[o] {
+			out[it] = o
+			count[o]++
 			continue
 		}
-		loose = append(loose, s)
+		loose = append(loose, it)
 	}
 	i := 0
-	for _, s := range loose {
-		for count[rs[i]] >= quota[rs[i]] {
+	for _, it := range loose {
+		for count[os[i]] >= quota[os[i]] {
 			i++
 		}
-		out[s] = rs[i]
-		count[rs[i]]++
+		out[it] = os[i]
+		count[os[i]]++
 	}
 	return out
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	cloudmetrics "github.com/cloudskin/cloudskin/internal/metrics"
 )
 
 // metrics are the store's Prometheus metrics (the log has its own,
@@ -28,8 +30,7 @@ type metrics struct {
 	chunkHits, chunkMisses    atomic.Uint64
 	backPressure              atomic.Uint64
 
-	reg        prometheus.Registerer
-	registered []prometheus.Collector
+	registration *cloudmetrics.Registration
 }
 
 // streamCounters are one stream's children of the counter vectors, looked
@@ -128,23 +129,17 @@ func (m *metrics) register(reg prometheus.Registerer) error {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "stream_lts_lag_bytes", Help: "Durable segment bytes not yet in long-term storage."},
 			func() float64 { return float64(m.s.untieredBytes()) }),
 	}
-	for i, c := range cs {
-		if err := reg.Register(c); err != nil {
-			for _, done := range cs[:i] {
-				reg.Unregister(done)
-			}
-			return fmt.Errorf("stream: metrics: %w", err)
-		}
+	r, err := cloudmetrics.RegisterAll(reg, cs...)
+	if err != nil {
+		return fmt.Errorf("stream: metrics: %w", err)
 	}
-	m.reg, m.registered = reg, cs
+	m.registration = r
 	return nil
 }
 
 func (m *metrics) unregister() {
-	for _, c := range m.registered {
-		m.reg.Unregister(c)
-	}
-	m.registered = nil
+	m.registration.Unregister()
+	m.registration = nil
 }
 
 // lagCollector reports each reader group's lag when scraped.

@@ -70,6 +70,26 @@ func startWith(t *testing.T, env []string, args ...string) (*process, string) {
 		// Tests run side by side: each S3 gateway on a port of its own.
 		args = append(args, "--s3-listen", "127.0.0.1:0")
 	}
+	if args[0] == "up" && !slices.Contains(args, "--stream-listen") {
+		args = append(args, "--stream-listen", "127.0.0.1:0")
+	}
+	p := launch(t, env, args...)
+	select {
+	case u := <-p.url:
+		return p, u
+	case err := <-p.done:
+		t.Fatalf("cloudskin %v exited early: %v\n%s", args, err, p.output())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("cloudskin %v did not report its URL\n%s", args, p.output())
+	}
+	return nil, ""
+}
+
+// launch starts the binary with args, env added to its environment (and
+// no control plane from the caller's), collecting its output; it is killed
+// when the test ends, and its output logged if the test failed.
+func launch(t *testing.T, env []string, args ...string) *process {
+	t.Helper()
 	p := &process{cmd: exec.Command(binary, args...), url: make(chan string, 1), done: make(chan error, 1)}
 	p.cmd.Env = append(append(os.Environ(), "CLOUDSKIN_SERVER="), env...)
 	stdout, err := p.cmd.StdoutPipe()
@@ -88,15 +108,7 @@ func startWith(t *testing.T, env []string, args ...string) (*process, string) {
 			t.Logf("output of %v:\n%s", args, p.output())
 		}
 	})
-	select {
-	case u := <-p.url:
-		return p, u
-	case err := <-p.done:
-		t.Fatalf("cloudskin %v exited early: %v\n%s", args, err, p.output())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("cloudskin %v did not report its URL\n%s", args, p.output())
-	}
-	return nil, ""
+	return p
 }
 
 func (p *process) scan(r io.Reader) {

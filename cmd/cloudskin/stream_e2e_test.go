@@ -44,24 +44,7 @@ func streamAddr(t *testing.T, p *process) string {
 // address.
 func startStreamServe(t *testing.T, args ...string) (*process, string) {
 	t.Helper()
-	p := &process{cmd: exec.Command(binary, append([]string{"stream", "serve", "--listen", "127.0.0.1:0"}, args...)...), url: make(chan string, 1), done: make(chan error, 1)}
-	p.cmd.Env = append(os.Environ(), "CLOUDSKIN_SERVER=", "CLOUDSKIN_TOKEN=")
-	stdout, err := p.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.cmd.Stderr = &lockedWriter{p: p}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go p.scan(stdout)
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("output of stream serve:\n%s", p.output())
-		}
-	})
+	p := launch(t, []string{"CLOUDSKIN_TOKEN="}, append([]string{"stream", "serve", "--listen", "127.0.0.1:0"}, args...)...)
 	return p, streamAddr(t, p)
 }
 

@@ -37,3 +37,36 @@ func New(version, commit string) Registry {
 	}, func() float64 { return 1 }))
 	return Registry{Gatherer: reg, Registerer: prefixed}
 }
+
+// Registration is a set of collectors registered together on one registry,
+// so that a component that closes (and may be opened again in the same
+// process) can take them all off again.
+type Registration struct {
+	reg prometheus.Registerer
+	cs  []prometheus.Collector
+}
+
+// RegisterAll registers every collector on reg or, if one fails, none, and
+// returns reg.Register's error unchanged.
+func RegisterAll(reg prometheus.Registerer, cs ...prometheus.Collector) (*Registration, error) {
+	for i, c := range cs {
+		if err := reg.Register(c); err != nil {
+			for _, done := range cs[:i] {
+				reg.Unregister(done)
+			}
+			return nil, err
+		}
+	}
+	return &Registration{reg: reg, cs: cs}, nil
+}
+
+// Unregister takes the collectors off their registry; on a nil
+// Registration it does nothing.
+func (r *Registration) Unregister() {
+	if r == nil {
+		return
+	}
+	for _, c := range r.cs {
+		r.reg.Unregister(c)
+	}
+}

@@ -23,7 +23,7 @@
 // by splitting segments; instances scale the store as a whole.
 //
 // The controller assigns containers to instances with Assign, a pure
-// function (Balance made concrete; Balance generalises stream.Assign) that
+// function (stream.Balance, which also shares segments among readers) that
 // keeps the counts within one of each other and moves as few containers as
 // any balanced assignment can. SetInstances (what the Learning Plane
 // calls), AddInstance and RemoveInstance carry out the moves it plans. A

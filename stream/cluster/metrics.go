@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	cloudmetrics "github.com/cloudskin/cloudskin/internal/metrics"
 )
 
 // metrics are the controller's own; every container's store has its
@@ -14,8 +16,7 @@ type metrics struct {
 	moves       prometheus.Counter
 	moveSeconds prometheus.Histogram
 
-	reg        prometheus.Registerer
-	registered []prometheus.Collector
+	registration *cloudmetrics.Registration
 }
 
 func newMetrics() *metrics {
@@ -39,22 +40,15 @@ func (m *metrics) moved(took time.Duration) {
 }
 
 func (m *metrics) register(reg prometheus.Registerer) error {
-	cs := []prometheus.Collector{m.instances, m.moves, m.moveSeconds}
-	for i, c := range cs {
-		if err := reg.Register(c); err != nil {
-			for _, done := range cs[:i] {
-				reg.Unregister(done)
-			}
-			return fmt.Errorf("stream cluster: metrics: %w", err)
-		}
+	r, err := cloudmetrics.RegisterAll(reg, m.instances, m.moves, m.moveSeconds)
+	if err != nil {
+		return fmt.Errorf("stream cluster: metrics: %w", err)
 	}
-	m.reg, m.registered = reg, cs
+	m.registration = r
 	return nil
 }
 
 func (m *metrics) unregister() {
-	for _, c := range m.registered {
-		m.reg.Unregister(c)
-	}
-	m.registered = nil
+	m.registration.Unregister()
+	m.registration = nil
 }

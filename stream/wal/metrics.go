@@ -6,15 +6,17 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	cloudmetrics "github.com/cloudskin/cloudskin/internal/metrics"
 )
 
 // metrics are the log's Prometheus metrics. Counters read the log's own
 // totals, so they cost nothing on the write path.
 type metrics struct {
-	reg        prometheus.Registerer
-	collectors []prometheus.Collector
-	batch      prometheus.Histogram
-	syncTime   prometheus.Histogram
+	registration *cloudmetrics.Registration
+	collectors   []prometheus.Collector
+	batch        prometheus.Histogram
+	syncTime     prometheus.Histogram
 }
 
 func newMetrics(l *FileLog) *metrics {
@@ -44,22 +46,18 @@ func newMetrics(l *FileLog) *metrics {
 
 // register registers the metrics on reg; a log registers on one registry.
 func (m *metrics) register(reg prometheus.Registerer) error {
-	if m.reg != nil {
+	if m.registration != nil {
 		return errors.New("wal: metrics are already registered")
 	}
-	for i, c := range m.collectors {
-		if err := reg.Register(c); err != nil {
-			for _, done := range m.collectors[:i] {
-				reg.Unregister(done)
-			}
-			var are prometheus.AlreadyRegisteredError
-			if errors.As(err, &are) {
-				return fmt.Errorf("wal: metrics: already registered (is another log open on this registry?): %w", err)
-			}
-			return fmt.Errorf("wal: metrics: %w", err)
-		}
+	r, err := cloudmetrics.RegisterAll(reg, m.collectors...)
+	var are prometheus.AlreadyRegisteredError
+	switch {
+	case errors.As(err, &are):
+		return fmt.Errorf("wal: metrics: already registered (is another log open on this registry?): %w", err)
+	case err != nil:
+		return fmt.Errorf("wal: metrics: %w", err)
 	}
-	m.reg = reg
+	m.registration = r
 	return nil
 }
 
@@ -70,11 +68,6 @@ func (m *metrics) observe(records int, took time.Duration) {
 
 // unregister lets a log reopened in the same process register again.
 func (m *metrics) unregister() {
-	if m.reg == nil {
-		return
-	}
-	for _, c := range m.collectors {
-		m.reg.Unregister(c)
-	}
-	m.reg = nil
+	m.registration.Unregister()
+	m.registration = nil
 }
