@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -21,7 +20,7 @@ func (s *Store) Append(ctx context.Context, req AppendRequest) (AppendResult, er
 		err error
 	}
 	ch := make(chan result, 1)
-	if err := s.appendAsync(req, func(r AppendResult, err error) { ch <- result{r, err} }); err != nil {
+	if err := s.AppendAsync(req, func(r AppendResult, err error) { ch <- result{r, err} }); err != nil {
 		return AppendResult{}, err
 	}
 	select {
@@ -58,10 +57,12 @@ func validateAppend(req AppendRequest) error {
 	return nil
 }
 
-// appendAsync queues an append and returns at once; done is called once,
-// on the log's goroutine, when it is durable or has failed. Appends to one
-// segment reach the log in the order appendAsync is called.
-func (s *Store) appendAsync(req AppendRequest, done func(AppendResult, error)) error {
+// AppendAsync queues an append and returns at once; done is called once,
+// on the log's goroutine, when it is durable or has failed, and must not
+// block. Appends to one segment (so with one routing key) reach the log in
+// the order AppendAsync is called. An error returned by AppendAsync itself
+// (a bad request, back-pressure, a full disk) means nothing was queued.
+func (s *Store) AppendAsync(req AppendRequest, done func(AppendResult, error)) error {
 	if err := validateAppend(req); err != nil {
 		return err
 	}
@@ -145,11 +146,8 @@ func (s *Store) appendToLog(recs []wal.Record, durable func([]wal.Address), fail
 		}
 		durable(addrs)
 	})
-	if errors.Is(err, wal.ErrClosed) {
-		return ErrClosed
-	}
 	if err != nil {
-		return s.fail(err)
+		return s.refusedOrFailed(err)
 	}
 	return nil
 }
@@ -231,7 +229,7 @@ func (w *Writer) writeAsync(ctx context.Context, key string, events [][]byte) (*
 	defer w.mu.Unlock()
 	w.seq++
 	req := AppendRequest{Stream: w.stream, RoutingKey: key, Events: events, WriterID: w.id, Seq: w.seq}
-	err := w.s.appendAsync(req, func(r AppendResult, err error) {
+	err := w.s.AppendAsync(req, func(r AppendResult, err error) {
 		ack.res, ack.err = r, err
 		close(ack.done)
 		<-w.inflight

@@ -27,6 +27,13 @@ const (
 	recScale        wal.Type = 11
 )
 
+// spaceFreeingRecords may use the log's disk reserve (Options.MinFreeBytes):
+// they are small and they let the store free space (a tiered record lets
+// the log be truncated; deletions and truncations drop data), so a store
+// whose disk filled up can still be emptied. Checkpoints are among them so
+// that readers' progress is not lost while the disk is nearly full.
+var spaceFreeingRecords = []wal.Type{recDeleteScope, recDeleteStream, recTruncate, recDeleteGroup, recCheckpoint, recTiered}
+
 // eventsHeaderSize is the fixed part of an events record before the
 // writer id.
 const eventsHeaderSize = 38

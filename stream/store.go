@@ -73,6 +73,13 @@ type Options struct {
 	// several MaxLogFileBytes and more than ChunkAge of ingest. 0 means no
 	// bound.
 	LocalBudgetBytes int64
+	// MinFreeBytes is free space the store leaves on the disk holding its
+	// log: appends that would eat into it fail with an error wrapping
+	// ErrBackPressure and wal.ErrDiskFull, and the store stays usable
+	// (tiering and retention free space; records that free space may use
+	// the reserve). 0 means 64 MiB, a negative value no reserve, in which
+	// case a full disk fails the store until it is reopened.
+	MinFreeBytes int64
 
 	// ScaleInterval is how often Run measures segment rates and applies
 	// the streams' scaling policies (AutoScale); 0 means 10 s.
@@ -126,6 +133,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ScaleWindow <= 0 {
 		o.ScaleWindow = 30 * time.Second
+	}
+	switch {
+	case o.MinFreeBytes == 0:
+		o.MinFreeBytes = 64 << 20
+	case o.MinFreeBytes < 0:
+		o.MinFreeBytes = 0
 	}
 	switch {
 	case o.ScaleCooldown == 0:
@@ -227,7 +240,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	s.metrics = newMetrics(s)
-	l, err := wal.Open(wal.Options{Dir: filepath.Join(opts.Dir, "wal"), MaxFileBytes: opts.MaxLogFileBytes, Log: opts.Log, Metrics: opts.Metrics})
+	l, err := wal.Open(wal.Options{
+		Dir: filepath.Join(opts.Dir, "wal"), MaxFileBytes: opts.MaxLogFileBytes, Log: opts.Log, Metrics: opts.Metrics,
+		MinFreeBytes: opts.MinFreeBytes, ReserveTypes: spaceFreeingRecords,
+	})
 	if err != nil {
 		s.bgCancel()
 		return nil, fmt.Errorf("stream: open: %w", err)
@@ -352,6 +368,19 @@ func (s *Store) fail(err error) error {
 	return s.failed
 }
 
+// refusedOrFailed turns the error of an append the log did not take into
+// the store's: a full disk refuses this append (the log stays usable),
+// anything else fails the store.
+func (s *Store) refusedOrFailed(err error) error {
+	switch {
+	case errors.Is(err, wal.ErrClosed):
+		return ErrClosed
+	case errors.Is(err, wal.ErrDiskFull):
+		return fmt.Errorf("stream: %w: %w", ErrBackPressure, err)
+	}
+	return s.fail(err)
+}
+
 // logMeta appends a metadata record and waits until it is durable. The
 // caller holds s.mu exclusively; the wait ignores cancellation because
 // memory must not change until the log has.
@@ -369,7 +398,7 @@ func (s *Store) logMeta(rec wal.Record) (wal.Address, error) {
 		ch <- result{addr: a[0]}
 	})
 	if err != nil {
-		return 0, s.fail(err)
+		return 0, s.refusedOrFailed(err)
 	}
 	r := <-ch
 	return r.addr, r.err

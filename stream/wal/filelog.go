@@ -46,6 +46,12 @@ type Options struct {
 	// until it is reopened. Make it larger than the appends that may be in
 	// flight at once. 0 means no reserve.
 	MinFreeBytes int64
+	// ReserveTypes are record types that may use the reserve: small
+	// records that let the log's owner free space (a record that data
+	// moved to long-term storage, after which the log can be truncated; a
+	// deletion). An append made only of them is refused only when it would
+	// not fit at all, so that a log full of data can still be emptied.
+	ReserveTypes []Type
 }
 
 // Stats are running totals since the log was opened.
@@ -74,6 +80,7 @@ type FileLog struct {
 	log          *slog.Logger
 	lock         *os.File
 	space        *spaceGuard
+	reserveTypes []Type
 	recovery     Recovery
 	metrics      *metrics
 
@@ -133,7 +140,7 @@ func Open(opts Options) (*FileLog, error) {
 	}
 	l := &FileLog{
 		dir: opts.Dir, maxFileBytes: opts.MaxFileBytes, log: opts.Log, lock: lock,
-		space: newSpaceGuard(opts.Dir, opts.MinFreeBytes), stopped: make(chan struct{}),
+		space: newSpaceGuard(opts.Dir, opts.MinFreeBytes), reserveTypes: opts.ReserveTypes, stopped: make(chan struct{}),
 	}
 	l.wake = sync.NewCond(&l.mu)
 	if err := l.recover(); err != nil {
@@ -166,8 +173,9 @@ func (l *FileLog) Stats() Stats {
 
 // Append implements Log.
 func (l *FileLog) Append(recs []Record, done func([]Address, error)) error {
-	size := 0
+	size, useReserve := 0, true
 	for _, r := range recs {
+		useReserve = useReserve && slices.Contains(l.reserveTypes, r.Type)
 		if len(r.Data) > MaxRecordSize {
 			return fmt.Errorf("wal: record of %d bytes exceeds the maximum %d", len(r.Data), MaxRecordSize)
 		}
@@ -184,7 +192,7 @@ func (l *FileLog) Append(recs []Record, done func([]Address, error)) error {
 	case l.failed != nil:
 		return l.failed
 	}
-	if err := l.space.admit(size); err != nil {
+	if err := l.space.admit(size, useReserve); err != nil {
 		return err
 	}
 	l.queue = append(l.queue, &pending{recs: recs, size: size, done: done})

@@ -43,14 +43,19 @@ func newSpaceGuard(dir string, reserve int64) *spaceGuard {
 }
 
 // admit accounts for an append of size bytes, or refuses it with an error
-// wrapping ErrDiskFull. A nil guard admits everything.
-func (g *spaceGuard) admit(size int) error {
+// wrapping ErrDiskFull. An append that may use the reserve needs only to
+// fit. A nil guard admits everything.
+func (g *spaceGuard) admit(size int, useReserve bool) error {
 	if g == nil {
 		return nil
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	fits := g.avail-g.written-int64(size) >= g.reserve
+	reserve := g.reserve
+	if useReserve {
+		reserve = 0
+	}
+	fits := g.avail-g.written-int64(size) >= reserve
 	if !fits || g.now().Sub(g.read) >= spaceRecheck {
 		avail, err := g.free(g.dir)
 		if err != nil {
@@ -58,7 +63,7 @@ func (g *spaceGuard) admit(size int) error {
 		}
 		g.avail, g.written, g.read = avail, 0, g.now()
 	}
-	if left := g.avail - g.written - int64(size); left < g.reserve {
+	if left := g.avail - g.written - int64(size); left < reserve {
 		return fmt.Errorf("%w: %d bytes free for %s, below the reserve of %d; appends resume once space is freed",
 			ErrDiskFull, max(g.avail-g.written, 0), g.dir, g.reserve)
 	}

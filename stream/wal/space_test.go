@@ -122,7 +122,7 @@ func TestSpaceGuardReadsTheFileSystemSparingly(t *testing.T) {
 	g := &spaceGuard{dir: "d", reserve: 1000, now: func() time.Time { return now },
 		free: func(string) (int64, error) { reads++; return size - used, nil }}
 	write := func(n int) error {
-		err := g.admit(n)
+		err := g.admit(n, false)
 		if err == nil {
 			used += int64(n) // the write lands on the disk
 		}
@@ -142,6 +142,10 @@ func TestSpaceGuardReadsTheFileSystemSparingly(t *testing.T) {
 	if reads != 2 {
 		t.Fatalf("refused without a fresh reading (%d reads)", reads)
 	}
+	if err := g.admit(1500, true); err != nil {
+		t.Fatalf("an append that may use the reserve was refused: %v", err)
+	}
+	used += 1500
 	used -= 5000 // someone freed space
 	if err := write(1500); err != nil {
 		t.Fatalf("admit after space was freed: %v", err)
@@ -153,7 +157,7 @@ func TestSpaceGuardReadsTheFileSystemSparingly(t *testing.T) {
 	if reads != 4 {
 		t.Fatalf("%d reads, want a new one after a second", reads)
 	}
-	if (*spaceGuard)(nil).admit(1<<40) != nil {
+	if (*spaceGuard)(nil).admit(1<<40, false) != nil {
 		t.Fatal("a nil guard refused an append")
 	}
 }
