@@ -341,10 +341,11 @@ func heapInUse() uint64 {
 	return m.HeapInuse
 }
 
-// BenchmarkCatchUpFromLTS reads a 64 MiB segment that lives wholly in a
-// directory LTS, from a freshly opened store (empty caches; the OS page
-// cache is warm), the way a catch-up reader does: 1 MiB batches, the next
-// chunk prefetched while the current one is read.
+// BenchmarkCatchUpFromLTS reads a 1 GiB segment (the catch-up
+// workload) that lives wholly in LTS (a directory, or MinIO), from a freshly
+// opened store (empty caches; the OS page cache is warm), the way a
+// catch-up reader does: 1 MiB batches, the next chunk prefetched while the
+// current one is read.
 func BenchmarkCatchUpFromLTS(b *testing.B) {
 	b.Run("lts=dir", func(b *testing.B) { benchCatchUp(b, newDirLTS(b)) })
 	b.Run("lts=minio", func(b *testing.B) {
@@ -354,7 +355,7 @@ func BenchmarkCatchUpFromLTS(b *testing.B) {
 }
 
 func benchCatchUp(b *testing.B, storage lts.Storage) {
-	const total, event = 64 << 20, 4 << 10
+	const total, event = 1 << 30, 64 << 10
 	ctx := context.Background()
 	dir := b.TempDir()
 	big := func(o *stream.Options) {
