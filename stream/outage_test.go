@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudskin/cloudskin/geds"
+	"github.com/cloudskin/cloudskin/geds/gedstest"
 	"github.com/cloudskin/cloudskin/geds/s3tier"
 	"github.com/cloudskin/cloudskin/internal/miniotest"
 	"github.com/cloudskin/cloudskin/stream"
@@ -37,9 +39,41 @@ func newS3LTS(t testing.TB) (*miniotest.Server, *lts.S3) {
 	return srv, storage
 }
 
+// newGEDSLTS is LTS in GEDS: a real metadata service, a GEDS client whose
+// persistency tier is a real MinIO, and chunks persisted before Put returns.
+func newGEDSLTS(t testing.TB) *lts.GEDS {
+	t.Helper()
+	srv := miniotest.Start(t)
+	tier, err := s3tier.New(s3tier.Config{Endpoint: srv.Endpoint(), AccessKey: srv.AccessKey(), SecretKey: srv.SecretKey(), Region: "us-east-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := gedstest.StartMetadata(t, 5*time.Second)
+	client, err := geds.Open(context.Background(), geds.Options{
+		NodeID: "stream-store", Dir: t.TempDir(), Limit: 2 << 30, MetadataURL: meta.URL, Persistent: tier,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	storage, err := lts.NewGEDS(context.Background(), client, lts.GEDSOptions{Bucket: "streams"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return storage
+}
+
 func TestTierToS3(t *testing.T) {
-	ctx := context.Background()
 	_, storage := newS3LTS(t)
+	testTierTo(t, storage)
+}
+
+func TestTierToGEDS(t *testing.T) { testTierTo(t, newGEDSLTS(t)) }
+
+// testTierTo tiers a stream to storage, reads it back from a reopened
+// store (nothing cached) and deletes it.
+func testTierTo(t *testing.T, storage lts.Storage) {
+	ctx := context.Background()
 	dir := t.TempDir()
 	s := openStore(t, dir, tiered(storage))
 	createStream(t, s, cams, stream.StreamConfig{Segments: 2})
@@ -49,14 +83,14 @@ func TestTierToS3(t *testing.T) {
 		t.Fatalf("TierAll moved %d bytes: %v", moved, err)
 	}
 	s.Close()
-	s = openStore(t, dir, tiered(storage)) // nothing cached: reads go to S3
+	s = openStore(t, dir, tiered(storage)) // nothing cached: reads go to LTS
 	defer s.Close()
 	sameEvents(t, before, readStream(t, s, cams))
 	if err := s.DeleteStream(ctx, cams); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Tier(ctx); err != nil {
-		t.Fatalf("deleting the stream's chunks from S3: %v", err)
+		t.Fatalf("deleting the stream's chunks from LTS: %v", err)
 	}
 }
 

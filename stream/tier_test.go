@@ -342,7 +342,8 @@ func heapInUse() uint64 {
 }
 
 // BenchmarkCatchUpFromLTS reads a 1 GiB segment (the catch-up
-// workload) that lives wholly in LTS (a directory, or MinIO), from a freshly
+// workload) that lives wholly in LTS (a directory, MinIO, or GEDS with the
+// chunks in this node's tier 0 and persisted to MinIO), from a freshly
 // opened store (empty caches; the OS page cache is warm), the way a
 // catch-up reader does: 1 MiB batches, the next chunk prefetched while the
 // current one is read.
@@ -352,6 +353,7 @@ func BenchmarkCatchUpFromLTS(b *testing.B) {
 		_, storage := newS3LTS(b)
 		benchCatchUp(b, storage)
 	})
+	b.Run("lts=geds", func(b *testing.B) { benchCatchUp(b, newGEDSLTS(b)) })
 }
 
 func benchCatchUp(b *testing.B, storage lts.Storage) {

@@ -6,13 +6,15 @@
 // once (a chunk is written once and never changed), read by range, and
 // deleted. Dir keeps objects in a local or mounted directory; S3 keeps them
 // in any S3-compatible store through geds/s3tier, which already classifies
-// S3 errors and streams uploads. Both report an outage by wrapping
-// ErrUnavailable, which is what lets the store tell "LTS is down, keep the
-// data in the log and try later" from "this request is wrong".
+// S3 errors and streams uploads; GEDS keeps them in the ephemeral data
+// store, in this node's tier 0 and persisted to GEDS's S3 before Put
+// returns. All report an outage by wrapping ErrUnavailable, which is what
+// lets the store tell "LTS is down, keep the data in the log and try
+// later" from "this request is wrong".
 //
 // No library fits because the interface is the point: three methods and
-// two error classes, the least a store of chunks needs, so that GEDS or
-// another tier can be put behind it later.
+// two error classes, the least a store of chunks needs, so that any tier
+// can be put behind it.
 package lts
 
 import (

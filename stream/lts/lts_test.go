@@ -7,7 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/cloudskin/cloudskin/geds"
+	"github.com/cloudskin/cloudskin/geds/gedstest"
 	"github.com/cloudskin/cloudskin/geds/s3tier"
 	"github.com/cloudskin/cloudskin/internal/miniotest"
 	"github.com/cloudskin/cloudskin/stream/lts"
@@ -85,5 +88,77 @@ func TestS3(t *testing.T) {
 	srv.Stop()
 	if err := s.Put(context.Background(), "a/b", []byte("x")); !errors.Is(err, lts.ErrUnavailable) {
 		t.Fatalf("Put while MinIO is stopped: %v, want ErrUnavailable", err)
+	}
+}
+
+func openGEDSNode(t *testing.T, metaURL, id string, s3 geds.Persistent) *geds.Client {
+	t.Helper()
+	c, err := geds.Open(context.Background(), geds.Options{
+		NodeID: id, Dir: t.TempDir(), Limit: 64 << 20, MetadataURL: metaURL, Persistent: s3,
+		HeartbeatInterval: 100 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// GEDS storage keeps the contract, persists chunks to S3 before Put
+// returns (so they outlive their holder), serves them to other GEDS
+// nodes, and reports an unreachable metadata server as an outage.
+func TestGEDS(t *testing.T) {
+	ctx := context.Background()
+	srv := miniotest.Start(t)
+	tier, err := s3tier.New(s3tier.Config{Endpoint: srv.Endpoint(), AccessKey: srv.AccessKey(), SecretKey: srv.SecretKey(), Region: "us-east-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := gedstest.StartMetadata(t, time.Second)
+	holder := openGEDSNode(t, meta.URL, "stream-node", tier)
+	s, err := lts.NewGEDS(ctx, holder, lts.GEDSOptions{Bucket: "streams"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	contract(t, s)
+
+	key := "scope/0/1/00000000000000000000.chunk"
+	data := bytes.Repeat([]byte("frame "), 10_000)
+	if err := s.Put(ctx, key, data); err != nil {
+		t.Fatal(err)
+	}
+	info, err := holder.Stat(ctx, "streams", key)
+	if err != nil || info.Tier != geds.TierBoth {
+		t.Fatalf("after Put the chunk is in tier %q (%v), want %q: persisted and kept local", info.Tier, err, geds.TierBoth)
+	}
+	reader := openGEDSNode(t, meta.URL, "analytics-node", tier)
+	other, err := lts.NewGEDS(ctx, reader, lts.GEDSOptions{Bucket: "streams"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := other.Get(ctx, key, 6, 12); err != nil || string(got) != "frame frame " {
+		t.Fatalf("a range read from another node: %q, %v", got, err)
+	}
+	if got, err := other.Get(ctx, key, int64(len(data))-3, 100); err != nil || string(got) != "me " {
+		t.Fatalf("a range read past the end: %q, %v", got, err)
+	}
+
+	// With S3 down a chunk cannot be made durable: an outage, so the store
+	// keeps it in its log; an ephemeral storage does not need S3.
+	srv.Stop()
+	if err := s.Put(ctx, "a/b", []byte("x")); !errors.Is(err, lts.ErrUnavailable) {
+		t.Fatalf("Put while S3 is down: %v, want ErrUnavailable", err)
+	}
+	eph, err := lts.NewGEDS(ctx, holder, lts.GEDSOptions{Bucket: "scratch", Ephemeral: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eph.Put(ctx, "a/b", []byte("x")); err != nil {
+		t.Fatalf("ephemeral Put while S3 is down: %v", err)
+	}
+
+	meta.Stop()
+	if err := s.Put(ctx, "a/b", []byte("x")); !errors.Is(err, lts.ErrUnavailable) {
+		t.Fatalf("Put while the metadata server is down: %v, want ErrUnavailable", err)
 	}
 }

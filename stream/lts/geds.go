@@ -1,0 +1,137 @@
+package lts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/cloudskin/cloudskin/geds"
+)
+
+// GEDS is Storage in one bucket of the ephemeral data store (package geds):
+// the seed's arrangement, where the stream store's long-term storage is
+// GEDS and GEDS moves the data on to S3. Chunks land in this node's tier 0
+// (fast to write, served to every GEDS client in the continuum, so an
+// analytics job can read a stream's history without the stream store),
+// and, unless Ephemeral, are persisted to GEDS's persistency tier before
+// Put returns, since the store truncates its log once Put has returned.
+type GEDS struct {
+	client    *geds.Client
+	bucket    string
+	ephemeral bool
+}
+
+// GEDSOptions configure GEDS storage.
+type GEDSOptions struct {
+	// Bucket is the GEDS bucket chunks go to; it is created if missing.
+	Bucket string
+	// Ephemeral skips persisting each chunk to the client's persistency
+	// tier before Put returns. A chunk then lives only in this node's tier
+	// 0 until GEDS spills it: it is lost with the node (or with a tmpfs at
+	// reboot), and with it the stream's data, since the log was truncated.
+	// Use it only for streams that may lose their history.
+	Ephemeral bool
+}
+
+// NewGEDS returns storage in a bucket of client (created if missing, which
+// needs the metadata server to be reachable now). Unless opts.Ephemeral,
+// client needs a persistency tier.
+func NewGEDS(ctx context.Context, client *geds.Client, opts GEDSOptions) (*GEDS, error) {
+	if err := client.CreateBucket(ctx, opts.Bucket); err != nil && !errors.Is(err, geds.ErrExists) {
+		return nil, fmt.Errorf("lts: GEDS bucket %s: %w", opts.Bucket, mapGEDS(err))
+	}
+	return &GEDS{client: client, bucket: opts.Bucket, ephemeral: opts.Ephemeral}, nil
+}
+
+// Put implements Storage. GEDS objects are immutable once sealed, so a
+// key that exists is deleted first: a Put that fails after that leaves no
+// object, which the contract allows, and never a part of one (an object
+// is readable only once sealed, and a failed write is aborted).
+func (g *GEDS) Put(ctx context.Context, key string, data []byte) error {
+	if err := CheckKey(key); err != nil {
+		return err
+	}
+	w, err := g.client.Create(ctx, g.bucket, key)
+	if errors.Is(err, geds.ErrExists) {
+		if err = g.client.Delete(ctx, g.bucket, key); err == nil || errors.Is(err, geds.ErrNotFound) {
+			w, err = g.client.Create(ctx, g.bucket, key)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("lts: put %s: %w", key, mapGEDS(err))
+	}
+	if err := g.write(ctx, w, data); err != nil {
+		_ = w.Abort(context.WithoutCancel(ctx))
+		return fmt.Errorf("lts: put %s: %w", key, mapGEDS(err))
+	}
+	if g.ephemeral {
+		return nil
+	}
+	if err := g.client.Persist(ctx, g.bucket, key); err != nil {
+		return fmt.Errorf("lts: put %s: persisting to the persistency tier: %w", key, mapGEDS(err))
+	}
+	return nil
+}
+
+func (g *GEDS) write(ctx context.Context, w *geds.Writer, data []byte) error {
+	if _, err := w.Write(data); err != nil {
+		return err
+	}
+	return w.Seal(ctx)
+}
+
+// Get implements Storage.
+func (g *GEDS) Get(ctx context.Context, key string, off, n int64) ([]byte, error) {
+	if err := CheckKey(key); err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	r, err := g.client.Open(ctx, g.bucket, key)
+	if err != nil {
+		return nil, fmt.Errorf("lts: get %s: %w", key, mapGEDS(err))
+	}
+	defer r.Close()
+	size := r.Size()
+	if off >= size {
+		return nil, nil
+	}
+	if n < 0 || off+n > size {
+		n = size - off
+	}
+	buf := make([]byte, n)
+	read, err := r.ReadAtContext(ctx, buf, off)
+	if err != nil && !(errors.Is(err, io.EOF) && int64(read) == n) {
+		return nil, fmt.Errorf("lts: get %s: %w", key, mapGEDS(err))
+	}
+	return buf[:read], nil
+}
+
+// Delete implements Storage.
+func (g *GEDS) Delete(ctx context.Context, key string) error {
+	if err := CheckKey(key); err != nil {
+		return err
+	}
+	if err := g.client.Delete(ctx, g.bucket, key); err != nil && !errors.Is(err, geds.ErrNotFound) {
+		return fmt.Errorf("lts: delete %s: %w", key, mapGEDS(err))
+	}
+	return nil
+}
+
+// mapGEDS classifies GEDS's errors for the store: a missing object is
+// ErrNotFound; a lost one (its holder died before it reached S3), a bad
+// name or a closed client are errors of their own; anything else (the
+// metadata server, a peer or S3 unreachable, tier 0 full) is an outage
+// that may pass, so the store keeps the data in its log and tries again.
+func mapGEDS(err error) error {
+	switch {
+	case errors.Is(err, geds.ErrNotFound):
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	case errors.Is(err, geds.ErrLost), errors.Is(err, geds.ErrInvalidName), errors.Is(err, geds.ErrClosed),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
