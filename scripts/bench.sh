@@ -55,6 +55,8 @@ if [ "$GO_PKGS" != none ]; then
 			}
 		}
 	' "$out/go-bench.txt" | sort -k1,1 -k2,2 -k3,3n -k4,4 -k5,5g | awk -v cmd="$gocmd" '
+		# Three significant digits, without an exponent below a million.
+		function num(v) { return (v >= 1000 && v < 1e6) ? sprintf("%.0f", v) : sprintf("%.3g", v) }
 		function flush() {
 			if (n == 0) return
 			med = (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
@@ -64,10 +66,10 @@ if [ "$GO_PKGS" != none ]; then
 				value = sprintf("%.3g %s/op", med, u)
 			} else if (match(unit, /-(ns|µs|ms|s)$/)) { # "p99-ms": [p99] 1.2 ms
 				label = label " [" substr(unit, 1, RSTART - 1) "]"
-				value = sprintf("%.3g %s", med, substr(unit, RSTART + 1))
+				value = num(med) " " substr(unit, RSTART + 1)
 			} else {
 				label = label " [" unit "]"
-				value = sprintf("%.3g %s", med, unit)
+				value = num(med) " " unit
 			}
 			printf "go:%s\t%s\t%s\t—\t%s\t—\n", pkg, label, cmd, value
 			n = 0
