@@ -17,6 +17,7 @@ import (
 	"github.com/cloudskin/cloudskin/internal/component"
 	"github.com/cloudskin/cloudskin/internal/httpapi"
 	"github.com/cloudskin/cloudskin/learning/forecast"
+	"github.com/cloudskin/cloudskin/store"
 )
 
 // APIPrefix is where the aggregator's routes live.
@@ -47,11 +48,15 @@ type Accepted struct {
 
 // Aggregator is the cloud side of federated training: it keeps one global
 // network per model name, collects one update per site and round, and
-// averages when MinSites sites have sent theirs (or on demand). State is
-// in memory: after a restart training starts again from round 0.
+// averages when MinSites sites have sent theirs (or on demand). Inside
+// `cloudskin up` every change (a model registered, an update accepted, a
+// round averaged) is written to the control plane's store before it is
+// acknowledged, so a restart resumes at the same round with the same
+// pending updates; without a store (tests, a bare Mount) state is in memory.
 type Aggregator struct {
 	minSites int
 	log      *slog.Logger
+	store    store.Store
 
 	mu     sync.Mutex
 	models map[string]*globalState
@@ -91,16 +96,26 @@ func (a *Aggregator) Register(name string, cfg forecast.RNNConfig) error {
 	if _, ok := a.models[name]; ok {
 		return httpapi.Conflict(fmt.Errorf("federated: model %q is already registered", name))
 	}
-	a.models[name] = &globalState{net: net, pending: map[string]Update{}}
+	st := &globalState{net: net, pending: map[string]Update{}}
+	if err := a.save(name, st); err != nil {
+		return err
+	}
+	a.models[name] = st
 	return nil
 }
 
 // Name implements component.Component.
 func (a *Aggregator) Name() string { return "learning-federated" }
 
-// Setup implements component.Component: it mounts the routes on the host.
+// Setup implements component.Component: it restores the models kept in
+// the host's store and mounts the routes on the host.
 func (a *Aggregator) Setup(h *component.Host) error {
 	a.log = h.Log.With("component", a.Name())
+	if h.Store != nil {
+		if err := a.useStore(context.Background(), h.Store); err != nil {
+			return err
+		}
+	}
 	a.Mount(h.Server)
 	h.Announce(a.Name(), "federated training aggregator", h.ControlPlaneURL+APIPrefix+"{model}")
 	return nil
@@ -246,11 +261,18 @@ func (a *Aggregator) Submit(name string, u Update) (Accepted, error) {
 	if u.Round != st.round {
 		return Accepted{}, httpapi.Conflict(fmt.Errorf("federated: update from %q is for round %d, the current round of %q is %d", u.Site, u.Round, name, st.round))
 	}
-	st.pending[u.Site] = u
-	if len(st.pending) < a.minSites {
-		return Accepted{Round: st.round, Pending: len(st.pending)}, nil
+	pending := maps.Clone(st.pending)
+	pending[u.Site] = u
+	if len(pending) >= a.minSites {
+		return a.average(name, st, pending)
 	}
-	return a.average(st)
+	next := *st
+	next.pending = pending
+	if err := a.save(name, &next); err != nil {
+		return Accepted{}, err
+	}
+	*st = next
+	return Accepted{Round: st.round, Pending: len(st.pending)}, nil
 }
 
 // Aggregate averages the pending updates now, however few (at least one).
@@ -264,32 +286,40 @@ func (a *Aggregator) Aggregate(name string) (Accepted, error) {
 	if len(st.pending) == 0 {
 		return Accepted{}, httpapi.Conflict(fmt.Errorf("federated: no updates for round %d of %q", st.round, name))
 	}
-	return a.average(st)
+	return a.average(name, st, st.pending)
 }
 
 // average replaces the global network with the mean of the pending
-// updates and starts the next round; a.mu must be held.
-func (a *Aggregator) average(st *globalState) (Accepted, error) {
-	updates := make([]Update, 0, len(st.pending))
-	for _, site := range slices.Sorted(maps.Keys(st.pending)) {
-		updates = append(updates, st.pending[site])
+// updates and starts the next round; a.mu must be held. The new state is
+// built aside and saved before it replaces the old one, so a failed save
+// changes nothing.
+func (a *Aggregator) average(name string, st *globalState, pending map[string]Update) (Accepted, error) {
+	updates := make([]Update, 0, len(pending))
+	for _, site := range slices.Sorted(maps.Keys(pending)) {
+		updates = append(updates, pending[site])
 	}
 	global, err := FedAvg(updates)
 	if err != nil {
 		return Accepted{}, httpapi.Unprocessable(err)
 	}
-	if err := st.net.SetWeights(global); err != nil {
+	net, err := cloneRNN(st.net)
+	if err != nil {
 		return Accepted{}, err
 	}
-	st.net.Mean, st.net.Std = pooledStats(updates)
-	st.sites, st.samples = st.sites[:0], 0
-	for _, u := range updates {
-		st.sites = append(st.sites, u.Site)
-		st.samples += u.Samples
+	if err := net.SetWeights(global); err != nil {
+		return Accepted{}, err
 	}
-	st.round++
-	clear(st.pending)
-	a.log.Info("federated round averaged", "round", st.round, "sites", st.sites, "samples", st.samples)
+	net.Mean, net.Std = pooledStats(updates)
+	next := globalState{net: net, round: st.round + 1, pending: map[string]Update{}}
+	for _, u := range updates {
+		next.sites = append(next.sites, u.Site)
+		next.samples += u.Samples
+	}
+	if err := a.save(name, &next); err != nil {
+		return Accepted{}, err
+	}
+	*st = next
+	a.log.Info("federated round averaged", "model", name, "round", st.round, "sites", st.sites, "samples", st.samples)
 	return Accepted{Round: st.round, Averaged: true}, nil
 }
 
