@@ -15,8 +15,9 @@
 //   - Seasonal naive has no fitted parameters: its whole state is the last
 //     season of raw observations, so it is not federated (sending it would
 //     send telemetry).
-//   - The pre-warming histograms of learning/prewarm are not merged here:
-//     that package keeps its idle-time histograms unexported.
+//   - The pre-warming statistics are merged by adding idle-time histograms
+//     (prewarm.MergeIdleHistograms, next to the policy that reads them): a
+//     site sends counts per minute bin, never invocation times.
 //
 // The arithmetic (FedAvg, MergeHoltWinters) is pure; Aggregator serves it
 // over HTTP and Trainer is the site side.
