@@ -112,7 +112,7 @@ func serveStreams(t testing.TB, names ...string) *store {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	streamapi.NewHandler(s, nil).Register(mux)
+	streamapi.NewHandler(s.Service(), nil).Register(mux)
 	srv := httptest.NewServer(mux)
 	c, err := streamapi.NewClient(srv.URL, "")
 	if err != nil {

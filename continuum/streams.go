@@ -19,8 +19,8 @@ import (
 )
 
 // streamServer serves the stream store's TCP protocol (stream/tcp) in up,
-// on a listener bound before anything is set up, for the store that the
-// stream component opens.
+// on a listener bound before anything is set up, for the store (a cluster
+// of segment-store instances) that the stream component opens.
 type streamServer struct {
 	ln    net.Listener
 	auth  func(token string) bool
@@ -72,8 +72,8 @@ func (s *streamServer) Name() string { return "stream-tcp" }
 // Setup implements component.Component; the stream component, set up
 // before, has opened the store.
 func (s *streamServer) Setup(h *component.Host) error {
-	st := s.store.Store()
-	if st == nil {
+	svc := s.store.Service()
+	if svc == nil {
 		s.ln.Close()
 		return errors.New("stream protocol: the stream store is not open")
 	}
@@ -81,7 +81,7 @@ func (s *streamServer) Setup(h *component.Host) error {
 	if log == nil {
 		log = h.Log
 	}
-	s.srv = tcp.NewServer(st, tcp.Options{Auth: s.auth, Log: log.With("component", "stream-tcp")})
+	s.srv = tcp.NewServer(svc, tcp.Options{Auth: s.auth, Log: log.With("component", "stream-tcp")})
 	h.Announce("stream", "stream store protocol (TCP)", "tcp://"+s.ln.Addr().String())
 	return nil
 }

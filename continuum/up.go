@@ -28,7 +28,6 @@ import (
 	"github.com/cloudskin/cloudskin/orchestrator"
 	"github.com/cloudskin/cloudskin/orchestrator/reconcile"
 	"github.com/cloudskin/cloudskin/store/bolt"
-	"github.com/cloudskin/cloudskin/stream"
 	"github.com/cloudskin/cloudskin/stream/streamapi"
 	"github.com/cloudskin/cloudskin/telemetry"
 )
@@ -48,6 +47,11 @@ type UpOptions struct {
 	// address, taken by another up), says so and goes on without it
 	// rather than failing.
 	StreamListenOptional bool
+	// StreamInstances is how many segment-store instances the stream
+	// store's cluster starts with; 0 runs one store, no cluster (see
+	// streamapi.BackendOptions). The instance API (PUT
+	// /streams/v1/instances) and the Learning Plane change it later.
+	StreamInstances int
 }
 
 // Up runs the embedded continuum described by cfg until ctx ends: the
@@ -96,7 +100,7 @@ func Up(ctx context.Context, cfg v1alpha1.Continuum, opts UpOptions, log *slog.L
 		streams.close()
 		return err
 	}
-	comps, err := components(cfg, rt.URL(), tokens, streams)
+	comps, err := components(cfg, rt.URL(), tokens, streams, opts.StreamInstances)
 	if err == nil {
 		var gw *service.Gateway
 		if gw, err = gedsGateway(cfg, s3, out); err == nil {
@@ -139,6 +143,9 @@ func setupAuth(cfg v1alpha1.Continuum, rt *Runtime, out io.Writer) (map[auth.Rol
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	rt.server.Guard("/api/v1/", a.Guard)
+	// Setting the stream store's instance count needs operator, as the
+	// API's other changes do; the rest of /streams/v1 is not guarded yet.
+	rt.server.Guard(streamapi.Base+"/instances", a.Guard)
 	for _, t := range f.Tokens {
 		if _, ok := byRole[t.Role]; !ok {
 			byRole[t.Role] = t.Token
@@ -149,7 +156,7 @@ func setupAuth(cfg v1alpha1.Continuum, rt *Runtime, out io.Writer) (map[auth.Rol
 
 // components lists what the embedded continuum runs. Later parts (GEDS,
 // streams, cells, learning plane, dashboard) are appended here.
-func components(cfg v1alpha1.Continuum, url string, tokens map[auth.Role]string, streams *streamServer) ([]component.Component, error) {
+func components(cfg v1alpha1.Continuum, url string, tokens map[auth.Role]string, streams *streamServer, streamInstances int) ([]component.Component, error) {
 	hb := cfg.Spec.Heartbeat
 	self, err := client.New(url)
 	if err != nil {
@@ -170,7 +177,7 @@ func components(cfg v1alpha1.Continuum, url string, tokens map[auth.Role]string,
 	if err != nil {
 		return nil, err
 	}
-	streamStore := streamapi.NewComponent(stream.Options{})
+	streamStore := streamapi.NewComponent(streamapi.BackendOptions{Instances: streamInstances})
 	comps := []component.Component{
 		observer,
 		recommend.NewService(observer.Querier),
@@ -179,8 +186,9 @@ func components(cfg v1alpha1.Continuum, url string, tokens map[auth.Role]string,
 		plane.New(plane.Options{Querier: observer.Querier, NBI: operator, Migrations: operator}),
 		aggregator,
 		orchestrator.New(opts),
-		// The stream store, in <data>/streams, its API under /streams/v1,
-		// and its TCP protocol on --stream-listen.
+		// The stream store, a cluster of segment-store instances in
+		// <data>/streams, its API under /streams/v1, and its TCP protocol
+		// on --stream-listen.
 		streamStore,
 		dashboard.New(),
 	}

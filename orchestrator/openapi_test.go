@@ -34,7 +34,8 @@ import (
 // otherComponentRoutes are in the document but registered on the same
 // server by other components than the control plane: the telemetry
 // (telemetry.API.Routes) and the Learning Plane (learning/recommend,
-// learning/plane and learning/federated). Route parity and the scenario's
+// learning/plane and learning/federated), and the stream store's
+// instance API (stream/streamapi). Route parity and the scenario's
 // coverage leave them out; TestOpenAPIMetricsShapes checks the metrics
 // answers' shapes, and the Learning Plane's packages run their own
 // contract tests against this document (learning/plane/openapi_test.go,
@@ -74,6 +75,10 @@ var otherComponentRoutes = map[string]bool{
 	"GET /api/v1/learning/federated/{model}":            true,
 	"POST /api/v1/learning/federated/{model}/updates":   true,
 	"POST /api/v1/learning/federated/{model}/aggregate": true,
+	// The stream store's instance API (stream/streamapi, whose
+	// instances_test.go runs its contract test against this document).
+	"GET /streams/v1/instances": true,
+	"PUT /streams/v1/instances": true,
 }
 
 // controlPlaneRoute reports whether a route is the control plane's own:

@@ -26,10 +26,12 @@ type Service interface {
 	Truncate(ctx context.Context, name StreamName, cut StreamCut) error
 
 	Append(ctx context.Context, req AppendRequest) (AppendResult, error)
-	// AppendAsync queues an append and returns at once; done is called
-	// once, when it is durable or has failed. Appends queued for one
-	// routing key are stored in the order AppendAsync is called. An error
-	// returned by AppendAsync itself means nothing was queued.
+	// AppendAsync queues an append and returns; done is called once, when
+	// it is durable or has failed, and must neither block nor call
+	// AppendAsync. Appends queued for one routing key are stored in the
+	// order AppendAsync is called. An error returned by AppendAsync itself
+	// means nothing was queued. A cluster's may wait while the stream's
+	// container moves between instances (it queues on the target after).
 	AppendAsync(req AppendRequest, done func(AppendResult, error)) error
 	ReadSegment(ctx context.Context, name StreamName, id SegmentID, offset int64, opts ReadOptions) (Batch, error)
 

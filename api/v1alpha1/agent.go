@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	"fmt"
+	"net/url"
 	"time"
 )
 
@@ -117,6 +118,7 @@ const (
 	ActuatorNone        = "none"        // decide and log only
 	ActuatorApplication = "application" // the orchestrator NBI: a component's replicas, or a migration
 	ActuatorKubernetes  = "kubernetes"  // the scale subresource of a Deployment
+	ActuatorStream      = "stream"      // the stream store's segment-store instances
 )
 
 // Actuator says what the agent changes.
@@ -131,6 +133,9 @@ type Actuator struct {
 	Kubeconfig string `json:"kubeconfig,omitempty" yaml:"kubeconfig,omitempty"`
 	Namespace  string `json:"namespace,omitempty" yaml:"namespace,omitempty"`
 	Deployment string `json:"deployment,omitempty" yaml:"deployment,omitempty"`
+	// Server is the URL of the stream store's API for the stream
+	// actuator; empty means the continuum the Learning Plane runs in.
+	Server string `json:"server,omitempty" yaml:"server,omitempty"`
 }
 
 // AgentStatus is what the agent did last.
@@ -258,8 +263,15 @@ func (a Actuator) validate(policy string) error {
 		if a.Kubeconfig == "" || a.Deployment == "" {
 			return fmt.Errorf("spec.actuator: the kubernetes actuator needs a kubeconfig and a deployment")
 		}
+	case ActuatorStream:
+		if policy != PolicyPredictiveScaling {
+			return fmt.Errorf("spec.actuator: the stream actuator sets the stream store's instance count; it serves predictive-scaling, not %s", policy)
+		}
+		if u, err := url.Parse(a.Server); a.Server != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+			return fmt.Errorf("spec.actuator.server %q: want the stream store API's URL, such as http://127.0.0.1:7070", a.Server)
+		}
 	default:
-		return fmt.Errorf("spec.actuator.type %q: want none, application or kubernetes", a.Type)
+		return fmt.Errorf("spec.actuator.type %q: want none, application, kubernetes or stream", a.Type)
 	}
 	if (policy == PolicyPlacementRanking || policy == PolicyMigrationTrigger) && (a.Application == "" || a.Component == "") {
 		return fmt.Errorf("spec.actuator: %s needs the application and component it is about", policy)

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -48,8 +50,8 @@ write when the store checks tokens).`,
 	cmd.AddCommand(
 		newStreamCreateCommand(g), newStreamListCommand(g), newStreamDescribeCommand(g),
 		newStreamWriteCommand(g), newStreamReadCommand(g, false), newStreamReadCommand(g, true),
-		newStreamDeleteCommand(g), newStreamServeCommand(g), newStreamBenchCommand(g),
-		newStreamVideoCommand(g),
+		newStreamDeleteCommand(g), newStreamScaleCommand(g), newStreamInstancesCommand(g),
+		newStreamServeCommand(g), newStreamBenchCommand(g), newStreamVideoCommand(g),
 	)
 	return cmd
 }
@@ -93,14 +95,34 @@ func (g *globals) streamConnArgs(cmd *cobra.Command, args []string) (*tcp.Client
 
 func newStreamCreateCommand(g *globals) *cobra.Command {
 	var cfg stream.StreamConfig
+	var policy string
 	cmd := &cobra.Command{
-		Use:   "create SCOPE/STREAM",
+		Use:   "create SCOPE/STREAM [--segments N] [--scale-policy POLICY]",
 		Short: "Create a stream (and its scope, if new)",
+		Long: `Create a stream with --segments segments (its routing keys spread over them)
+and, with --scale-policy, let the store split and merge them by itself:
+
+  fixed                          keep the segments (the default; 'stream
+                                 scale' still changes them)
+  events:RATE[,factor=N][,min=N] keep each segment near RATE events/s
+  bytes:RATE[,factor=N][,min=N]  keep each segment near RATE bytes/s; RATE
+                                 may end in B, kB, MB, GB (powers of 1000)
+                                 or KiB, MiB, GiB (powers of 1024)
+
+A segment whose rate stays above RATE is split into factor parts (default
+2); two neighbours both below half of it are merged, down to min segments
+(default: --segments).`,
 		Example: `  cloudskin stream create surgery/cams --segments 4
+  cloudskin stream create surgery/cams --scale-policy events:1000
+  cloudskin stream create surgery/frames --scale-policy bytes:10MiB,factor=2,min=1
   cloudskin stream create surgery/cams --max-age 24h --max-bytes 10000000000
   cloudskin stream create surgery/cams --server 10.0.0.5:7072`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var err error
+			if cfg.Scaling, err = parseScalePolicy(policy); err != nil {
+				return err
+			}
 			c, name, err := g.streamConnArgs(cmd, args)
 			if err != nil {
 				return err
@@ -120,13 +142,14 @@ func newStreamCreateCommand(g *globals) *cobra.Command {
 	cmd.Flags().IntVar(&cfg.Segments, "segments", 1, "number of segments the routing keys are spread over")
 	cmd.Flags().DurationVar(&cfg.Retention.MaxAge, "max-age", 0, "retention: discard events older than this (0 keeps them)")
 	cmd.Flags().Int64Var(&cfg.Retention.MaxBytes, "max-bytes", 0, "retention: discard the oldest events beyond this many bytes (0: no limit)")
+	cmd.Flags().StringVar(&policy, "scale-policy", "fixed", "auto-scaling: fixed, events:RATE[,factor=N][,min=N] or bytes:RATE[,factor=N][,min=N]")
 	return cmd
 }
 
 func newStreamListCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:     "ls [SCOPE]",
-		Short:   "List streams, of every scope or of one",
+		Short:   "List streams, of every scope or of one ('describe' shows one's segments)",
 		Example: "  cloudskin stream ls\n  cloudskin stream ls surgery",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -157,8 +180,13 @@ func newStreamListCommand(g *globals) *cobra.Command {
 
 func newStreamDescribeCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:     "describe SCOPE/STREAM",
-		Short:   "Show a stream's configuration and segments",
+		Use:   "describe SCOPE/STREAM",
+		Short: "Show a stream's configuration and segments",
+		Long: `Show a stream's configuration (retention, scaling policy), its epoch (one
+more after every scale) and its segments: the active ones and the sealed
+ones the store still keeps, in read order, each with its epoch, state, key
+range, offsets, and the segments it replaced and that replaced it (numeric
+ids, as 'stream scale' and 'stream read --from' take them).`,
 		Example: "  cloudskin stream describe surgery/cams",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -178,18 +206,37 @@ func newStreamDescribeCommand(g *globals) *cobra.Command {
 }
 
 func printStream(w io.Writer, st stream.StreamInfo) {
-	fmt.Fprintf(w, "Stream:     %s\nCreated:    %s\n", st.Name, st.Created.Format(time.RFC3339))
+	fmt.Fprintf(w, "Stream:     %s\nCreated:    %s\nEpoch:      %d\n", st.Name, st.Created.Format(time.RFC3339), st.Epoch)
 	ret := "keep everything"
 	if r := st.Config.Retention; !r.IsZero() {
 		ret = fmt.Sprintf("max age %s, max bytes %d", orNone(r.MaxAge), r.MaxBytes)
 	}
-	fmt.Fprintf(w, "Retention:  %s\n", ret)
+	fmt.Fprintf(w, "Retention:  %s\nScaling:    %s\n", ret, formatScalePolicy(st.Config.Scaling))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEGMENT\tID\tKEYS\tSTART\tEND\tBYTES")
-	for _, s := range st.Segments {
-		fmt.Fprintf(tw, "%s\t%d\t[%.4g, %.4g)\t%d\t%d\t%d\n", s.ID, uint64(s.ID), s.Range.Low, s.Range.High, s.Start, s.End, s.End-s.Start)
+	fmt.Fprintln(tw, "SEGMENT\tID\tEPOCH\tSTATE\tKEYS\tSTART\tEND\tBYTES\tPREDECESSORS\tSUCCESSORS")
+	for _, s := range stream.ReadOrder(st.Segments) {
+		state := "active"
+		if s.Sealed {
+			state = "sealed"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n", s.ID, uint64(s.ID), s.Epoch, state, formatRange(s.Range),
+			s.Start, s.End, s.End-s.Start, formatIDs(s.Predecessors), formatIDs(s.Successors))
 	}
 	tw.Flush()
+}
+
+func formatRange(r stream.KeyRange) string { return fmt.Sprintf("[%.4g, %.4g)", r.Low, r.High) }
+
+// formatIDs lists segment ids by number, as the commands take them.
+func formatIDs(ids []stream.SegmentID) string {
+	if len(ids) == 0 {
+		return "-"
+	}
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = strconv.FormatUint(uint64(id), 10)
+	}
+	return strings.Join(out, ",")
 }
 
 func orNone(d time.Duration) string {
@@ -435,13 +482,19 @@ func newStreamReadCommand(g *globals, tail bool) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "read SCOPE/STREAM [--from start|tail|POSITION] [--count N] [--follow]",
 		Short: "Print a stream's events, one per line",
-		Long: `Print the events of every segment of a stream, one per line, from the start
-(or --from tail: only new ones; or --from SEGMENT:OFFSET[,SEGMENT:OFFSET...],
-positions as 'stream write' and --positions print them: only those segments,
-from there). Without --follow it stops at the end of the data there is now;
-with --follow it waits for new events until interrupted or --count events
-were printed. Events of one routing key come in order; segments are read one
-after the other (or side by side, over one connection, with --follow).`,
+		Long: `Print the events of a stream, one per line, from the start (or --from tail:
+only new ones; or --from SEGMENT:OFFSET[,SEGMENT:OFFSET...], positions as
+'stream write' and --positions print them: those segments from there on,
+then the segments that replaced them, and no others). Without --follow it
+stops at the end of the data there is now; with --follow it waits for new
+events until interrupted or --count events were printed.
+
+Events of one routing key come in the order they were written, across
+scales too: a segment that replaced others (after a split or a merge) is
+printed only once they are read to their end. Without --follow segments
+are read one after the other in that order; with --follow the segments that
+take appends are read side by side, over one connection, and when one is
+sealed the reader moves on to the segments that replaced it.`,
 		Example: `  cloudskin stream read surgery/cams
   cloudskin stream read surgery/cams --count 10 --positions
   cloudskin stream read surgery/cams --from 0:4096 --follow`,
@@ -514,6 +567,94 @@ func parseFrom(v string) (readFrom, error) {
 	return readFrom{cut: cut}, nil
 }
 
+// readPlan decides which segments `stream read` prints and from where,
+// including segments that scales create while it reads: a segment is read
+// from its start if a segment it replaced is read (its keys' events go on
+// there), and skipped otherwise.
+type readPlan struct {
+	known    map[stream.SegmentID]stream.SegmentInfo
+	from     map[stream.SegmentID]int64 // the segments read, and where from
+	started  map[stream.SegmentID]bool
+	finished map[stream.SegmentID]bool // read to their sealed end
+}
+
+func newReadPlan(info stream.StreamInfo, start readFrom) (*readPlan, error) {
+	p := &readPlan{known: map[stream.SegmentID]stream.SegmentInfo{}, from: map[stream.SegmentID]int64{},
+		started: map[stream.SegmentID]bool{}, finished: map[stream.SegmentID]bool{}}
+	for id := range start.cut {
+		if !slices.ContainsFunc(info.Segments, func(s stream.SegmentInfo) bool { return s.ID == id }) {
+			return nil, fmt.Errorf("--from: stream %s has no segment %d: %w", info.Name, uint64(id), stream.ErrNotFound)
+		}
+	}
+	for _, seg := range stream.ReadOrder(info.Segments) {
+		p.known[seg.ID] = seg
+		switch {
+		case start.cut != nil:
+			if off, ok := start.cut[seg.ID]; ok {
+				p.from[seg.ID] = off
+			} else if p.replacesRead(seg) {
+				p.from[seg.ID] = seg.Start
+			}
+		case start.tail:
+			if !seg.Sealed {
+				p.from[seg.ID] = seg.End
+			}
+		default:
+			p.from[seg.ID] = seg.Start
+		}
+	}
+	return p, nil
+}
+
+// replacesRead reports whether seg replaced a segment that is read.
+func (p *readPlan) replacesRead(seg stream.SegmentInfo) bool {
+	return slices.ContainsFunc(seg.Predecessors, func(id stream.SegmentID) bool { _, ok := p.from[id]; return ok })
+}
+
+// learn adds the segments of a newer description.
+func (p *readPlan) learn(info stream.StreamInfo) {
+	for _, seg := range stream.ReadOrder(info.Segments) {
+		if _, ok := p.known[seg.ID]; ok {
+			continue
+		}
+		p.known[seg.ID] = seg
+		if p.replacesRead(seg) {
+			p.from[seg.ID] = seg.Start
+		}
+	}
+}
+
+func (p *readPlan) knows(ids []stream.SegmentID) bool {
+	for _, id := range ids {
+		if _, ok := p.known[id]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// ready returns the segments to start reading now, in read order: those
+// read, not started, and whose predecessors are read to their end (or
+// not read at all, or gone).
+func (p *readPlan) ready() []segmentRead {
+	var out []segmentRead
+	for _, seg := range stream.ReadOrder(slices.Collect(maps.Values(p.known))) {
+		from, read := p.from[seg.ID]
+		if !read || p.started[seg.ID] {
+			continue
+		}
+		waits := slices.ContainsFunc(seg.Predecessors, func(id stream.SegmentID) bool {
+			_, isRead := p.from[id]
+			return isRead && !p.finished[id]
+		})
+		if !waits {
+			p.started[seg.ID] = true
+			out = append(out, segmentRead{id: seg.ID, from: from, end: -1})
+		}
+	}
+	return out
+}
+
 // cliReader prints the events of a stream's segments.
 type cliReader struct {
 	c         *tcp.Client
@@ -526,66 +667,85 @@ type cliReader struct {
 	printed int
 }
 
-// segmentRead is one segment to print: from an offset to an end (or for
-// ever, if end < 0).
+// segmentRead is one segment to print: from an offset to an end (or, if
+// end < 0, until it is sealed).
 type segmentRead struct {
 	id        stream.SegmentID
 	from, end int64
 }
 
-// plan decides what to read of each segment.
-func (st readFrom) plan(info stream.StreamInfo, follow bool) ([]segmentRead, error) {
-	var out []segmentRead
-	for _, seg := range info.Segments {
-		r := segmentRead{id: seg.ID, from: seg.Start, end: seg.End}
-		if st.tail {
-			r.from = seg.End
-		}
-		if st.cut != nil {
-			off, ok := st.cut[seg.ID]
-			if !ok {
-				continue
-			}
-			r.from = off
-		}
-		if follow {
-			r.end = -1
-		}
-		out = append(out, r)
-	}
-	for id := range st.cut {
-		if !slices.ContainsFunc(out, func(r segmentRead) bool { return r.id == id }) {
-			return nil, fmt.Errorf("--from: stream %s has no segment %d: %w", info.Name, uint64(id), stream.ErrNotFound)
-		}
-	}
-	return out, nil
-}
-
 func (r *cliReader) run(ctx context.Context, info stream.StreamInfo, start readFrom, follow bool) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	reads, err := start.plan(info, follow)
+	plan, err := newReadPlan(info, start)
 	if err != nil {
 		return err
 	}
-	if !follow {
-		for _, sr := range reads {
-			if err := r.readSegment(ctx, sr); err != nil {
-				return r.done(ctx, err)
-			}
+	if follow {
+		return r.follow(ctx, plan)
+	}
+	// Up to the end there is now, one segment after the other in read
+	// order, which puts every segment after those it replaced.
+	for _, seg := range stream.ReadOrder(info.Segments) {
+		from, read := plan.from[seg.ID]
+		if !read {
+			continue
 		}
-		return nil
+		if _, err := r.readSegment(ctx, segmentRead{id: seg.ID, from: from, end: seg.End}); err != nil {
+			return r.done(ctx, err)
+		}
 	}
-	errs := make(chan error, len(reads))
-	for _, sr := range reads {
-		go func() { errs <- r.readSegment(ctx, sr) }()
+	return nil
+}
+
+// follow reads the plan's segments side by side as they become ready,
+// each until it is sealed, then moves on to its successors once all of
+// their predecessors are read to their end.
+func (r *cliReader) follow(ctx context.Context, plan *readPlan) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type ended struct {
+		id         stream.SegmentID
+		successors []stream.SegmentID
+		err        error
 	}
+	ends := make(chan ended)
+	running := 0
+	startReady := func() {
+		for _, sr := range plan.ready() {
+			running++
+			go func() {
+				succ, err := r.readSegment(ctx, sr)
+				ends <- ended{sr.id, succ, err}
+			}()
+		}
+	}
+	startReady()
 	var first error
-	for range reads {
-		if err := <-errs; err != nil && first == nil {
+	fail := func(err error) {
+		if first == nil {
 			first = err
-			cancel() // one segment is done (count reached, or failed): stop the others
+			cancel() // count reached, or failed: stop the others
 		}
+	}
+	for running > 0 {
+		e := <-ends
+		running--
+		if e.err != nil {
+			fail(e.err)
+			continue
+		}
+		if first != nil {
+			continue
+		}
+		plan.finished[e.id] = true
+		if !plan.knows(e.successors) {
+			info, err := r.c.Stream(ctx, r.name)
+			if err != nil {
+				fail(fmt.Errorf("segment %d is sealed; describing %s for its successors: %w", uint64(e.id), r.name, err))
+				continue
+			}
+			plan.learn(info)
+		}
+		startReady()
 	}
 	return r.done(ctx, first)
 }
@@ -602,28 +762,32 @@ func (r *cliReader) done(ctx context.Context, err error) error {
 	return err
 }
 
-// readSegment prints a segment's events from sr.from until sr.end (or for
-// ever, if sr.end < 0).
-func (r *cliReader) readSegment(ctx context.Context, sr segmentRead) error {
+// readSegment prints a segment's events from sr.from until sr.end, or,
+// if sr.end < 0, until the segment is sealed, and returns its successors
+// if it is.
+func (r *cliReader) readSegment(ctx context.Context, sr segmentRead) ([]stream.SegmentID, error) {
 	for from := sr.from; sr.end < 0 || from < sr.end; {
 		batch, err := r.c.ReadSegment(ctx, r.name, sr.id, from, stream.ReadOptions{NoWait: sr.end >= 0})
 		if err != nil {
-			return err
+			return nil, fmt.Errorf("segment %d at offset %d: %w", uint64(sr.id), from, err)
 		}
 		for _, e := range batch.Events {
 			if sr.end >= 0 && e.Offset >= sr.end {
-				return nil
+				return nil, nil
 			}
 			if err := r.print(e); err != nil {
-				return err
+				return nil, err
 			}
 		}
+		if batch.Sealed {
+			return batch.Successors, nil
+		}
 		if len(batch.Events) == 0 && sr.end >= 0 {
-			return nil // truncated meanwhile, or no more
+			return nil, nil // truncated meanwhile, or no more
 		}
 		from = batch.Next
 	}
-	return nil
+	return nil, nil
 }
 
 func (r *cliReader) print(e stream.Event) error {
@@ -646,4 +810,336 @@ func (r *cliReader) print(e stream.Event) error {
 		return errEnough
 	}
 	return nil
+}
+
+// parseScalePolicy parses --scale-policy: fixed, events:RATE[,factor=N][,min=N]
+// or bytes:RATE[,factor=N][,min=N], RATE of bytes with an optional unit.
+func parseScalePolicy(v string) (stream.ScalingPolicy, error) {
+	bad := func(format string, args ...any) (stream.ScalingPolicy, error) {
+		return stream.ScalingPolicy{}, fmt.Errorf("--scale-policy %q: %s; want fixed, events:RATE[,factor=N][,min=N] or bytes:RATE[,factor=N][,min=N] (RATE of bytes may end in B, kB, MB, GB, KiB, MiB or GiB)", v, fmt.Sprintf(format, args...))
+	}
+	if v == "" || v == string(stream.ScaleFixed) {
+		return stream.ScalingPolicy{}, nil
+	}
+	kind, rest, ok := strings.Cut(v, ":")
+	if !ok {
+		return bad("no rate")
+	}
+	fields := strings.Split(rest, ",")
+	var p stream.ScalingPolicy
+	var err error
+	switch kind {
+	case "events":
+		p.Kind = stream.ScaleByEventRate
+		p.TargetRate, err = strconv.ParseFloat(fields[0], 64)
+	case "bytes":
+		p.Kind = stream.ScaleByByteRate
+		if p.TargetRate, err = parseByteRate(fields[0]); err != nil {
+			return bad("rate %q: %v", fields[0], err)
+		}
+	default:
+		return bad("kind %q", kind)
+	}
+	if err != nil || !(p.TargetRate > 0) || math.IsInf(p.TargetRate, 0) {
+		return bad("rate %q is not a positive number", fields[0])
+	}
+	for _, f := range fields[1:] {
+		key, val, _ := strings.Cut(f, "=")
+		n, err := strconv.Atoi(val)
+		if err != nil || n < 1 || n > stream.MaxSegments {
+			return bad("%q: want %s=N with N from 1 to %d", f, key, stream.MaxSegments)
+		}
+		switch {
+		case key == "factor" && p.ScaleFactor == 0:
+			if n < 2 {
+				return bad("factor %d: a split makes at least 2 parts", n)
+			}
+			p.ScaleFactor = n
+		case key == "min" && p.MinSegments == 0:
+			p.MinSegments = n
+		case key == "factor" || key == "min":
+			return bad("%s given twice", key)
+		default:
+			return bad("unknown option %q", key)
+		}
+	}
+	return p, nil
+}
+
+// byteUnits are the units a byte rate may end in, lower case.
+var byteUnits = map[string]float64{"": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30}
+
+func parseByteRate(v string) (float64, error) {
+	i := strings.IndexFunc(v, func(r rune) bool { return !strings.ContainsRune("0123456789.eE+-", r) })
+	if i < 0 {
+		i = len(v)
+	}
+	unit, ok := byteUnits[strings.ToLower(v[i:])]
+	if !ok {
+		return 0, fmt.Errorf("unknown unit %q", v[i:])
+	}
+	n, err := strconv.ParseFloat(v[:i], 64)
+	return n * unit, err
+}
+
+// formatScalePolicy writes a policy as --scale-policy takes it.
+func formatScalePolicy(p stream.ScalingPolicy) string {
+	if p.IsFixed() {
+		return string(stream.ScaleFixed)
+	}
+	var b strings.Builder
+	switch p.Kind {
+	case stream.ScaleByEventRate:
+		b.WriteString("events:" + strconv.FormatFloat(p.TargetRate, 'g', -1, 64))
+	case stream.ScaleByByteRate:
+		b.WriteString("bytes:" + formatByteRate(p.TargetRate))
+	default:
+		b.WriteString(string(p.Kind) + ":" + strconv.FormatFloat(p.TargetRate, 'g', -1, 64))
+	}
+	if p.ScaleFactor != 0 {
+		b.WriteString(",factor=" + strconv.Itoa(p.ScaleFactor))
+	}
+	if p.MinSegments != 0 {
+		b.WriteString(",min=" + strconv.Itoa(p.MinSegments))
+	}
+	return b.String()
+}
+
+// formatByteRate uses the largest unit that divides the rate exactly.
+func formatByteRate(v float64) string {
+	for _, u := range []struct {
+		name string
+		size float64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"kB", 1e3}} {
+		if q := v / u.size; q >= 1 && q == math.Trunc(q) && q*u.size == v {
+			return strconv.FormatFloat(q, 'g', -1, 64) + u.name
+		}
+	}
+	return strconv.FormatFloat(v, 'g', -1, 64)
+}
+
+// parseSegment parses a segment id as the commands take it: its number
+// (as describe's ID column and positions show it) or NUMBER.#epoch.EPOCH.
+func parseSegment(v string) (stream.SegmentID, error) {
+	if n, err := strconv.ParseUint(v, 10, 64); err == nil {
+		return stream.SegmentID(n), nil
+	}
+	id, err := stream.ParseSegmentID(v)
+	if err != nil {
+		return 0, fmt.Errorf("segment %q: want its number (the ID column of 'stream describe') or NUMBER.#epoch.EPOCH", v)
+	}
+	return id, nil
+}
+
+func parseSegments(flag, v string) ([]stream.SegmentID, error) {
+	var ids []stream.SegmentID
+	for _, f := range strings.Split(v, ",") {
+		id, err := parseSegment(strings.TrimSpace(f))
+		if err != nil {
+			return nil, fmt.Errorf("--%s %q: %w", flag, v, err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+// parseRanges parses --ranges: LOW-HIGH[,LOW-HIGH...], key positions in
+// [0, 1].
+func parseRanges(v string) ([]stream.KeyRange, error) {
+	var out []stream.KeyRange
+	for _, f := range strings.Split(v, ",") {
+		// The dash that separates, not one of an exponent (1e-3).
+		i := -1
+		for j := 1; j < len(f) && i < 0; j++ {
+			if f[j] == '-' && f[j-1] != 'e' && f[j-1] != 'E' {
+				i = j
+			}
+		}
+		var lo, hi float64
+		var err1, err2 error
+		if i > 0 {
+			lo, err1 = strconv.ParseFloat(strings.TrimSpace(f[:i]), 64)
+			hi, err2 = strconv.ParseFloat(strings.TrimSpace(f[i+1:]), 64)
+		}
+		if i <= 0 || err1 != nil || err2 != nil || !(lo >= 0 && hi <= 1 && lo < hi) {
+			return nil, fmt.Errorf("--ranges %q: range %q: want LOW-HIGH with 0 <= LOW < HIGH <= 1, e.g. 0-0.5,0.5-1", v, f)
+		}
+		out = append(out, stream.KeyRange{Low: lo, High: hi})
+	}
+	return out, nil
+}
+
+func newStreamScaleCommand(g *globals) *cobra.Command {
+	var split, merge, seal, ranges string
+	var parts int
+	cmd := &cobra.Command{
+		Use:   "scale SCOPE/STREAM --split SEG [--parts N] | --merge SEG,SEG | --seal SEG,... --ranges LOW-HIGH,...",
+		Short: "Split, merge or re-divide a stream's segments",
+		Long: `Change a stream's segments in one of three ways, as the store's auto-scaler
+does: --split one active segment into --parts segments of equal key ranges
+(default 2); --merge adjacent active segments into one; or --seal adjacent
+active segments and create one segment per range of --ranges, which must
+cover the sealed segments' key range exactly, in order. Segments are
+named by number (the ID column of 'stream describe') or as
+NUMBER.#epoch.EPOCH; key ranges are positions in [0, 1).
+
+The sealed segments keep their events and take no more: readers finish
+them before reading the new segments, so each routing key's events stay
+in order. It prints the new segments, of the stream's next epoch.`,
+		Example: `  cloudskin stream scale surgery/cams --split 0
+  cloudskin stream scale surgery/cams --split 0 --parts 4
+  cloudskin stream scale surgery/cams --merge 4294967297,4294967298
+  cloudskin stream scale surgery/cams --seal 4294967297,4294967298 --ranges 0-0.25,0.25-1`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, err := streamapi.ParseStreamName(args[0])
+			if err != nil {
+				return err
+			}
+			forms := 0
+			for _, given := range []bool{split != "", merge != "", seal != "" || ranges != ""} {
+				if given {
+					forms++
+				}
+			}
+			switch {
+			case forms != 1:
+				return errors.New("stream scale: give exactly one of --split SEG, --merge SEG,SEG or --seal SEG,SEG with --ranges LOW-HIGH,LOW-HIGH")
+			case cmd.Flags().Changed("parts") && split == "":
+				return errors.New("stream scale: --parts goes with --split")
+			case (seal == "") != (ranges == ""):
+				return errors.New("stream scale: --seal and --ranges go together: the segments to seal and the key ranges of the segments that replace them")
+			case cmd.Flags().Changed("parts") && (parts < 2 || parts > stream.MaxSegments):
+				return fmt.Errorf("stream scale: --parts %d: want 2 to %d", parts, stream.MaxSegments)
+			}
+			do, err := scaleCall(name, split, merge, seal, ranges, parts)
+			if err != nil {
+				return err
+			}
+			c, err := g.streamConn(cmd)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			created, err := do(cmd.Context(), c)
+			if err != nil {
+				return fmt.Errorf("stream scale %s: %w", name, err)
+			}
+			printScaled(cmd.OutOrStdout(), name, created)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&split, "split", "", "the active segment to split")
+	cmd.Flags().IntVar(&parts, "parts", 2, "with --split: how many segments of equal key ranges")
+	cmd.Flags().StringVar(&merge, "merge", "", "adjacent active segments to merge into one, comma-separated")
+	cmd.Flags().StringVar(&seal, "seal", "", "adjacent active segments to seal, comma-separated (with --ranges)")
+	cmd.Flags().StringVar(&ranges, "ranges", "", "key ranges LOW-HIGH of the new segments, comma-separated, in order (with --seal)")
+	return cmd
+}
+
+// scaleCall checks the scale command's flags and returns the call they
+// ask for.
+func scaleCall(name stream.StreamName, split, merge, seal, ranges string, parts int) (func(context.Context, *tcp.Client) ([]stream.SegmentInfo, error), error) {
+	switch {
+	case split != "":
+		id, err := parseSegment(split)
+		if err != nil {
+			return nil, fmt.Errorf("--split: %w", err)
+		}
+		return func(ctx context.Context, c *tcp.Client) ([]stream.SegmentInfo, error) {
+			return c.SplitSegment(ctx, name, id, parts)
+		}, nil
+	case merge != "":
+		ids, err := parseSegments("merge", merge)
+		if err != nil {
+			return nil, err
+		}
+		if len(ids) < 2 {
+			return nil, fmt.Errorf("--merge %q: name at least 2 adjacent segments", merge)
+		}
+		return func(ctx context.Context, c *tcp.Client) ([]stream.SegmentInfo, error) {
+			return c.MergeSegments(ctx, name, ids)
+		}, nil
+	}
+	ids, err := parseSegments("seal", seal)
+	if err != nil {
+		return nil, err
+	}
+	krs, err := parseRanges(ranges)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, c *tcp.Client) ([]stream.SegmentInfo, error) {
+		return c.Scale(ctx, name, ids, krs)
+	}, nil
+}
+
+func printScaled(w io.Writer, name stream.StreamName, created []stream.SegmentInfo) {
+	epoch := uint32(0)
+	if len(created) > 0 {
+		epoch = created[0].Epoch
+	}
+	fmt.Fprintf(w, "scaled %s to epoch %d: %d new segment(s)\n", name, epoch, len(created))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEGMENT\tID\tEPOCH\tKEYS\tPREDECESSORS")
+	for _, s := range created {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", s.ID, uint64(s.ID), s.Epoch, formatRange(s.Range), formatIDs(s.Predecessors))
+	}
+	tw.Flush()
+}
+
+func newStreamInstancesCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "instances [N]",
+		Short: "List the stream store's segment-store instances, or set how many run",
+		Long: `Without N, list the segment-store instances of the stream store at --server,
+one per line. With N, make N instances run: the store moves containers
+(groups of segments) between instances, each unavailable for a moment, and
+this prints every move (container, from, to, and how long it took), then
+the instances. A store that runs a single segment store (no cluster)
+refuses both.`,
+		Example: "  cloudskin stream instances\n  cloudskin stream instances 3",
+		Args:    cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			n := 0
+			if len(args) == 1 {
+				v, err := strconv.Atoi(args[0])
+				if err != nil || v < 1 {
+					return fmt.Errorf("stream instances %q: want a whole number of instances, 1 or more", args[0])
+				}
+				n = v
+			}
+			c, err := g.streamConn(cmd)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			out := cmd.OutOrStdout()
+			if n > 0 {
+				moves, err := c.SetInstances(cmd.Context(), n)
+				if err != nil {
+					return fmt.Errorf("stream instances %d: %w", n, err)
+				}
+				printMoves(out, moves)
+			}
+			names, err := c.Instances(cmd.Context())
+			if err != nil {
+				return fmt.Errorf("stream instances: %w", err)
+			}
+			for _, name := range names {
+				fmt.Fprintln(out, name)
+			}
+			return nil
+		},
+	}
+}
+
+func printMoves(w io.Writer, moves []stream.ContainerMove) {
+	if len(moves) == 0 {
+		fmt.Fprintln(w, "no container moved")
+		return
+	}
+	for _, m := range moves {
+		fmt.Fprintf(w, "moved container %d from %s to %s in %s (%d log records replayed)\n", m.Container, m.From, m.To, m.Took.Round(time.Microsecond), m.Replayed)
+	}
 }

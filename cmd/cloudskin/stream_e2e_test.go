@@ -132,7 +132,7 @@ func TestStreamCLIThroughUp(t *testing.T) {
 	if out := must("", "stream", "ls"); out != "" {
 		t.Fatalf("ls after delete printed %q", out)
 	}
-	for _, sub := range []string{"create", "ls", "describe", "write", "read", "tail", "delete", "serve", "bench"} {
+	for _, sub := range []string{"create", "ls", "describe", "write", "read", "tail", "delete", "scale", "instances", "serve", "bench"} {
 		out := must("", "stream", sub, "--help")
 		if !strings.Contains(out, "Examples:") {
 			t.Errorf("stream %s --help has no examples:\n%s", sub, out)
@@ -213,4 +213,256 @@ func TestStreamServe(t *testing.T) {
 	if out := must("", "stream", "read", "lab/events", "--count", "2"); out != "event-1\nevent-2\n" {
 		t.Fatalf("read after a restart printed %q", out)
 	}
+}
+
+// segmentIDPattern finds a segment's numeric id in what describe and
+// scale print: NUMBER.#epoch.EPOCH, then the numeric id.
+var segmentIDPattern = regexp.MustCompile(`\d+\.#epoch\.\d+\s+(\d+)`)
+
+// TestStreamScaleCLI writes a stream, splits it, writes, merges, writes,
+// through a real `stream serve`: `stream read --from start` (and with
+// --follow) prints every event once with each key's events in order,
+// describe shows the epochs and sealed segments, a follower moves onto a
+// split segment's successors, scale errors say what is wrong, and a
+// scaling policy given at create comes back from describe.
+func TestStreamScaleCLI(t *testing.T) {
+	t.Parallel()
+	_, addr := startStreamServe(t, "--data", t.TempDir())
+	run := func(stdin string, args ...string) (string, error) {
+		return runIn(t, stdin, append(args, "--server", addr)...)
+	}
+	must := func(stdin string, args ...string) string {
+		t.Helper()
+		out, err := run(stdin, args...)
+		if err != nil {
+			t.Fatalf("cloudskin %v: %v\n%s", args, err, out)
+		}
+		return out
+	}
+	keys := []string{"k0", "k1", "k2", "k3", "k4", "k5"}
+	written := 0
+	write := func(phase string) {
+		t.Helper()
+		for _, k := range keys {
+			var in strings.Builder
+			for i := range 20 {
+				fmt.Fprintf(&in, "%s %s-%02d\n", k, phase, i)
+			}
+			must(in.String(), "stream", "write", "lab/scaled", "--key", k)
+			written += 20
+		}
+	}
+	// ids returns the numeric ids of the segments a scale printed.
+	ids := func(out string) []string {
+		var ids []string
+		for _, m := range segmentIDPattern.FindAllStringSubmatch(out, -1) {
+			ids = append(ids, m[1])
+		}
+		return ids
+	}
+
+	must("", "stream", "create", "lab/scaled", "--segments", "1")
+	write("a")
+	out := must("", "stream", "scale", "lab/scaled", "--split", "0")
+	split := ids(out)
+	if !strings.Contains(out, "scaled lab/scaled to epoch 1: 2 new segment(s)") || len(split) != 2 || !strings.Contains(out, "[0, 0.5)") {
+		t.Fatalf("split printed %q", out)
+	}
+	write("b")
+	out = must("", "stream", "scale", "lab/scaled", "--merge", split[0]+","+split[1])
+	merged := ids(out)
+	if !strings.Contains(out, "to epoch 2: 1 new segment(s)") || len(merged) != 1 || !strings.Contains(out, "[0, 1)") {
+		t.Fatalf("merge printed %q", out)
+	}
+	write("c")
+	out = must("", "stream", "scale", "lab/scaled", "--seal", merged[0], "--ranges", "0-0.25,0.25-1")
+	if !strings.Contains(out, "to epoch 3: 2 new segment(s)") || !strings.Contains(out, "[0.25, 1)") {
+		t.Fatalf("seal and ranges printed %q", out)
+	}
+	write("d")
+
+	desc := must("", "stream", "describe", "lab/scaled")
+	if !strings.Contains(desc, "Epoch:      3") || strings.Count(desc, " sealed ") != 4 || strings.Count(desc, " active ") != 2 || !strings.Contains(desc, "Scaling:    fixed") {
+		t.Fatalf("describe after three scales printed:\n%s", desc)
+	}
+
+	// Every event once, each key's in the order written.
+	checkRead := func(what, out string) {
+		t.Helper()
+		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		if len(lines) != written {
+			t.Fatalf("%s printed %d events, want %d:\n%s", what, len(lines), written, out)
+		}
+		last := map[string]string{}
+		for _, l := range lines {
+			k, ev, _ := strings.Cut(l, " ")
+			if ev <= last[k] {
+				t.Fatalf("%s: key %s printed %q after %q: out of order or twice", what, k, ev, last[k])
+			}
+			last[k] = ev
+		}
+		for _, k := range keys {
+			if last[k] != "d-19" {
+				t.Fatalf("%s: key %s ends with %q, want d-19", what, k, last[k])
+			}
+		}
+	}
+	checkRead("read --from start", must("", "stream", "read", "lab/scaled", "--from", "start"))
+	checkRead("read --follow --count", must("", "stream", "read", "lab/scaled", "--follow", "--count", fmt.Sprint(written)))
+
+	// Scale errors name what is wrong.
+	for _, c := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"--split", "0"}, "sealed"},
+		{[]string{"--merge", "0,12345"}, "not found"},
+		{[]string{"--split", "0", "--merge", "1,2"}, "exactly one of"},
+		{[]string{"--parts", "3", "--merge", "1,2"}, "--parts goes with --split"},
+		{[]string{"--seal", "0"}, "--seal and --ranges go together"},
+		{[]string{"--seal", "0", "--ranges", "0.5-0.2"}, "0 <= LOW < HIGH <= 1"},
+		{[]string{"--split", "seven"}, "segment \"seven\""},
+		{[]string{"--merge", split[0]}, "at least 2"},
+		{[]string{"--split", "0", "--parts", "1"}, "--parts 1: want 2 to"},
+	} {
+		out, err := run("", append([]string{"stream", "scale", "lab/scaled"}, c.args...)...)
+		if err == nil || !strings.Contains(out, c.says) {
+			t.Errorf("stream scale %v: %v, printed %q; want an error saying %q", c.args, err, out, c.says)
+		}
+	}
+
+	// A follower moves onto the successors of a segment split under it.
+	must("", "stream", "create", "lab/follow", "--segments", "1")
+	must("before\n", "stream", "write", "lab/follow", "--key", "k")
+	follower := launch(t, nil, "stream", "read", "lab/follow", "--follow", "--count", "3", "--server", addr)
+	waitFor(t, func() bool { return follower.output() == "before\n" }, follower)
+	must("", "stream", "scale", "lab/follow", "--split", "0", "--parts", "3")
+	must("after-1\nafter-2\n", "stream", "write", "lab/follow", "--key", "k")
+	select {
+	case err := <-follower.done:
+		follower.done <- err // for its cleanup
+		if err != nil || follower.output() != "before\nafter-1\nafter-2\n" {
+			t.Fatalf("the follower: %v, printed %q", err, follower.output())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the follower did not move onto the successors in 20 s; printed %q", follower.output())
+	}
+
+	// A policy given at create comes back from describe, in the same syntax.
+	must("", "stream", "create", "lab/policy", "--segments", "2", "--scale-policy", "bytes:10MiB,factor=3,min=2")
+	if desc := must("", "stream", "describe", "lab/policy"); !strings.Contains(desc, "Scaling:    bytes:10MiB,factor=3,min=2\n") {
+		t.Fatalf("describe of a stream created with a policy:\n%s", desc)
+	}
+	if out, err := run("", "stream", "create", "lab/bad", "--scale-policy", "events:fast"); err == nil || !strings.Contains(out, `rate "fast" is not a positive number`) {
+		t.Fatalf("a bad policy: %v %q", err, out)
+	}
+}
+
+// waitFor waits up to 20 s for cond, failing with p's output.
+func waitFor(t *testing.T, cond func() bool, p *process) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met in 20 s; output:\n%s", p.output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestStreamInstancesCLI: a single store refuses to list or set
+// instances, saying so; a cluster lists them, and setting their number
+// prints each container move with its time.
+func TestStreamInstancesCLI(t *testing.T) {
+	t.Parallel()
+	// `stream serve` runs one store unless --instances asks for a cluster.
+	_, single := startStreamServe(t, "--data", t.TempDir())
+	for _, args := range [][]string{{"stream", "instances"}, {"stream", "instances", "2"}} {
+		out, err := runIn(t, "", append(args, "--server", single)...)
+		if err == nil || !strings.Contains(out, "single segment store") || !strings.Contains(out, "not supported") {
+			t.Errorf("%v on a single store: %v, printed %q", args, err, out)
+		}
+	}
+	if out, err := runIn(t, "", "stream", "instances", "none", "--server", single); err == nil || !strings.Contains(out, "want a whole number") {
+		t.Errorf("instances none: %v %q", err, out)
+	}
+
+	_, cluster := startStreamServe(t, "--data", t.TempDir(), "--instances", "1")
+	out, err := runIn(t, "", "stream", "instances", "--server", cluster)
+	if err != nil || strings.Count(out, "\n") != 1 {
+		t.Fatalf("instances of a 1-instance cluster: %v, printed %q", err, out)
+	}
+	out, err = runIn(t, "", "stream", "instances", "2", "--server", cluster)
+	moves := regexp.MustCompile(`(?m)^moved container \d+ from \S+ to \S+ in \S+ \(\d+ log records replayed\)$`).FindAllString(out, -1)
+	if err != nil || len(moves) == 0 || strings.Count(out, "\n") != len(moves)+2 {
+		t.Fatalf("instances 2: %v, printed %q; want the moves, then 2 instances", err, out)
+	}
+}
+
+// TestScalePolicySyntax: every policy the syntax can say parses back from
+// its formatting to itself, and bad ones are errors that say what is
+// wrong.
+func TestScalePolicySyntax(t *testing.T) {
+	for in, want := range map[string]string{
+		"fixed":                        "fixed",
+		"events:1000":                  "events:1000",
+		"events:2.5,min=1":             "events:2.5,min=1",
+		"events:1e6,factor=4,min=2":    "events:1e+06,factor=4,min=2",
+		"bytes:10MiB,factor=2,min=1":   "bytes:10MiB,factor=2,min=1",
+		"bytes:1.5kB":                  "bytes:1500",
+		"bytes:2048":                   "bytes:2KiB",
+		"bytes:3GB,min=3":              "bytes:3GB,min=3",
+		"bytes:10mib":                  "bytes:10MiB",
+		"bytes:1000000,factor=2":       "bytes:1MB,factor=2",
+		"events:0.001,factor=2,min=64": "events:0.001,factor=2,min=64",
+	} {
+		p, err := parseScalePolicy(in)
+		if err != nil {
+			t.Errorf("%q: %v", in, err)
+			continue
+		}
+		got := formatScalePolicy(p)
+		if got != want {
+			t.Errorf("%q formats as %q, want %q", in, got, want)
+		}
+		if again, err := parseScalePolicy(got); err != nil || again != p {
+			t.Errorf("%q: its formatting %q parses to %+v, %v; want %+v", in, got, again, err, p)
+		}
+	}
+	for in, says := range map[string]string{
+		"events":                  "no rate",
+		"packets:10":              `kind "packets"`,
+		"events:-1":               "not a positive number",
+		"events:NaN":              "not a positive number",
+		"bytes:10XB":              `unknown unit "XB"`,
+		"bytes:1e999":             "out of range",
+		"events:10,factor=1":      "at least 2 parts",
+		"events:10,min=0":         "min=N with N from 1",
+		"events:10,min=1,min=2":   "min given twice",
+		"events:10,speed=3":       "unknown option",
+		"events:10,factor":        "factor=N",
+		"events:10,factor=100000": "factor=N with N from 1 to",
+	} {
+		if _, err := parseScalePolicy(in); err == nil || !strings.Contains(err.Error(), says) {
+			t.Errorf("%q: %v, want an error saying %q", in, err, says)
+		}
+	}
+}
+
+// FuzzScalePolicy: whatever parses formats to a string that parses back
+// to the same policy.
+func FuzzScalePolicy(f *testing.F) {
+	for _, s := range []string{"fixed", "events:1000,factor=2,min=1", "bytes:10MiB", "bytes:1.5e3kB,min=4", "events:1e-3"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := parseScalePolicy(s)
+		if err != nil {
+			return
+		}
+		again, err := parseScalePolicy(formatScalePolicy(p))
+		if err != nil || again != p {
+			t.Fatalf("%q parsed to %+v, formatted as %q, parsed again to %+v, %v", s, p, formatScalePolicy(p), again, err)
+		}
+	})
 }

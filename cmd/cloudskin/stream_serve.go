@@ -22,25 +22,40 @@ import (
 
 	"github.com/cloudskin/cloudskin/stream"
 	"github.com/cloudskin/cloudskin/stream/lts"
+	"github.com/cloudskin/cloudskin/stream/streamapi"
 	"github.com/cloudskin/cloudskin/stream/tcp"
 )
 
 func newStreamServeCommand(g *globals) *cobra.Command {
 	var listen, ltsDir string
+	var instances, containers int
 	cmd := &cobra.Command{
-		Use:   "serve [--data DIR] [--listen ADDR] [--lts DIR]",
+		Use:   "serve [--data DIR] [--listen ADDR] [--lts DIR] [--instances N] [--containers N]",
 		Short: "Run a standalone stream store serving its TCP protocol",
 		Long: `Run the stream store on its own, without the rest of the continuum: its data
 in --data/streams (the same place 'cloudskin up' keeps it, so either can open
 it, one at a time), data older than a chunk moved to long-term storage in
 --lts (default --data/streams/lts), and its TCP protocol on --listen, which
 the other 'cloudskin stream' commands use (docs/formats/stream-wire.md).
+
+By default it is one store, the fastest (one log whose group commit serves
+every stream). With --instances N it runs as a cluster: --containers stores,
+each with its own log (8 for a new directory; the count is recorded and
+cannot change), hosted by N segment-store instances, which clients can
+change while it runs ('cloudskin stream instances'). A directory that holds
+a cluster is opened as one; one that holds a single store cannot become a
+cluster.
+
 On SIGINT or SIGTERM it stops taking requests, finishes the appends in
 flight, and closes the store.`,
 		Example: `  cloudskin stream serve
+  cloudskin stream serve --instances 2
   cloudskin stream serve --data /var/lib/streams --listen 0.0.0.0:7072 --lts /mnt/archive`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if instances < 0 || containers < 0 {
+				return fmt.Errorf("stream serve: --instances %d --containers %d: want 0 (one store) or more instances and 0 (the default) or more containers", instances, containers)
+			}
 			log, err := g.logger()
 			if err != nil {
 				return err
@@ -56,7 +71,9 @@ flight, and closes the store.`,
 			if err != nil {
 				return err
 			}
-			st, err := stream.Open(cmd.Context(), stream.Options{Dir: dir, LTS: tier, Log: log})
+			st, isSingle, err := streamapi.OpenBackend(cmd.Context(), streamapi.BackendOptions{
+				Store: stream.Options{Dir: dir, LTS: tier, Log: log}, Instances: instances, Containers: containers,
+			})
 			if err != nil {
 				return err
 			}
@@ -65,8 +82,12 @@ flight, and closes the store.`,
 			if err != nil {
 				return fmt.Errorf("stream serve: listen on %s: %w", listen, err)
 			}
-			srv := tcp.NewServer(st, tcp.Options{Log: log})
-			fmt.Fprintf(cmd.OutOrStdout(), "cloudskin stream serve: stream store at tcp://%s, data in %s, long-term storage in %s\n", ln.Addr(), dir, ltsDir)
+			srv := tcp.NewServer(st.Service(), tcp.Options{Log: log})
+			what := "a single stream store"
+			if sc, ok := st.Service().(stream.InstanceScaler); ok && !isSingle {
+				what = fmt.Sprintf("a stream store cluster (%d instance(s))", len(sc.Instances()))
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "cloudskin stream serve: %s at tcp://%s, data in %s, long-term storage in %s\n", what, ln.Addr(), dir, ltsDir)
 			// Serve shuts the server down gracefully when the signal
 			// context ends; the store is closed after it (deferred).
 			grp, ctx := errgroup.WithContext(cmd.Context())
@@ -79,6 +100,8 @@ flight, and closes the store.`,
 	}
 	cmd.Flags().StringVar(&listen, "listen", tcp.DefaultAddr, "address of the TCP protocol")
 	cmd.Flags().StringVar(&ltsDir, "lts", "", "long-term storage directory (default --data/streams/lts)")
+	cmd.Flags().IntVar(&instances, "instances", 0, "segment-store instances of a cluster at start (0: one store, no cluster)")
+	cmd.Flags().IntVar(&containers, "containers", 0, "containers (stores) of a new cluster; 0: the recorded count, or 8")
 	return cmd
 }
 

@@ -7,18 +7,16 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/cloudskin/cloudskin/client"
-	"github.com/cloudskin/cloudskin/continuum"
 	"github.com/cloudskin/cloudskin/internal/httpserver"
 	"github.com/cloudskin/cloudskin/internal/metrics"
 	"github.com/cloudskin/cloudskin/internal/version"
 	"github.com/cloudskin/cloudskin/stream/streamapi"
+	"github.com/cloudskin/cloudskin/stream/tcp"
 	"github.com/cloudskin/cloudskin/stream/video"
 )
 
@@ -31,32 +29,19 @@ pattern) and appends every frame as one durable event with its capture time;
 serve is the video server: each stream as MJPEG in a browser, live or from
 any past point.
 
-Unlike the other stream commands, these use the store's REST API on the
-control plane, so their --server is the control plane's URL.`,
+Like the other stream commands, these talk the store's TCP protocol to
+--server, the stream store's host:port (default ` + tcp.DefaultAddr + `), with the
+token of $CLOUDSKIN_TOKEN, else of the client config.`,
 	}
-	// Shadows the stream command's --server (the store's TCP address):
-	// the video commands talk REST (package stream/streamapi) for now.
-	cmd.PersistentFlags().String("server", "", "control plane URL whose stream API the video commands use (default: $CLOUDSKIN_SERVER, then the client config in --data, then "+client.DefaultServer+")")
 	cmd.AddCommand(newStreamVideoIngestCommand(g), newStreamVideoServeCommand(g))
 	return cmd
 }
 
-// videoStore resolves the video commands' --server as every control-plane
-// client command does and returns a REST client of the stream store there.
-func (g *globals) videoStore(cmd *cobra.Command) (*streamapi.Client, string, error) {
-	flag, err := cmd.Flags().GetString("server")
-	if err != nil {
-		return nil, "", err
-	}
-	target, err := client.Resolve(flag, os.Getenv, filepath.Join(g.dataDir, continuum.ClientConfigFile))
-	if err != nil {
-		return nil, "", err
-	}
-	c, err := streamapi.NewClient(target.Server, target.Token)
-	if err != nil {
-		return nil, "", fmt.Errorf("%w (from %s)", err, target.Source)
-	}
-	return c, target.Server, nil
+// videoClient returns the video path's client of the stream store at the
+// stream command's --server. It dials as every stream command does, when
+// first used and again after its connection fails.
+func (g *globals) videoClient(cmd *cobra.Command) *video.TCPClient {
+	return video.NewTCPClient(func(context.Context) (*tcp.Client, error) { return g.streamConn(cmd) })
 }
 
 func newStreamVideoIngestCommand(g *globals) *cobra.Command {
@@ -105,17 +90,18 @@ as it can unless --realtime.`,
 			if err != nil {
 				return err
 			}
-			c, _, err := g.videoStore(cmd)
-			if err != nil {
+			c := g.videoClient(cmd)
+			defer c.Close()
+			// Reach the store before starting ffmpeg.
+			if err := c.EnsureStream(cmd.Context(), name); err != nil {
 				return err
 			}
-			defer c.Close()
 			src, err := video.StartSource(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}
 			defer src.Close()
-			in := &video.Ingester{Client: video.NewRESTClient(c), Stream: name, Camera: camera,
+			in := &video.Ingester{Client: c, Stream: name, Camera: camera,
 				InFlight: inFlight, MaxFrames: frames, MaxDuration: duration}
 			stopProgress := showProgress(in)
 			stats, err := in.Run(cmd.Context(), src)
@@ -197,7 +183,8 @@ an <img>, and /video/SCOPE/STREAM/mjpeg is the MJPEG itself
   camera=NAME                          which camera (default camera-1)
 
 Each part carries the frame's capture time in X-Capture-Time. It reads the
-store of --server and serves /metrics, /healthz and /readyz too.`,
+store at --server (connecting when first asked, and again after the
+connection is lost) and serves /metrics, /healthz and /readyz too.`,
 		Example: `  cloudskin stream video serve
   cloudskin stream video serve --listen 0.0.0.0:8090
   curl -sN 'http://127.0.0.1:8090/video/surgery/or-1/mjpeg?from=start&speed=0' | head -c 1000000 > frames.mjpeg`,
@@ -207,15 +194,16 @@ store of --server and serves /metrics, /healthz and /readyz too.`,
 			if err != nil {
 				return err
 			}
-			c, storeURL, err := g.videoStore(cmd)
+			store, err := cmd.Flags().GetString("server")
 			if err != nil {
 				return err
 			}
+			c := g.videoClient(cmd)
 			defer c.Close()
 			v := version.Get()
 			reg := metrics.New(v.Version, v.Commit)
 			srv := httpserver.New(log, reg)
-			h, err := video.NewHandler(video.NewRESTClient(c), log, reg.Registerer)
+			h, err := video.NewHandler(c, log, reg.Registerer)
 			if err != nil {
 				return err
 			}
@@ -224,7 +212,7 @@ store of --server and serves /metrics, /healthz and /readyz too.`,
 			if err != nil {
 				return fmt.Errorf("video server: %w", err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "video server at http://%s (streams of %s)\n", ln.Addr(), storeURL)
+			fmt.Fprintf(cmd.OutOrStdout(), "video server at http://%s (streams of the store at %s)\n", ln.Addr(), store)
 			return srv.Serve(cmd.Context(), ln)
 		},
 	}

@@ -9,7 +9,6 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
-	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -19,20 +18,22 @@ import (
 	"time"
 
 	"github.com/cloudskin/cloudskin/stream"
-	"github.com/cloudskin/cloudskin/stream/streamapi"
+	"github.com/cloudskin/cloudskin/stream/tcp"
 	"github.com/cloudskin/cloudskin/stream/video"
 )
 
 // TestStreamVideoThroughUp ingests 30 frames of ffmpeg's test pattern into
-// the store of `cloudskin up`, serves them with `stream video serve` and
-// fetches them as MJPEG over HTTP, as a user would.
+// the store of `cloudskin up` over its TCP protocol (--stream-listen),
+// serves them with `stream video serve` and fetches them as MJPEG over
+// HTTP, as a user would.
 func TestStreamVideoThroughUp(t *testing.T) {
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
 		t.Skip("ffmpeg is not installed (make deps installs the Debian package)")
 	}
 	t.Parallel()
-	_, base := start(t, "up", "--listen", "127.0.0.1:0", "--data", t.TempDir())
-	server := []string{"--server", base}
+	up, _ := start(t, "up", "--listen", "127.0.0.1:0", "--stream-listen", "127.0.0.1:0", "--data", t.TempDir())
+	addr := streamAddr(t, up)
+	server := []string{"--server", addr}
 
 	out, err := run(t, nil, append([]string{"stream", "video", "ingest", "surgery/or-1", "--frames", "30"}, server...)...)
 	if err != nil || !regexp.MustCompile(`^stored surgery/or-1: camera camera-1, segment 0, offsets 0 to \d+: 30 frames \(1280x720\) in .*fps, .*MB/s, append latency p50 .* p99 .*\n$`).MatchString(out) {
@@ -91,20 +92,20 @@ func TestStreamVideoThroughUp(t *testing.T) {
 
 	// Ctrl-C stops ingest cleanly: what it says it stored is what is there.
 	ingest := exec.Command(binary, append([]string{"stream", "video", "ingest", "surgery/or-2", "--duration", "1m"}, server...)...)
-	ingest.Env = append(os.Environ(), "CLOUDSKIN_SERVER=")
 	var ingestOut bytes.Buffer
 	ingest.Stdout, ingest.Stderr = &ingestOut, &ingestOut
 	if err := ingest.Start(); err != nil {
 		t.Fatal(err)
 	}
-	api, err := streamapi.NewClient(base, "")
+	ctx := context.Background()
+	store, err := tcp.Dial(ctx, addr, tcp.DialOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer api.Close()
+	defer store.Close()
 	or2 := stream.StreamName{Scope: "surgery", Stream: "or-2"}
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if st, err := api.Stream(context.Background(), or2); err == nil && st.Segments[0].End > 0 {
+		if st, err := store.Stream(ctx, or2); err == nil && st.Segments[0].End > 0 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -121,13 +122,13 @@ func TestStreamVideoThroughUp(t *testing.T) {
 	if m == nil {
 		t.Fatalf("ingest after SIGINT printed %q", ingestOut.String())
 	}
-	st, err := api.Stream(context.Background(), or2)
+	st, err := store.Stream(ctx, or2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	stored := 0
 	for off := int64(0); off < st.Segments[0].End; {
-		b, err := api.ReadSegmentBinary(context.Background(), or2, st.Segments[0].ID, off, 0, 0)
+		b, err := store.ReadSegment(ctx, or2, st.Segments[0].ID, off, stream.ReadOptions{NoWait: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -153,9 +154,13 @@ func TestStreamVideoThroughUp(t *testing.T) {
 			t.Errorf("ingest %v: %v, %q; want an error saying %q", c.args, err, out, c.want)
 		}
 	}
+	// Nothing listening at --server: said before ffmpeg starts.
+	if out, err := run(t, nil, "stream", "video", "ingest", "surgery/or-1", "--ffmpeg", "/no/such/ffmpeg", "--server", freeAddr(t)); err == nil || !strings.Contains(out, "is a stream store listening there?") {
+		t.Errorf("ingest to a closed port: %v, %q", err, out)
+	}
 	for _, sub := range []string{"ingest", "serve"} {
-		if out, err := run(t, nil, "stream", "video", sub, "--help"); err != nil || !strings.Contains(out, "Examples:") {
-			t.Errorf("stream video %s --help has no examples:\n%s", sub, out)
+		if out, err := run(t, nil, "stream", "video", sub, "--help"); err != nil || !strings.Contains(out, "Examples:") || !strings.Contains(out, `of the stream store's TCP protocol (default "`+tcp.DefaultAddr+`")`) {
+			t.Errorf("stream video %s --help has no examples or not the stream commands' --server:\n%s", sub, out)
 		}
 	}
 }
@@ -168,7 +173,6 @@ func startVideoServer(t *testing.T, args ...string) (*process, string) {
 	t.Helper()
 	p := &process{cmd: exec.Command(binary, append([]string{"stream", "video", "serve", "--listen", "127.0.0.1:0"}, args...)...),
 		done: make(chan error, 1)}
-	p.cmd.Env = append(os.Environ(), "CLOUDSKIN_SERVER=")
 	p.cmd.Stderr = &lockedWriter{p: p}
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {

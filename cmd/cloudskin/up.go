@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	"github.com/cloudskin/cloudskin/config"
@@ -11,6 +13,7 @@ import (
 func newUpCommand(g *globals) *cobra.Command {
 	var file, listen, s3Listen, streamListen string
 	var authOn bool
+	var streamInstances int
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Run the whole continuum on this machine",
@@ -21,7 +24,11 @@ $CLOUDSKIN_S3_ACCESS_KEY and $CLOUDSKIN_S3_SECRET_KEY, or made once, kept
 under --data and printed), and the stream store: its REST API on the control
 plane's address and its TCP protocol on --stream-listen ('cloudskin stream'
 uses it; empty serves none; if the default address is taken, up says so and
-runs without it).
+runs without it). The stream store is one store by default, the fastest
+(one log whose group commit serves every stream); --stream-instances N runs
+it as a cluster of 8 containers over N segment-store instances, whose count
+PUT /streams/v1/instances and the Learning Plane's stream actuator change
+while it runs (a data directory that holds a cluster is opened as one).
 
 With no file, built-in defaults are used ('cloudskin config defaults' prints
 them). State is kept under --data and survives restarts. Stop with Ctrl-C.`,
@@ -51,7 +58,10 @@ them). State is kept under --data and survives restarts. Stop with Ctrl-C.`,
 			if err != nil {
 				return err
 			}
-			opts := continuum.UpOptions{StreamListen: streamListen, StreamListenOptional: !cmd.Flags().Changed("stream-listen")}
+			if streamInstances < 0 {
+				return fmt.Errorf("--stream-instances %d: want 0 (one store) or more", streamInstances)
+			}
+			opts := continuum.UpOptions{StreamListen: streamListen, StreamListenOptional: !cmd.Flags().Changed("stream-listen"), StreamInstances: streamInstances}
 			return continuum.Up(cmd.Context(), cfg, opts, log, cmd.OutOrStdout())
 		},
 	}
@@ -59,6 +69,7 @@ them). State is kept under --data and survives restarts. Stop with Ctrl-C.`,
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:7070", "address of the control plane's API")
 	cmd.Flags().StringVar(&s3Listen, "s3-listen", "127.0.0.1:7071", "address of the GEDS S3 gateway")
 	cmd.Flags().StringVar(&streamListen, "stream-listen", tcp.DefaultAddr, "address of the stream store's TCP protocol (empty: none)")
+	cmd.Flags().IntVar(&streamInstances, "stream-instances", 0, "segment-store instances of the stream store's cluster (0: one store, no cluster)")
 	cmd.Flags().BoolVar(&authOn, "auth", false, "require bearer tokens with roles (admin, operator, viewer) on the API; tokens are made in --data/tokens.yaml")
 	return cmd
 }

@@ -141,6 +141,8 @@ func NewScaler(a v1alpha1.Actuator, nbi NBI) (Scaler, error) {
 		return componentScaler{nbi: nbi, app: a.Application, comp: a.Component}, nil
 	case v1alpha1.ActuatorKubernetes:
 		return newDeploymentScaler(a)
+	case v1alpha1.ActuatorStream:
+		return newStreamScaler(a, nbi)
 	}
 	return nil, nil
 }

@@ -48,15 +48,7 @@ type Options struct {
 }
 
 // Move reports one container moved from one instance to another.
-type Move struct {
-	Container int
-	From, To  string
-	// Took is how long the container refused requests: from the moment it
-	// stopped admitting them to the moment the target had replayed it.
-	Took time.Duration
-	// Replayed is the number of log records the target replayed.
-	Replayed int
-}
+type Move = stream.ContainerMove
 
 // Cluster is several segment-store instances under one controller, in one
 // process. It is safe for concurrent use.

@@ -40,7 +40,11 @@
 // The front door (Cluster's methods, Writer, ReaderGroup, Reader) mirrors
 // *stream.Store's, routed by container: scopes exist in every container,
 // streams and reader groups live in their stream's container, and reader
-// group names are global. Errors wrap the store's sentinels.
+// group names are global. Errors wrap the store's sentinels. Service
+// adapts it to stream.Service, which the network front ends (REST and TCP)
+// serve in `cloudskin up` and `cloudskin stream serve`, and is also a
+// stream.InstanceScaler, which the instance API and the Learning Plane's
+// stream actuator call.
 //
 // Separate processes are not built. They would work the same way with the
 // open and close done by different processes: an instance process opens the

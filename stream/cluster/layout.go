@@ -122,3 +122,32 @@ func syncDir(dir string) error {
 	defer d.Close()
 	return d.Sync()
 }
+
+// HoldsCluster reports whether dir holds a cluster (its layout file).
+func HoldsCluster(dir string) (bool, error) {
+	_, err := os.Stat(filepath.Join(dir, layoutFile))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("stream cluster: %w", err)
+	}
+	return true, nil
+}
+
+// HoldsStore reports whether dir holds a single stream.Store (its log,
+// dir/wal) and no cluster layout. Opening a cluster there would leave that
+// store's streams out of sight.
+func HoldsStore(dir string) (bool, error) {
+	if isCluster, err := HoldsCluster(dir); isCluster || err != nil {
+		return false, err
+	}
+	fi, err := os.Stat(filepath.Join(dir, "wal"))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("stream cluster: %w", err)
+	}
+	return fi.IsDir(), nil
+}

@@ -28,7 +28,7 @@ func serve(t *testing.T, tweak ...func(*stream.Options)) (*stream.Store, *stream
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	streamapi.NewHandler(s, nil).Register(mux)
+	streamapi.NewHandler(s.Service(), nil).Register(mux)
 	srv := httptest.NewServer(mux)
 	c, err := streamapi.NewClient(srv.URL, "")
 	if err != nil {

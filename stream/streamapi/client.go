@@ -260,6 +260,35 @@ func (c *Client) Leave(ctx context.Context, group, reader string) error {
 	return c.do(ctx, http.MethodDelete, readerPath(group, reader), nil, nil, 0)
 }
 
+// setInstancesWait is how long SetInstances waits beyond the usual
+// timeout: each move closes a container and replays its log elsewhere.
+const setInstancesWait = 5 * time.Minute
+
+// Instances lists the segment-store instances of a cluster and the
+// containers each hosts. A server that runs a single store answers 501
+// (IsNotImplemented).
+func (c *Client) Instances(ctx context.Context) (Instances, error) {
+	var out Instances
+	err := c.do(ctx, http.MethodGet, Base+"/instances", nil, &out, 0)
+	return out, err
+}
+
+// SetInstances makes the cluster run n instances and returns the
+// container moves that took and the instances after. With authentication
+// on, it needs a token of role operator.
+func (c *Client) SetInstances(ctx context.Context, n int) ([]stream.ContainerMove, Instances, error) {
+	var out InstancesChange
+	if err := c.do(ctx, http.MethodPut, Base+"/instances", SetInstancesRequest{Count: n}, &out, setInstancesWait); err != nil {
+		return nil, Instances{}, err
+	}
+	moves, err := movesFrom(out.Moves)
+	return moves, out.Instances, err
+}
+
+// IsNotImplemented reports whether err is the server's 501: the instance
+// API of a server that runs a single store.
+func IsNotImplemented(err error) bool { return statusCode(err) == http.StatusNotImplemented }
+
 // do sends body as JSON and decodes a 2xx answer into out; any other answer
 // becomes a *v1alpha1.Status. wait is how long the server may hold the
 // request on purpose.

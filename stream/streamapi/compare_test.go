@@ -122,7 +122,7 @@ func publishOurs(t *testing.T, publishers int, event []byte, d time.Duration) re
 	}
 	defer s.Close()
 	mux := http.NewServeMux()
-	streamapi.NewHandler(s, nil).Register(mux)
+	streamapi.NewHandler(s.Service(), nil).Register(mux)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +161,7 @@ func publishTCP(t *testing.T, publishers int, event []byte, d time.Duration) res
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := tcp.NewServer(s, tcp.Options{})
+	srv := tcp.NewServer(s.Service(), tcp.Options{})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(context.Background(), ln) }()
 	defer func() {

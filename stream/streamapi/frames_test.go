@@ -318,7 +318,7 @@ func oursCameras(t *testing.T, n int) []camera {
 	}
 	t.Cleanup(func() { s.Close() })
 	mux := http.NewServeMux()
-	streamapi.NewHandler(s, nil).Register(mux)
+	streamapi.NewHandler(s.Service(), nil).Register(mux)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -381,7 +381,7 @@ func tcpCameras(t *testing.T, n int) []camera {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := tcp.NewServer(s, tcp.Options{})
+	srv := tcp.NewServer(s.Service(), tcp.Options{})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(context.Background(), ln) }()
 	t.Cleanup(func() {

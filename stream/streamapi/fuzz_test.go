@@ -36,7 +36,7 @@ func FuzzAPI(f *testing.F) {
 		f.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	streamapi.NewHandler(s, nil).Register(mux)
+	streamapi.NewHandler(s.Service(), nil).Register(mux)
 	f.Fuzz(func(t *testing.T, method, suffix, body string) {
 		if method != "GET" && method != "PUT" && method != "POST" {
 			return

@@ -28,9 +28,9 @@ type Mux interface {
 	Handle(pattern string, h http.Handler)
 }
 
-// Handler serves one store's API.
+// Handler serves the API of one stream.Service (a Store or a cluster).
 type Handler struct {
-	s   *stream.Store
+	s   stream.Service
 	log *slog.Logger
 
 	mu      sync.Mutex
@@ -43,11 +43,11 @@ type readerKey struct{ group, reader string }
 // at a time, as a stream.Reader expects.
 type session struct {
 	mu sync.Mutex
-	r  *stream.Reader
+	r  stream.GroupReader
 }
 
 // NewHandler returns the API of s.
-func NewHandler(s *stream.Store, log *slog.Logger) *Handler {
+func NewHandler(s stream.Service, log *slog.Logger) *Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -76,6 +76,8 @@ func (h *Handler) Register(m Mux) {
 		"PUT " + Base + "/groups/{group}/readers/{reader}":                       h.join,
 		"GET " + Base + "/groups/{group}/readers/{reader}/events":                h.readGroup,
 		"DELETE " + Base + "/groups/{group}/readers/{reader}":                    h.leave,
+		"GET " + Base + "/instances":                                             h.getInstances,
+		"PUT " + Base + "/instances":                                             h.setInstances,
 	}
 	for pattern, fn := range routes {
 		m.Handle(pattern, h.handle(fn))
@@ -463,7 +465,7 @@ func (h *Handler) leave(r *http.Request) (int, any, error) {
 	return http.StatusNoContent, nil, nil
 }
 
-func groupFrom(g *stream.ReaderGroup) Group {
+func groupFrom(g stream.Group) Group {
 	out := Group{Name: g.Name(), Stream: g.Stream().String(), Positions: map[uint64]int64{}, Readers: nonNil(g.Readers())}
 	for id, off := range g.Positions() {
 		out.Positions[uint64(id)] = off
@@ -506,9 +508,9 @@ func waitParam(v string) (time.Duration, error) {
 	return d, nil
 }
 
-func nonNil(s []string) []string {
+func nonNil[T any](s []T) []T {
 	if s == nil {
-		return []string{}
+		return []T{}
 	}
 	return s
 }

@@ -242,3 +242,47 @@ func ParseStreamName(s string) (stream.StreamName, error) {
 	}
 	return stream.StreamName{}, fmt.Errorf("stream name %q: want SCOPE/STREAM", s)
 }
+
+// Instances are the segment-store instances of a cluster (stream/cluster)
+// and the containers each hosts.
+type Instances struct {
+	// Count is the number of instances.
+	Count int `json:"count"`
+	// Containers is the cluster's number of containers: the most
+	// instances that can host something.
+	Containers int `json:"containers"`
+	// Items are the instances in the order they were added.
+	Items []Instance `json:"items"`
+}
+
+// Instance is one segment-store instance.
+type Instance struct {
+	Name string `json:"name"`
+	// Containers are the containers it hosts, in order.
+	Containers []int `json:"containers"`
+}
+
+// SetInstancesRequest asks for a number of instances.
+type SetInstancesRequest struct {
+	Count int `json:"count"`
+}
+
+// InstancesChange is the answer to setting the number of instances: the
+// container moves it took and the instances after.
+type InstancesChange struct {
+	Moves     []Move    `json:"moves"`
+	Instances Instances `json:"instances"`
+}
+
+// Move is one container moved from one instance to another
+// (stream.ContainerMove).
+type Move struct {
+	Container int    `json:"container"`
+	From      string `json:"from"`
+	To        string `json:"to"`
+	// Took is how long the container refused requests, a Go duration
+	// ("12.5ms").
+	Took string `json:"took"`
+	// Replayed is the number of log records the target replayed.
+	Replayed int `json:"replayed"`
+}

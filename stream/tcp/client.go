@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"sync"
 	"time"
@@ -363,8 +364,9 @@ func (p *PendingAppend) Wait(ctx context.Context) (stream.AppendResult, error) {
 
 // ReadSegment reads events of one segment from offset on, as
 // stream.Store.ReadSegment does: at the end of the segment it waits for new
-// events until ctx ends, unless opts.NoWait. The server bounds each wait
-// (wire.MaxWait); the client asks again until ctx ends.
+// events until ctx ends, unless opts.NoWait or the segment is sealed (then
+// the batch says Sealed and names the successors). The server bounds each
+// wait (wire.MaxWait); the client asks again until ctx ends.
 func (c *Client) ReadSegment(ctx context.Context, name stream.StreamName, id stream.SegmentID, offset int64, opts stream.ReadOptions) (stream.Batch, error) {
 	for {
 		wait := time.Duration(0)
@@ -376,8 +378,8 @@ func (c *Client) ReadSegment(ctx context.Context, name stream.StreamName, id str
 		if err != nil {
 			return stream.Batch{}, err
 		}
-		if len(ev.Events) > 0 || opts.NoWait {
-			return stream.Batch{Events: ev.Events, Next: ev.Next}, nil
+		if len(ev.Events) > 0 || opts.NoWait || ev.Sealed {
+			return stream.Batch{Events: ev.Events, Next: ev.Next, Sealed: ev.Sealed, Successors: ev.Successors}, nil
 		}
 		if err := ctx.Err(); err != nil {
 			return stream.Batch{}, err
@@ -393,6 +395,60 @@ func waitFor(ctx context.Context) time.Duration {
 		wait = min(wait, time.Until(dl))
 	}
 	return max(wait, time.Millisecond)
+}
+
+// Scale seals the adjacent active segments seal and creates one segment
+// per range of ranges, which must tile their key range exactly, in order
+// (stream.Service.Scale). It returns the new segments, in key order.
+func (c *Client) Scale(ctx context.Context, name stream.StreamName, seal []stream.SegmentID, ranges []stream.KeyRange) ([]stream.SegmentInfo, error) {
+	return c.scale(ctx, &wire.Scale{Stream: name, Form: wire.ScaleSealRanges, Seal: seal, Ranges: ranges})
+}
+
+// SplitSegment replaces an active segment by parts segments of equal key
+// ranges (0 parts: 2) and returns them.
+func (c *Client) SplitSegment(ctx context.Context, name stream.StreamName, id stream.SegmentID, parts int) ([]stream.SegmentInfo, error) {
+	if parts < 0 || parts > stream.MaxSegments {
+		return nil, fmt.Errorf("stream client: split %s segment %s into %d parts: want 2 to %d: %w", name, id, parts, stream.MaxSegments, wire.ErrBadRequest)
+	}
+	return c.scale(ctx, &wire.Scale{Stream: name, Form: wire.ScaleSplit, Segment: id, Parts: uint32(parts)})
+}
+
+// MergeSegments replaces adjacent active segments (at least two) by one
+// covering their key ranges and returns it.
+func (c *Client) MergeSegments(ctx context.Context, name stream.StreamName, ids []stream.SegmentID) ([]stream.SegmentInfo, error) {
+	return c.scale(ctx, &wire.Scale{Stream: name, Form: wire.ScaleMerge, Merge: ids})
+}
+
+func (c *Client) scale(ctx context.Context, m *wire.Scale) ([]stream.SegmentInfo, error) {
+	s, err := expect[*wire.Segments](c.do(ctx, m))
+	if err != nil {
+		return nil, err
+	}
+	var created []stream.SegmentInfo
+	if err := json.Unmarshal(s.Info, &created); err != nil {
+		return nil, fmt.Errorf("stream client: %s: scale of %s: segments: %w", c.addr, m.Stream, err)
+	}
+	return created, nil
+}
+
+// Instances lists the server's segment-store instances. A server that
+// runs a single store refuses with an error that is wire.ErrUnsupported.
+func (c *Client) Instances(ctx context.Context) ([]string, error) {
+	return c.names(ctx, &wire.ListInstances{})
+}
+
+// SetInstances makes the server run n segment-store instances (1 or
+// more) and returns the container moves that took, once done. A server
+// that runs a single store refuses with wire.ErrUnsupported.
+func (c *Client) SetInstances(ctx context.Context, n int) ([]stream.ContainerMove, error) {
+	if n < 1 || uint64(n) > math.MaxUint32 {
+		return nil, fmt.Errorf("stream client: %d segment-store instances: want 1 or more: %w", n, wire.ErrBadRequest)
+	}
+	m, err := expect[*wire.Moves](c.do(ctx, &wire.SetInstances{Count: uint32(n)}))
+	if err != nil {
+		return nil, err
+	}
+	return m.Moves, nil
 }
 
 // CreateReaderGroup creates a group that reads a stream from its head.

@@ -48,9 +48,16 @@ type conn struct {
 	wmu  sync.Mutex
 	wbuf []byte
 
+	// answers carries the answers of appends from the store's callbacks,
+	// which must not block, to the goroutine that writes them. Every
+	// append holds a request slot until its answer is written, so the
+	// channel, as large as the slots, never fills.
+	answers chan appendAnswer
+
 	mu      sync.Mutex
 	lanes   map[laneKey]*lane
 	failed  map[laneKey]int64 // writer lanes: the seq whose append was pushed back
+	pending map[*pendingAppend]struct{}
 	cancels map[uint32]context.CancelFunc
 	readers map[readerKey]*session
 }
@@ -59,7 +66,9 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{
 		s: s, nc: nc, br: bufio.NewReaderSize(nc, 64<<10),
 		slots: make(chan struct{}, s.opts.MaxInFlight), bytes: semaphore.NewWeighted(max(s.opts.MaxInFlightBytes, wire.MaxPayload)),
-		lanes: map[laneKey]*lane{}, failed: map[laneKey]int64{}, cancels: map[uint32]context.CancelFunc{}, readers: map[readerKey]*session{},
+		answers: make(chan appendAnswer, s.opts.MaxInFlight),
+		lanes:   map[laneKey]*lane{}, failed: map[laneKey]int64{}, pending: map[*pendingAppend]struct{}{},
+		cancels: map[uint32]context.CancelFunc{}, readers: map[readerKey]*session{},
 	}
 	c.ctx, c.kill = context.WithCancel(context.Background())
 	c.reads, c.stopReads = context.WithCancel(c.ctx)
@@ -83,11 +92,17 @@ func (c *conn) serve() {
 		c.lingerClose()
 		return
 	}
+	answered := make(chan struct{})
+	go c.answerAppends(answered)
+	stopAbandon := context.AfterFunc(c.ctx, c.abandonAppends)
+	defer stopAbandon()
 	err := c.loop()
 	if err != nil && !c.draining.Load() {
 		log.Debug("stream server: connection ends", "err", err)
 	}
 	c.inflight.Wait()
+	close(c.answers) // every append is answered: nothing sends any more
+	<-answered
 	c.leaveGroups()
 	if c.ctx.Err() == nil {
 		c.lingerClose()
@@ -292,7 +307,8 @@ func (c *conn) start(id uint32, m wire.Message, n int) {
 func writes(t wire.Type) bool {
 	switch t {
 	case wire.TypeCreateScope, wire.TypeDeleteScope, wire.TypeCreateStream, wire.TypeDeleteStream,
-		wire.TypeTruncate, wire.TypeAppend, wire.TypeCreateGroup, wire.TypeDeleteGroup:
+		wire.TypeTruncate, wire.TypeScale, wire.TypeAppend, wire.TypeCreateGroup, wire.TypeDeleteGroup,
+		wire.TypeSetInstances:
 		return true
 	}
 	return false
@@ -300,11 +316,21 @@ func writes(t wire.Type) bool {
 
 // reply writes an answer. A failed write kills the connection.
 func (c *conn) reply(id uint32, m wire.Message) {
+	c.replyAll([]appendAnswer{{id: id, m: m}})
+}
+
+// replyAll writes answers in one write (acknowledgements that one fsync
+// made ready go out together). A failed write kills the connection.
+func (c *conn) replyAll(answers []appendAnswer) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	c.wbuf = wire.AppendFrame(c.wbuf[:0], id, m)
-	if len(c.wbuf)-wire.HeaderSize > wire.MaxPayload {
-		c.wbuf = wire.AppendFrame(c.wbuf[:0], id, wire.Errorf(wire.CodeInternal, "stream server: the answer to request %d is larger than a frame", id))
+	c.wbuf = c.wbuf[:0]
+	for _, a := range answers {
+		start := len(c.wbuf)
+		c.wbuf = wire.AppendFrame(c.wbuf, a.id, a.m)
+		if len(c.wbuf)-start-wire.HeaderSize > wire.MaxPayload {
+			c.wbuf = wire.AppendFrame(c.wbuf[:start], a.id, wire.Errorf(wire.CodeInternal, "stream server: the answer to request %d is larger than a frame", a.id))
+		}
 	}
 	c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.WriteTimeout))
 	if _, err := c.nc.Write(c.wbuf); err != nil {
@@ -382,8 +408,13 @@ func (c *conn) enqueue(id uint32, m *wire.Append, done func()) {
 	l.queue = append(l.queue, queuedAppend{id: id, m: m, done: done})
 }
 
-// runLane stores a lane's appends one after the other, answering each
-// once durable, and ends when the lane is empty.
+// runLane hands a lane's appends to the store one after the other, in
+// the order they arrived, without waiting for each to be durable: the
+// store keeps the order of the appends of one routing key as they are
+// handed to it, and the log's group commit makes one fsync durable for
+// all the appends a pipelining client has in flight. Each is answered
+// from the store's callback (answerAppends writes it). The lane ends when
+// it is empty.
 func (c *conn) runLane(k laneKey, l *lane) {
 	for {
 		c.mu.Lock()
@@ -396,40 +427,162 @@ func (c *conn) runLane(k laneKey, l *lane) {
 		l.queue[0] = queuedAppend{}
 		l.queue = l.queue[1:]
 		c.mu.Unlock()
-		c.reply(q.id, c.append(k, q.m))
-		q.done()
+		c.submit(k, q)
 	}
 }
 
-// append stores one append. After an idempotent writer's append is pushed
-// back, its later appends are refused until it sends the pushed-back one
-// again: they were sent before the writer knew, and storing them would
-// put them before it (and make its retry look like a duplicate).
-func (c *conn) append(k laneKey, m *wire.Append) wire.Message {
-	if k.writer {
-		c.mu.Lock()
-		failed := c.failed[k]
-		if failed > 0 && m.Seq <= failed {
-			delete(c.failed, k)
-		}
-		c.mu.Unlock()
-		if failed > 0 && m.Seq > failed {
-			return wire.Errorf(wire.CodeBackPressure, "stream server: append seq %d of writer %s not tried: seq %d before it was pushed back (%v); send again from seq %d",
-				m.Seq, m.WriterID, failed, stream.ErrBackPressure, failed)
-		}
+// pendingAppend is an append taken from its lane and not yet answered.
+// It is answered once: by the store's callback, by a refusal, or by
+// abandonAppends when the connection is killed, whichever comes first.
+type pendingAppend struct {
+	id       uint32
+	done     func()
+	answered atomic.Bool
+}
+
+// appendAnswer is an answer on its way to the client: m, or the answer
+// to err (turned into one by the writing goroutine, not the store's
+// callback, which must not wait for anything). p, if set, is the append
+// it answers, whose request slot is released once it is written.
+type appendAnswer struct {
+	id  uint32
+	m   wire.Message
+	err error
+	p   *pendingAppend
+}
+
+// submit hands one append to the store. After an idempotent writer's
+// append is pushed back, its later appends are refused until it sends the
+// pushed-back one again: they were sent before the writer knew, and
+// storing them would put them before it (and make its retry look like a
+// duplicate). That holds because the store says back-pressure when it
+// refuses to queue an append (AppendAsync's own error), before the lane
+// hands it the next one.
+func (c *conn) submit(k laneKey, q queuedAppend) {
+	p := &pendingAppend{id: q.id, done: q.done}
+	m := q.m
+	if werr := c.refuseAfterPushBack(k, m); werr != nil {
+		c.answer(p, werr, nil)
+		return
 	}
-	res, err := c.s.store.Append(c.ctx, stream.AppendRequest{
-		Stream: m.Stream, RoutingKey: m.RoutingKey, Events: m.Events, WriterID: m.WriterID, Seq: m.Seq,
+	c.mu.Lock()
+	c.pending[p] = struct{}{}
+	c.mu.Unlock()
+	// Checked after p is pending, so that a kill either sees p
+	// (abandonAppends) or is seen here.
+	if c.ctx.Err() != nil {
+		c.answer(p, abandoned(), nil)
+		return
+	}
+	req := stream.AppendRequest{Stream: m.Stream, RoutingKey: m.RoutingKey, Events: m.Events, WriterID: m.WriterID, Seq: m.Seq}
+	err := c.s.store.AppendAsync(req, func(res stream.AppendResult, err error) {
+		if err != nil {
+			c.answer(p, nil, c.pushedBack(k, m, err))
+			return
+		}
+		c.answer(p, &wire.Ack{Segment: res.Segment, Offset: res.Offset, Duplicate: res.Duplicate}, nil)
 	})
 	if err != nil {
-		if k.writer && errors.Is(err, stream.ErrBackPressure) {
-			c.mu.Lock()
-			c.failed[k] = m.Seq
-			c.mu.Unlock()
-		}
-		return c.errorOf(err)
+		c.answer(p, nil, c.pushedBack(k, m, err))
 	}
-	return &wire.Ack{Segment: res.Segment, Offset: res.Offset, Duplicate: res.Duplicate}
+}
+
+// refuseAfterPushBack applies the pushed-back writer rule (see submit).
+func (c *conn) refuseAfterPushBack(k laneKey, m *wire.Append) *wire.Error {
+	if !k.writer {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	failed := c.failed[k]
+	if failed > 0 && m.Seq <= failed {
+		delete(c.failed, k)
+	}
+	if failed > 0 && m.Seq > failed {
+		return wire.Errorf(wire.CodeBackPressure, "stream server: append seq %d of writer %s not tried: seq %d before it was pushed back (%v); send again from seq %d",
+			m.Seq, m.WriterID, failed, stream.ErrBackPressure, failed)
+	}
+	return nil
+}
+
+// pushedBack remembers a writer whose append was pushed back (see
+// submit) and returns err.
+func (c *conn) pushedBack(k laneKey, m *wire.Append, err error) error {
+	if k.writer && errors.Is(err, stream.ErrBackPressure) {
+		c.mu.Lock()
+		if c.failed[k] == 0 || m.Seq < c.failed[k] {
+			c.failed[k] = m.Seq
+		}
+		c.mu.Unlock()
+	}
+	return err
+}
+
+// abandoned answers an append the connection stopped waiting for.
+func abandoned() *wire.Error {
+	return wire.Errorf(wire.CodeCanceled, "stream server: stopped waiting for an append (the connection was closed); it may still be stored: %v", context.Canceled)
+}
+
+// answer hands an append's answer (m, or err's) to answerAppends, unless
+// it was answered already. It never blocks (see conn.answers).
+func (c *conn) answer(p *pendingAppend, m wire.Message, err error) {
+	if !p.answered.CompareAndSwap(false, true) {
+		return
+	}
+	c.mu.Lock()
+	delete(c.pending, p)
+	c.mu.Unlock()
+	c.answers <- appendAnswer{id: p.id, m: m, err: err, p: p}
+}
+
+// answerAppends writes appends' answers as they come, those ready
+// together in one write, and releases their requests, until the
+// connection closes answers.
+func (c *conn) answerAppends(stopped chan<- struct{}) {
+	defer close(stopped)
+	var batch []appendAnswer
+	for a := range c.answers {
+		batch = append(batch[:0], a)
+	more:
+		for len(batch) < 256 {
+			select {
+			case a, ok := <-c.answers:
+				if !ok {
+					break more
+				}
+				batch = append(batch, a)
+			default:
+				break more
+			}
+		}
+		for i := range batch {
+			if batch[i].err != nil {
+				batch[i].m = c.errorOf(batch[i].err)
+			}
+		}
+		c.replyAll(batch)
+		for i := range batch {
+			batch[i].p.done()
+			batch[i] = appendAnswer{}
+		}
+	}
+}
+
+// abandonAppends answers the appends the store has not answered when the
+// connection is killed (the client is gone, or shutdown ran out of time),
+// so that the connection can close without waiting for the store: they
+// may still be stored, as a client that saw its connection end must
+// assume anyway.
+func (c *conn) abandonAppends() {
+	c.mu.Lock()
+	pending := make([]*pendingAppend, 0, len(c.pending))
+	for p := range c.pending {
+		pending = append(pending, p)
+	}
+	c.mu.Unlock()
+	for _, p := range pending {
+		c.answer(p, abandoned(), nil)
+	}
 }
 
 // errorOf turns a store error into an answer; an unmarked error is the

@@ -39,6 +39,12 @@ func (c *conn) handle(id uint32, m wire.Message) wire.Message {
 		return c.okOr(conflict(st.DeleteStream(c.ctx, m.Stream)))
 	case *wire.Truncate:
 		return c.okOr(st.Truncate(c.ctx, m.Stream, m.Cut))
+	case *wire.Scale:
+		return c.scale(m)
+	case *wire.ListInstances:
+		return c.instances()
+	case *wire.SetInstances:
+		return c.setInstances(m)
 	case *wire.Read:
 		return c.read(id, m)
 	case *wire.ListGroups:
@@ -154,18 +160,87 @@ func (c *conn) read(id uint32, m *wire.Read) wire.Message {
 		return c.errorOf(c.waitError(err))
 	}
 	// The store bounds its bytes, not the 36-byte header each event gets
-	// here: many tiny events could outgrow a frame.
-	for len(b.Events) > 1 && wire.EventsSize(b.Events) > wire.MaxPayload {
+	// here: many tiny events could outgrow a frame. A trimmed batch no
+	// longer reaches the sealed end.
+	for len(b.Events) > 1 && wire.EventsSize(b.Events)+8*len(b.Successors) > wire.MaxPayload {
 		b.Events = b.Events[:len(b.Events)/2]
 		b.Next = b.Events[len(b.Events)-1].Next
+		b.Sealed, b.Successors = false, nil
 	}
-	return &wire.Events{Next: b.Next, Events: b.Events}
+	return &wire.Events{Next: b.Next, Events: b.Events, Sealed: b.Sealed, Successors: b.Successors}
+}
+
+// scale seals segments and creates their successors, in one of the three
+// forms of the REST API's scale, and answers with the new segments.
+func (c *conn) scale(m *wire.Scale) wire.Message {
+	st := c.s.store
+	var (
+		created []stream.SegmentInfo
+		err     error
+	)
+	switch m.Form {
+	case wire.ScaleSplit:
+		parts := int(m.Parts)
+		if parts == 0 {
+			parts = 2
+		}
+		created, err = st.SplitSegment(c.ctx, m.Stream, m.Segment, parts)
+	case wire.ScaleMerge:
+		created, err = st.MergeSegments(c.ctx, m.Stream, m.Merge)
+	default:
+		created, err = st.Scale(c.ctx, m.Stream, m.Seal, m.Ranges)
+	}
+	if err != nil {
+		return c.errorOf(err)
+	}
+	if created == nil {
+		created = []stream.SegmentInfo{}
+	}
+	b, err := json.Marshal(created)
+	if err != nil {
+		return wire.Errorf(wire.CodeInternal, "stream server: scale %s: %v", m.Stream, err)
+	}
+	return &wire.Segments{Info: b}
+}
+
+// instanceScaler returns the store as a stream.InstanceScaler, or the
+// error that says it is not one.
+func (c *conn) instanceScaler(what string) (stream.InstanceScaler, *wire.Error) {
+	is, ok := c.s.store.(stream.InstanceScaler)
+	if !ok {
+		return nil, wire.Errorf(wire.CodeUnsupported, "stream server: cannot %s: this server runs a single segment store, not several instances under one controller: %v", what, wire.ErrUnsupported)
+	}
+	return is, nil
+}
+
+func (c *conn) instances() wire.Message {
+	is, werr := c.instanceScaler("list segment-store instances")
+	if werr != nil {
+		return werr
+	}
+	names := is.Instances()
+	if names == nil {
+		names = []string{}
+	}
+	return &wire.Names{Names: names}
+}
+
+func (c *conn) setInstances(m *wire.SetInstances) wire.Message {
+	is, werr := c.instanceScaler("set the number of segment-store instances")
+	if werr != nil {
+		return werr
+	}
+	moves, err := is.SetInstances(c.ctx, int(m.Count))
+	if err != nil {
+		return c.errorOf(err)
+	}
+	return &wire.Moves{Moves: moves}
 }
 
 // GroupInfo describes a reader group.
 type GroupInfo = wire.GroupInfo
 
-func groupAnswer(g *stream.ReaderGroup) wire.Message {
+func groupAnswer(g stream.Group) wire.Message {
 	info := GroupInfo{Name: g.Name(), Stream: g.Stream().String(), Positions: g.Positions(), Readers: g.Readers()}
 	if info.Readers == nil {
 		info.Readers = []string{}
@@ -186,7 +261,7 @@ type readerKey struct{ group, reader string }
 // stream.Reader expects.
 type session struct {
 	mu sync.Mutex
-	r  *stream.Reader
+	r  stream.GroupReader
 }
 
 func (c *conn) join(m *wire.JoinGroup) wire.Message {
@@ -222,7 +297,7 @@ func (c *conn) session(group, reader string) (*session, *wire.Error) {
 
 // groupReadBytes bounds the event bytes one group read gathers: after it,
 // one more event of the largest size still fits in the answer's frame.
-const groupReadBytes = wire.MaxPayload - stream.MaxAppendBytes - wire.EventHeaderSize - 12
+const groupReadBytes = wire.MaxPayload - stream.MaxAppendBytes - wire.EventHeaderSize - wire.EventsFixedSize
 
 // readGroup returns up to m.MaxEvents of the reader's events, waiting up
 // to m.Wait for the first and then taking only what is ready.

@@ -5,9 +5,11 @@
 // request being answered, so a tail read that waits never holds back the
 // requests behind it. Appends are the exception that keeps order: appends
 // on one connection with the same stream and routing key (or, for an
-// idempotent writer, the same writer id) are stored one after the other in
-// the order they arrived, while other appends and requests proceed side by
-// side. Each connection may have a bounded number of requests (and request
+// idempotent writer, the same writer id) go through a lane that hands them
+// to the store in the order they arrived, without waiting for each to be
+// durable (so that one fsync covers all a client has in flight), while
+// other appends and requests proceed side by side. Each append is
+// acknowledged from the store's callback once durable. Each connection may have a bounded number of requests (and request
 // bytes) in flight; beyond that the server stops reading from it, which is
 // back-pressure through TCP.
 //
@@ -60,9 +62,9 @@ var ErrServerClosed = errors.New("stream server: closed")
 // ends.
 const shutdownGrace = 10 * time.Second
 
-// Server serves one store. It may serve several listeners at once.
+// Server serves one store (stream.Service: a Store or a cluster). It may serve several listeners at once.
 type Server struct {
-	store *stream.Store
+	store stream.Service
 	opts  Options
 	log   *slog.Logger
 
@@ -74,7 +76,7 @@ type Server struct {
 }
 
 // NewServer returns a server for store.
-func NewServer(store *stream.Store, opts Options) *Server {
+func NewServer(store stream.Service, opts Options) *Server {
 	if opts.MaxInFlight <= 0 {
 		opts.MaxInFlight = 256
 	}

@@ -59,7 +59,7 @@ func serve(t *testing.T, sopts stream.Options, opts Options) *served {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &served{store: st, srv: NewServer(st, opts), addr: ln.Addr().String(), served: make(chan error, 1)}
+	s := &served{store: st, srv: NewServer(st.Service(), opts), addr: ln.Addr().String(), served: make(chan error, 1)}
 	go func() { s.served <- s.srv.Serve(context.Background(), ln) }()
 	t.Cleanup(func() {
 		if err := s.srv.Shutdown(context.Background()); err != nil {
@@ -336,7 +336,7 @@ func TestShutdownWithClientsAttached(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := NewServer(st, Options{})
+	srv := NewServer(st.Service(), Options{})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(context.Background(), ln) }()
 	ctx := ctxT(t)

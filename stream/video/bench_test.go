@@ -10,8 +10,8 @@ import (
 )
 
 // BenchmarkFrameLatency runs the video path end to end with real ffmpeg
-// frames of testsrc2 at 30 fps, paced as a camera: ingest through the REST
-// API into a store on local disk, and a live (tail) MJPEG client of the
+// frames of testsrc2 at 30 fps, paced as a camera: ingest over the TCP
+// protocol into a store on local disk, and a live (tail) MJPEG client of the
 // video server. One op is one frame; run it with a fixed count, e.g.
 //
 //	go test -run '^$' -bench FrameLatency -benchtime 300x ./stream/video

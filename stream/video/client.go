@@ -8,9 +8,9 @@ import (
 	"github.com/cloudskin/cloudskin/stream"
 )
 
-// Client is what the video path needs from a stream store client. The
-// REST client has an adapter here (NewRESTClient); any other transport
-// (the TCP protocol) needs only these five operations.
+// Client is what the video path needs from a stream store client: five
+// operations any transport can provide. TCPClient provides them over the
+// store's TCP protocol; tests use an in-memory fake.
 type Client interface {
 	// EnsureStream creates the stream, and its scope, if they are missing.
 	EnsureStream(ctx context.Context, name stream.StreamName) error
@@ -28,7 +28,8 @@ type Client interface {
 	// the channel receives the outcome once the event is durable or has
 	// failed. Events queued with one key are stored in the order they were
 	// queued, and an event is not stored if one queued before it with the
-	// same key failed (no gaps). ctx bounds the append.
+	// same key failed (no gaps): once one fails, every later append with
+	// its key fails, with ErrEarlierAppendFailed. ctx bounds the append.
 	AppendAsync(ctx context.Context, name stream.StreamName, key string, event []byte) <-chan Appended
 }
 

@@ -13,7 +13,8 @@
 // that browsers show in an <img>.
 //
 // The package talks to the store through Client, five operations any
-// transport can provide; NewRESTClient adapts package stream/streamapi.
+// transport can provide; TCPClient speaks the store's TCP protocol
+// (package stream/tcp).
 //
 // Why by hand: ffmpeg is a program, not a library, and its Go bindings
 // (cgo) would put libav* into the one binary; the MJPEG muxer's output

@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -16,14 +17,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cloudskin/cloudskin/stream"
-	"github.com/cloudskin/cloudskin/stream/streamapi"
+	"github.com/cloudskin/cloudskin/stream/tcp"
 )
 
-// fixture is a real stream store behind its REST API on loopback, and the
-// video server reading it through the REST adapter.
+// fixture is a real stream store served over its TCP protocol on
+// loopback, and the video server reading it through TCPClient.
 type fixture struct {
 	store   *stream.Store
-	client  Client
+	addr    string // the store's TCP address
+	client  *TCPClient
 	handler *Handler
 	reg     *prometheus.Registry
 	video   string // the video server's URL
@@ -35,14 +37,15 @@ func newFixture(t testing.TB) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	streamapi.NewHandler(s, nil).Register(mux)
-	storeSrv := httptest.NewServer(mux)
-	api, err := streamapi.NewClient(storeSrv.URL, "")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	fx := &fixture{store: s, client: NewRESTClient(api), reg: prometheus.NewRegistry()}
+	srv := tcp.NewServer(s.Service(), tcp.Options{})
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(context.Background(), ln) }()
+	fx := &fixture{store: s, addr: ln.Addr().String(), reg: prometheus.NewRegistry()}
+	fx.client = NewTCPClient(dialer(fx.addr))
 	fx.handler, err = NewHandler(fx.client, nil, fx.reg)
 	if err != nil {
 		t.Fatal(err)
@@ -55,12 +58,25 @@ func newFixture(t testing.TB) *fixture {
 	t.Cleanup(func() {
 		videoSrv.CloseClientConnections()
 		videoSrv.Close()
-		api.Close()
-		storeSrv.CloseClientConnections()
-		storeSrv.Close()
+		fx.client.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Error(err)
+		}
+		if err := <-served; err != nil {
+			t.Error(err)
+		}
 		s.Close()
 	})
 	return fx
+}
+
+// dialer dials the stream server at addr.
+func dialer(addr string) Dialer {
+	return func(ctx context.Context) (*tcp.Client, error) {
+		return tcp.Dial(ctx, addr, tcp.DialOptions{})
+	}
 }
 
 func needFFmpeg(t testing.TB) {

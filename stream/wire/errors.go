@@ -51,6 +51,13 @@ const (
 	// CodeInternal: the store failed; it refuses everything until it is
 	// reopened.
 	CodeInternal Code = 13
+	// CodeSealed wraps stream.ErrSealed: a scale names a segment that is
+	// sealed already.
+	CodeSealed Code = 14
+	// CodeUnsupported wraps ErrUnsupported: the server's store cannot do
+	// what was asked (list or set segment-store instances of a single
+	// store).
+	CodeUnsupported Code = 15
 )
 
 // Errors for codes that have no sentinel in package stream.
@@ -60,6 +67,7 @@ var (
 	ErrUnauthorized = errors.New("unauthorized")
 	ErrVersion      = errors.New("unsupported protocol version")
 	ErrInternal     = errors.New("stream store failed")
+	ErrUnsupported  = errors.New("not supported by this server")
 )
 
 var codeErrors = map[Code]error{
@@ -76,6 +84,8 @@ var codeErrors = map[Code]error{
 	CodeCanceled:     context.Canceled,
 	CodeReaderClosed: stream.ErrReaderClosed,
 	CodeInternal:     ErrInternal,
+	CodeSealed:       stream.ErrSealed,
+	CodeUnsupported:  ErrUnsupported,
 }
 
 // Error is an error answer: a code and the server's message. It unwraps
@@ -118,7 +128,7 @@ func CodeOf(err error) Code {
 		return we.Code
 	}
 	// Most specific first: a back-pressure error may also mention LTS.
-	for _, c := range []Code{CodeBackPressure, CodeReaderClosed, CodeNotFound, CodeExists, CodeTruncated, CodeClosed, CodeUnavailable, CodeConflict, CodeUnauthorized, CodeVersion, CodeInternal} {
+	for _, c := range []Code{CodeBackPressure, CodeReaderClosed, CodeNotFound, CodeExists, CodeSealed, CodeTruncated, CodeClosed, CodeUnavailable, CodeConflict, CodeUnauthorized, CodeVersion, CodeUnsupported, CodeInternal} {
 		if errors.Is(err, codeErrors[c]) {
 			return c
 		}

@@ -68,6 +68,45 @@ type Truncate struct {
 	Cut    stream.StreamCut
 }
 
+// ScaleForm says which of its three forms a Scale takes, the forms of
+// the REST API's scale request.
+type ScaleForm uint8
+
+// The forms of a Scale.
+const (
+	// ScaleSealRanges seals the adjacent active segments Seal and creates
+	// one segment per range of Ranges, which must tile their key range
+	// exactly, in order (stream.Service.Scale).
+	ScaleSealRanges ScaleForm = 1
+	// ScaleSplit splits the active segment Segment into Parts segments of
+	// equal key ranges; 0 parts means 2 (stream.Service.SplitSegment).
+	ScaleSplit ScaleForm = 2
+	// ScaleMerge merges the adjacent active segments Merge, at least two,
+	// into one (stream.Service.MergeSegments).
+	ScaleMerge ScaleForm = 3
+)
+
+// Scale changes a stream's segments in one of the three forms; only the
+// form's fields travel. It is answered by Segments: the segments it
+// created, in key order.
+type Scale struct {
+	Stream  stream.StreamName
+	Form    ScaleForm
+	Seal    []stream.SegmentID
+	Ranges  []stream.KeyRange
+	Segment stream.SegmentID
+	Parts   uint32
+	Merge   []stream.SegmentID
+}
+
+// ListInstances asks for the server's segment-store instances; it is
+// answered by Names.
+type ListInstances struct{}
+
+// SetInstances makes the server run Count segment-store instances (1 or
+// more); it is answered by Moves once the containers have moved.
+type SetInstances struct{ Count uint32 }
+
 // Append is stream.AppendRequest: one or more events with one routing key,
 // stored atomically, optionally with a writer id and sequence number. It
 // is answered by Ack once durable.
@@ -123,6 +162,14 @@ type Stream struct{ Info []byte }
 // Group answers reader-group requests: Info is the JSON of a GroupInfo.
 type Group struct{ Info []byte }
 
+// Segments answers Scale: Info is the JSON of the []stream.SegmentInfo
+// the scale created.
+type Segments struct{ Info []byte }
+
+// Moves answers SetInstances: the containers that moved, each from one
+// instance to another, and how long it refused requests.
+type Moves struct{ Moves []stream.ContainerMove }
+
 // Ack answers an append once its events are durable.
 type Ack struct {
 	Segment   stream.SegmentID
@@ -131,10 +178,14 @@ type Ack struct {
 }
 
 // Events answers a read: the events and the offset to read on from (for a
-// segment read; 0 for a reader-group read).
+// segment read; 0 for a reader-group read). Sealed says that Next is the
+// end of a sealed segment, whose key range goes on in Successors
+// (stream.Batch).
 type Events struct {
-	Next   int64
-	Events []stream.Event
+	Next       int64
+	Events     []stream.Event
+	Sealed     bool
+	Successors []stream.SegmentID
 }
 
 // GroupInfo describes a reader group (the JSON in Group).
@@ -157,6 +208,11 @@ func (CreateStream) Type() Type   { return TypeCreateStream }
 func (DescribeStream) Type() Type { return TypeDescribeStream }
 func (DeleteStream) Type() Type   { return TypeDeleteStream }
 func (Truncate) Type() Type       { return TypeTruncate }
+func (Scale) Type() Type          { return TypeScale }
+func (ListInstances) Type() Type  { return TypeListInstances }
+func (SetInstances) Type() Type   { return TypeSetInstances }
+func (Segments) Type() Type       { return TypeSegments }
+func (Moves) Type() Type          { return TypeMoves }
 func (Append) Type() Type         { return TypeAppend }
 func (Read) Type() Type           { return TypeRead }
 func (CreateGroup) Type() Type    { return TypeCreateGroup }
@@ -201,6 +257,16 @@ func newMessage(t Type) Message {
 		return &DeleteStream{}
 	case TypeTruncate:
 		return &Truncate{}
+	case TypeScale:
+		return &Scale{}
+	case TypeListInstances:
+		return &ListInstances{}
+	case TypeSetInstances:
+		return &SetInstances{}
+	case TypeSegments:
+		return &Segments{}
+	case TypeMoves:
+		return &Moves{}
 	case TypeAppend:
 		return &Append{}
 	case TypeRead:
@@ -291,6 +357,21 @@ func appendString(b []byte, s string) []byte {
 
 func appendBlob(b, v []byte) []byte { return append(appendU32(b, uint32(len(v))), v...) }
 
+func appendBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, 1)
+	}
+	return append(b, 0)
+}
+
+func appendSegmentIDs(b []byte, ids []stream.SegmentID) []byte {
+	b = appendU32(b, uint32(len(ids)))
+	for _, id := range ids {
+		b = appendU64(b, uint64(id))
+	}
+	return b
+}
+
 func appendName(b []byte, n stream.StreamName) []byte {
 	return appendString(appendString(b, n.Scope), n.Stream)
 }
@@ -364,6 +445,37 @@ func (d *decoder) u64(what string) uint64 {
 }
 
 func (d *decoder) i64(what string) int64 { return int64(d.u64(what)) }
+
+func (d *decoder) flag(what string) bool {
+	switch v := d.u8(what); v {
+	case 0, 1:
+		return v == 1
+	default:
+		d.fail("%s flag %d, want 0 or 1", what, v)
+		return false
+	}
+}
+
+// keyBound reads a key-range bound; one that is not a finite number is
+// out of range (the store would refuse it anyway, and NaN would not
+// compare equal to itself).
+func (d *decoder) keyBound(what string) float64 {
+	v := math.Float64frombits(d.u64(what))
+	if d.err == nil && (math.IsNaN(v) || math.IsInf(v, 0)) {
+		d.invalid("%s %v: want a finite number", what, v)
+	}
+	return v
+}
+
+// segmentIDs reads a count and that many segment ids.
+func (d *decoder) segmentIDs(what string) []stream.SegmentID {
+	n := d.count(what, 8)
+	ids := make([]stream.SegmentID, n)
+	for i := range ids {
+		ids[i] = stream.SegmentID(d.u64(what))
+	}
+	return ids
+}
 
 func (d *decoder) str(what string) string { return string(d.take(int(d.u16(what+" length")), what)) }
 
@@ -552,21 +664,11 @@ func (m Group) appendPayload(b []byte) []byte  { return appendBlob(b, m.Info) }
 func (m *Group) decode(d *decoder)             { m.Info = d.blob("group info") }
 
 func (m Ack) appendPayload(b []byte) []byte {
-	var dup byte
-	if m.Duplicate {
-		dup = 1
-	}
-	return append(appendI64(appendU64(b, uint64(m.Segment)), m.Offset), dup)
+	return appendBool(appendI64(appendU64(b, uint64(m.Segment)), m.Offset), m.Duplicate)
 }
 
 func (m *Ack) decode(d *decoder) {
-	m.Segment, m.Offset = stream.SegmentID(d.u64("segment")), d.i64("offset")
-	switch dup := d.u8("duplicate"); dup {
-	case 0, 1:
-		m.Duplicate = dup == 1
-	default:
-		d.fail("duplicate flag %d, want 0 or 1", dup)
-	}
+	m.Segment, m.Offset, m.Duplicate = stream.SegmentID(d.u64("segment")), d.i64("offset"), d.flag("duplicate")
 }
 
 // EventHeaderSize is the fixed part of each event in Events: segment id,
@@ -574,13 +676,15 @@ func (m *Ack) decode(d *decoder) {
 // data length, 4.
 const EventHeaderSize = 8*4 + 4
 
+// Events end with the sealed flag and the successors (a count and ids),
+// after the events.
 func (m Events) appendPayload(b []byte) []byte {
 	b = appendU32(appendI64(b, m.Next), uint32(len(m.Events)))
 	for _, e := range m.Events {
 		b = appendI64(appendI64(appendU64(b, uint64(e.Segment)), e.Offset), e.Next)
 		b = appendBlob(appendI64(b, e.Time.UnixNano()), e.Data)
 	}
-	return b
+	return appendSegmentIDs(appendBool(b, m.Sealed), m.Successors)
 }
 
 func (m *Events) decode(d *decoder) {
@@ -592,13 +696,104 @@ func (m *Events) decode(d *decoder) {
 		e.Segment, e.Offset, e.Next = stream.SegmentID(d.u64("segment")), d.i64("offset"), d.i64("next")
 		e.Time, e.Data = time.Unix(0, d.i64("time")), d.blob("event data")
 	}
+	m.Sealed = d.flag("sealed")
+	if m.Successors = d.segmentIDs("successor"); len(m.Successors) == 0 {
+		m.Successors = nil
+	}
 }
 
-// EventsSize is the payload size of an Events answer with these events.
+// EventsFixedSize is the part of an Events answer that does not depend
+// on its events: next, the event count, the sealed flag and the successor
+// count.
+const EventsFixedSize = 8 + 4 + 1 + 4
+
+// EventsSize is the payload size of an Events answer with these events
+// and no successors.
 func EventsSize(events []stream.Event) int {
-	n := 12
+	n := EventsFixedSize
 	for _, e := range events {
 		n += EventHeaderSize + len(e.Data)
 	}
 	return n
+}
+
+// A scale is its name, its form and the form's fields: for seal and
+// ranges, the segment ids (a count and ids) and the ranges (a count and,
+// for each, low and high as IEEE 754 doubles); for a split, the segment
+// and the parts; for a merge, the segment ids.
+func (m Scale) appendPayload(b []byte) []byte {
+	b = append(appendName(b, m.Stream), byte(m.Form))
+	switch m.Form {
+	case ScaleSealRanges:
+		b = appendU32(appendSegmentIDs(b, m.Seal), uint32(len(m.Ranges)))
+		for _, r := range m.Ranges {
+			b = appendU64(appendU64(b, math.Float64bits(r.Low)), math.Float64bits(r.High))
+		}
+	case ScaleSplit:
+		b = appendU32(appendU64(b, uint64(m.Segment)), m.Parts)
+	case ScaleMerge:
+		b = appendSegmentIDs(b, m.Merge)
+	}
+	return b
+}
+
+func (m *Scale) decode(d *decoder) {
+	m.Stream, m.Form = d.name(), ScaleForm(d.u8("form"))
+	if d.err != nil {
+		return
+	}
+	switch m.Form {
+	case ScaleSealRanges:
+		m.Seal = d.segmentIDs("sealed segment")
+		m.Ranges = make([]stream.KeyRange, d.count("range", 16))
+		for i := range m.Ranges {
+			m.Ranges[i] = stream.KeyRange{Low: d.keyBound("range low"), High: d.keyBound("range high")}
+		}
+		if d.err == nil && (len(m.Seal) == 0 || len(m.Ranges) == 0) {
+			d.invalid("a scale of %d segments into %d ranges: it needs at least one of each", len(m.Seal), len(m.Ranges))
+		}
+	case ScaleSplit:
+		m.Segment, m.Parts = stream.SegmentID(d.u64("segment")), d.u32("parts")
+	case ScaleMerge:
+		m.Merge = d.segmentIDs("merged segment")
+		if d.err == nil && len(m.Merge) < 2 {
+			d.invalid("a merge of %d segments: it needs at least 2", len(m.Merge))
+		}
+	default:
+		d.fail("scale form %d, want 1 (seal and ranges), 2 (split) or 3 (merge)", m.Form)
+	}
+}
+
+func (ListInstances) appendPayload(b []byte) []byte { return b }
+func (*ListInstances) decode(*decoder)              {}
+
+func (m SetInstances) appendPayload(b []byte) []byte { return appendU32(b, m.Count) }
+func (m *SetInstances) decode(d *decoder) {
+	if m.Count = d.u32("instances"); d.err == nil && m.Count == 0 {
+		d.invalid("0 instances: want 1 or more")
+	}
+}
+
+func (m Segments) appendPayload(b []byte) []byte { return appendBlob(b, m.Info) }
+func (m *Segments) decode(d *decoder)            { m.Info = d.blob("segments") }
+
+// A move is the container (i64), the instances it left and joined
+// (strings), how long it took (i64 nanoseconds) and the log records
+// replayed (i64).
+func (m Moves) appendPayload(b []byte) []byte {
+	b = appendU32(b, uint32(len(m.Moves)))
+	for _, mv := range m.Moves {
+		b = appendString(appendString(appendI64(b, int64(mv.Container)), mv.From), mv.To)
+		b = appendI64(appendI64(b, int64(mv.Took)), int64(mv.Replayed))
+	}
+	return b
+}
+
+func (m *Moves) decode(d *decoder) {
+	m.Moves = make([]stream.ContainerMove, d.count("move", 28))
+	for i := range m.Moves {
+		mv := &m.Moves[i]
+		mv.Container, mv.From, mv.To = int(d.i64("container")), d.str("from"), d.str("to")
+		mv.Took, mv.Replayed = time.Duration(d.i64("took")), int(d.i64("replayed"))
+	}
 }

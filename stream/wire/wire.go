@@ -32,8 +32,10 @@ import (
 )
 
 // Version is the protocol version this package speaks. A hello with
-// another version is refused.
-const Version = 1
+// another version is refused. Version 2 added scaling (Scale, Segments),
+// segment-store instances (ListInstances, SetInstances, Moves), the
+// sealed flag and successors of an Events answer, and codes 14 and 15.
+const Version = 2
 
 // HeaderSize is the size of a frame's header: payload length (uint32),
 // type (uint8) and request id (uint32), little endian.
@@ -69,6 +71,7 @@ const (
 	TypeListStreams    Type = 0x22
 	TypeDeleteStream   Type = 0x23
 	TypeTruncate       Type = 0x24
+	TypeScale          Type = 0x25
 	TypeAppend         Type = 0x30
 	TypeRead           Type = 0x31
 	TypeCreateGroup    Type = 0x40
@@ -79,18 +82,22 @@ const (
 	TypeReadGroup      Type = 0x45
 	TypeCheckpoint     Type = 0x46
 	TypeLeaveGroup     Type = 0x47
+	TypeListInstances  Type = 0x50
+	TypeSetInstances   Type = 0x51
 )
 
 // Answers.
 const (
-	TypeWelcome Type = 0x80
-	TypeOK      Type = 0x81
-	TypeError   Type = 0x82
-	TypeNames   Type = 0x83
-	TypeStream  Type = 0x84
-	TypeAck     Type = 0x85
-	TypeEvents  Type = 0x86
-	TypeGroup   Type = 0x87
+	TypeWelcome  Type = 0x80
+	TypeOK       Type = 0x81
+	TypeError    Type = 0x82
+	TypeNames    Type = 0x83
+	TypeStream   Type = 0x84
+	TypeAck      Type = 0x85
+	TypeEvents   Type = 0x86
+	TypeGroup    Type = 0x87
+	TypeSegments Type = 0x88
+	TypeMoves    Type = 0x89
 )
 
 var typeNames = map[Type]string{
@@ -102,8 +109,9 @@ var typeNames = map[Type]string{
 	TypeCreateGroup: "create-group", TypeDeleteGroup: "delete-group", TypeDescribeGroup: "describe-group",
 	TypeListGroups: "list-groups", TypeJoinGroup: "join-group", TypeReadGroup: "read-group",
 	TypeCheckpoint: "checkpoint", TypeLeaveGroup: "leave-group",
+	TypeScale: "scale", TypeListInstances: "list-instances", TypeSetInstances: "set-instances",
 	TypeWelcome: "welcome", TypeOK: "ok", TypeError: "error", TypeNames: "names", TypeStream: "stream",
-	TypeAck: "ack", TypeEvents: "events", TypeGroup: "group",
+	TypeAck: "ack", TypeEvents: "events", TypeGroup: "group", TypeSegments: "segments", TypeMoves: "moves",
 }
 
 func (t Type) String() string {

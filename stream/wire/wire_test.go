@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -34,6 +35,11 @@ func examples() []Message {
 		&Truncate{Stream: name, Cut: stream.StreamCut{0: 40, stream.NewSegmentID(1, 3): 7}},
 		&Append{Stream: name, RoutingKey: "camera-1", WriterID: "w1", Seq: 9, Events: [][]byte{[]byte("frame-1"), {}, []byte("frame-3")}},
 		&Read{Stream: name, Segment: 1, Offset: 4096, MaxBytes: 1 << 20, Wait: 1500 * time.Millisecond},
+		&Scale{Stream: name, Form: ScaleSealRanges, Seal: []stream.SegmentID{1, 2}, Ranges: []stream.KeyRange{{Low: 0.25, High: 0.5}, {Low: 0.5, High: 0.75}}},
+		&Scale{Stream: name, Form: ScaleSplit, Segment: stream.NewSegmentID(1, 3), Parts: 4},
+		&Scale{Stream: name, Form: ScaleMerge, Merge: []stream.SegmentID{stream.NewSegmentID(1, 3), stream.NewSegmentID(1, 4)}},
+		&ListInstances{},
+		&SetInstances{Count: 3},
 		&CreateGroup{Group: "viewers", Stream: name},
 		&DeleteGroup{Group: "viewers"},
 		&DescribeGroup{Group: "viewers"},
@@ -46,10 +52,15 @@ func examples() []Message {
 		&Stream{Info: []byte(`{"name":{"scope":"surgery","stream":"cams"}}`)},
 		&Group{Info: []byte(`{"name":"viewers"}`)},
 		&Ack{Segment: stream.NewSegmentID(2, 5), Offset: 77, Duplicate: true},
+		&Segments{Info: []byte(`[{"id":4294967298,"range":{"low":0,"high":0.5},"start":0,"end":0,"epoch":1}]`)},
+		&Moves{Moves: []stream.ContainerMove{
+			{Container: 3, From: "segment-store-0", To: "segment-store-1", Took: 12 * time.Millisecond, Replayed: 40},
+			{Container: 7, From: "segment-store-0", To: "segment-store-2"},
+		}},
 		&Events{Next: 4200, Events: []stream.Event{
 			{Segment: 1, Offset: 4096, Next: 4107, Time: at, Data: []byte("frame-1")},
 			{Segment: 1, Offset: 4107, Next: 4111, Time: at.Add(time.Millisecond), Data: []byte{}},
-		}},
+		}, Sealed: true, Successors: []stream.SegmentID{stream.NewSegmentID(1, 2), stream.NewSegmentID(1, 3)}},
 		&Error{Code: CodeNotFound, Message: "stream: stream surgery/nope: not found"},
 	}
 }
@@ -119,6 +130,14 @@ func TestDecodeRefuses(t *testing.T) {
 		{"a read too large", Frame{Type: TypeRead, Payload: (&Read{Stream: name, MaxBytes: MaxReadBytes + 1}).appendPayload(nil)}, "max bytes"},
 		{"a bad duplicate flag", Frame{Type: TypeAck, Payload: append(make([]byte, 16), 2)}, "duplicate flag 2"},
 		{"a segment twice in a cut", Frame{Type: TypeTruncate, Payload: append(appendU32(appendName(nil, name), 2), make([]byte, 32)...)}, "twice in the cut"},
+		{"an unknown scale form", Frame{Type: TypeScale, Payload: append(appendName(nil, name), 9)}, "scale form 9"},
+		{"a scale range not a number, too", Frame{Type: TypeScale, Payload: (&Scale{Stream: name, Form: ScaleSealRanges, Seal: []stream.SegmentID{1}, Ranges: []stream.KeyRange{{Low: math.NaN(), High: 1}}}).appendPayload(nil)}, "range low NaN"},
+		{"a scale without ranges, too few", Frame{Type: TypeScale, Payload: (&Scale{Stream: name, Form: ScaleSealRanges, Seal: []stream.SegmentID{1}}).appendPayload(nil)}, "needs at least one of each"},
+		{"a merge of one segment, too few", Frame{Type: TypeScale, Payload: (&Scale{Stream: name, Form: ScaleMerge, Merge: []stream.SegmentID{1}}).appendPayload(nil)}, "needs at least 2"},
+		{"zero instances, too few", Frame{Type: TypeSetInstances, Payload: []byte{0, 0, 0, 0}}, "0 instances"},
+		{"a bad sealed flag", Frame{Type: TypeEvents, Payload: append(make([]byte, 12), 7)}, "sealed flag 7"},
+		{"events without the sealed flag (version 1)", Frame{Type: TypeEvents, Payload: make([]byte, 12)}, "sealed"},
+		{"a forged move count", Frame{Type: TypeMoves, Payload: []byte{0xff, 0xff, 0, 0}}, "move count 65535"},
 	}
 	for _, c := range cases {
 		_, err := Decode(c.f)
@@ -156,7 +175,7 @@ func TestEncodeRefusesOversizedMessages(t *testing.T) {
 	if _, err := Encode(1, m); err == nil {
 		t.Fatal("an answer larger than a frame was encoded")
 	}
-	if n := EventsSize(m.Events); n != 12+EventHeaderSize+MaxPayload {
+	if n := EventsSize(m.Events); n != 17+EventHeaderSize+MaxPayload || n != len(AppendFrame(nil, 0, m))-HeaderSize {
 		t.Fatalf("EventsSize = %d", n)
 	}
 }
@@ -165,7 +184,8 @@ func TestEncodeRefusesOversizedMessages(t *testing.T) {
 // frame and decoded, is still recognised with errors.Is.
 func TestErrorsMapBack(t *testing.T) {
 	for _, sentinel := range []error{stream.ErrNotFound, stream.ErrExists, stream.ErrTruncated, stream.ErrBackPressure,
-		stream.ErrClosed, stream.ErrReaderClosed, lts.ErrUnavailable, ErrConflict, ErrUnauthorized, ErrVersion} {
+		stream.ErrClosed, stream.ErrReaderClosed, lts.ErrUnavailable, ErrConflict, ErrUnauthorized, ErrVersion,
+		stream.ErrSealed, ErrUnsupported} {
 		storeErr := errors.Join(errors.New("stream: surgery/cams"), sentinel)
 		b, err := Encode(7, ErrorOf(storeErr))
 		if err != nil {
