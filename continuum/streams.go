@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -29,20 +28,16 @@ type streamServer struct {
 	srv   *tcp.Server
 }
 
-// streamProtocol binds opts.StreamListen, or returns nil if it is empty
-// (or optional and taken). With spec.auth enabled, writing needs a token
-// of role operator or admin, as the API does.
-func streamProtocol(cfg v1alpha1.Continuum, opts UpOptions, log *slog.Logger, out io.Writer) (*streamServer, error) {
+// streamProtocol binds opts.StreamListen, or returns nil if it is empty.
+// With spec.auth enabled, writing needs a token of role operator or admin,
+// as the API does.
+func streamProtocol(cfg v1alpha1.Continuum, opts UpOptions, log *slog.Logger) (*streamServer, error) {
 	if opts.StreamListen == "" {
 		return nil, nil
 	}
 	ln, err := net.Listen("tcp", opts.StreamListen)
 	if err != nil {
-		if opts.StreamListenOptional {
-			fmt.Fprintf(out, "cloudskin up: not serving the stream protocol: %v (set --stream-listen)\n", err)
-			return nil, nil
-		}
-		return nil, fmt.Errorf("stream protocol: listen on %s: %w", opts.StreamListen, err)
+		return nil, fmt.Errorf("stream protocol: listen on %s: %w (set --stream-listen, or empty to serve none)", opts.StreamListen, err)
 	}
 	s := &streamServer{ln: ln, log: log}
 	if cfg.Spec.Auth.Enabled {

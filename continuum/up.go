@@ -43,10 +43,6 @@ type UpOptions struct {
 	// StreamListen is where the stream store's TCP protocol (stream/tcp)
 	// is served, next to its REST API; empty serves none.
 	StreamListen string
-	// StreamListenOptional, when StreamListen cannot be bound (the default
-	// address, taken by another up), says so and goes on without it
-	// rather than failing.
-	StreamListenOptional bool
 	// StreamInstances is how many segment-store instances the stream
 	// store's cluster starts with; 0 runs one store, no cluster (see
 	// streamapi.BackendOptions). The instance API (PUT
@@ -85,7 +81,7 @@ func Up(ctx context.Context, cfg v1alpha1.Continuum, opts UpOptions, log *slog.L
 		s3.Close()
 		return err
 	}
-	streams, err := streamProtocol(cfg, opts, log, out)
+	streams, err := streamProtocol(cfg, opts, log)
 	if err != nil {
 		rt.Close()
 		s3.Close()

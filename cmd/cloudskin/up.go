@@ -23,8 +23,7 @@ GEDS: its metadata service and its S3 gateway (--s3-listen; keys from
 $CLOUDSKIN_S3_ACCESS_KEY and $CLOUDSKIN_S3_SECRET_KEY, or made once, kept
 under --data and printed), and the stream store: its REST API on the control
 plane's address and its TCP protocol on --stream-listen ('cloudskin stream'
-uses it; empty serves none; if the default address is taken, up says so and
-runs without it). The stream store is one store by default, the fastest
+uses it; empty serves none). The stream store is one store by default, the fastest
 (one log whose group commit serves every stream); --stream-instances N runs
 it as a cluster of 8 containers over N segment-store instances, whose count
 PUT /streams/v1/instances and the Learning Plane's stream actuator change
@@ -61,7 +60,7 @@ them). State is kept under --data and survives restarts. Stop with Ctrl-C.`,
 			if streamInstances < 0 {
 				return fmt.Errorf("--stream-instances %d: want 0 (one store) or more", streamInstances)
 			}
-			opts := continuum.UpOptions{StreamListen: streamListen, StreamListenOptional: !cmd.Flags().Changed("stream-listen"), StreamInstances: streamInstances}
+			opts := continuum.UpOptions{StreamListen: streamListen, StreamInstances: streamInstances}
 			return continuum.Up(cmd.Context(), cfg, opts, log, cmd.OutOrStdout())
 		},
 	}
