@@ -54,7 +54,7 @@ spec:
   dataSources: [{name: camera-1, latency: 2ms}]
   capacity: {cores: 1, memory: 2Gi}
 YAML
-"$bin" up -f "$work/continuum.yaml" --listen "127.0.0.1:$port" --s3-listen 127.0.0.1:0 --data "$work/state" --log-level warn >"$work/up.log" 2>&1 &
+"$bin" up -f "$work/continuum.yaml" --listen "127.0.0.1:$port" --s3-listen 127.0.0.1:0 --stream-listen 127.0.0.1:0 --data "$work/state" --log-level warn >"$work/up.log" 2>&1 &
 pids+=($!)
 edge_note="pinned to core 0"
 XDG_CACHE_HOME=$work/edge-cache taskset -c 0 "$bin" agent -f "$work/edge.yaml" --server "$server" --interval 500ms --listen 127.0.0.1:0 --log-level warn >"$work/edge.log" 2>&1 &

@@ -70,7 +70,7 @@ spec:
         type: cloud
         capacity: {cores: 2, memory: 16Gi, disk: 100Gi}
 EOF
-"$bin" up -f "$work/continuum.yaml" --listen "127.0.0.1:$port" --data "$work/state" --log-level warn >"$work/up.log" 2>&1 &
+"$bin" up -f "$work/continuum.yaml" --listen "127.0.0.1:$port" --s3-listen 127.0.0.1:0 --stream-listen 127.0.0.1:0 --data "$work/state" --log-level warn >"$work/up.log" 2>&1 &
 pids+=($!)
 edge_note="pinned to core 0"
 XDG_CACHE_HOME=$work/edge-cache taskset -c 0 "$bin" agent --server "$server" --name edge --type edge --cores 1 --interval 500ms --listen 127.0.0.1:0 --log-level warn >"$work/edge.log" 2>&1 &
