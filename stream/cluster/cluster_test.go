@@ -7,7 +7,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,199 +29,68 @@ func TestScalingUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	const streams, keys = 6, 4
-	names := make([]stream.StreamName, streams)
-	for i := range names {
-		names[i] = stream.StreamName{Scope: "load", Stream: "st-" + strconv.Itoa(i)}
-		mustCreate(t, cl, names[i], 3)
+	names := loadNames("load", 6)
+	for _, name := range names {
+		mustCreate(t, cl, name, 3)
 	}
-
-	// Writers: pipelined, up to 32 appends in flight; each event is
-	// "key:n" with n counting per key.
-	var (
-		mu      sync.Mutex
-		acked   = make([]int, streams) // per stream
-		written = make([][keys]int, streams)
-		errs    []error
-	)
-	fail := func(err error) {
-		mu.Lock()
-		errs = append(errs, err)
-		mu.Unlock()
-	}
-	stop := make(chan struct{})
-	var writers sync.WaitGroup
-	for i, name := range names {
-		w, err := cl.NewWriter(name, "writer-"+strconv.Itoa(i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		writers.Go(func() {
-			var window []*stream.Ack
-			wait := func(a *stream.Ack) {
-				if _, err := a.Wait(ctx); err != nil {
-					fail(fmt.Errorf("stream %d: ack: %w", i, err))
-				}
-				mu.Lock()
-				acked[i]++
-				mu.Unlock()
-			}
-			for n := 0; ; n++ {
-				select {
-				case <-stop:
-					for _, a := range window {
-						wait(a)
-					}
-					return
-				default:
-				}
-				k := n % keys
-				a, err := w.WriteAsync(ctx, "k"+strconv.Itoa(k), fmt.Appendf(nil, "k%d:%d", k, written[i][k]))
-				if err != nil {
-					fail(fmt.Errorf("stream %d: write: %w", i, err))
-					return
-				}
-				written[i][k]++
-				window = append(window, a)
-				if len(window) == 32 {
-					wait(window[0])
-					window = window[1:]
-				}
-			}
-		})
-	}
-
-	// Readers: a group per stream, two readers each.
-	rctx, cancelReaders := context.WithCancel(ctx)
-	got := make([][]string, streams)
-	var readers sync.WaitGroup
-	var members []*Reader
-	for i, name := range names {
-		g, err := cl.CreateReaderGroup(ctx, "g-"+strconv.Itoa(i), name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for r := range 2 {
-			rd, err := g.Join("r" + strconv.Itoa(r))
+	totalMoves := 0
+	runLoad(t, loadRun{
+		streams: len(names), keys: 4, window: 32, step: 50,
+		writer: func(i int) appendFunc {
+			return writerAppends(t, cl, names[i], "writer-"+strconv.Itoa(i))
+		},
+		// A group per stream, two readers each.
+		readers: func(i int) []stream.GroupReader {
+			g, err := cl.CreateReaderGroup(ctx, "g-"+strconv.Itoa(i), names[i])
 			if err != nil {
 				t.Fatal(err)
 			}
-			members = append(members, rd)
-			readers.Go(func() {
-				for {
-					ev, err := rd.Read(rctx)
-					if err != nil {
-						if rctx.Err() == nil {
-							fail(fmt.Errorf("stream %d reader %d: %w", i, r, err))
-						}
-						return
-					}
-					mu.Lock()
-					got[i] = append(got[i], string(ev.Data))
-					mu.Unlock()
+			var members []stream.GroupReader
+			for r := range 2 {
+				rd, err := g.Join("r" + strconv.Itoa(r))
+				if err != nil {
+					t.Fatal(err)
 				}
-			})
-		}
-	}
-
-	progress := func(more int) {
-		mu.Lock()
-		target := make([]int, streams)
-		for i := range target {
-			target[i] = acked[i] + more
-		}
-		mu.Unlock()
-		waitFor(t, "writers to make progress", func() bool {
-			mu.Lock()
-			defer mu.Unlock()
-			if len(errs) > 0 {
-				return true
+				members = append(members, rd)
 			}
-			for i := range target {
-				if acked[i] < target[i] {
-					return false
-				}
-			}
-			return true
-		})
-	}
-
-	totalMoves := 0
-	for _, n := range []int{3, 2, 1, 4} {
-		progress(50)
-		moves, err := cl.SetInstances(ctx, n)
-		if err != nil {
-			t.Fatalf("to %d instances: %v", n, err)
-		}
-		if len(moves) == 0 {
-			t.Fatalf("to %d instances: nothing moved", n)
-		}
-		for _, m := range moves {
-			if m.From == m.To || m.Took <= 0 {
-				t.Fatalf("move %+v", m)
-			}
-		}
-		totalMoves += len(moves)
-		checkBalanced(t, 8, cl.Instances(), cl.Assignment())
-		if len(cl.Instances()) != n {
-			t.Fatalf("instances %v, want %d", cl.Instances(), n)
-		}
-	}
-	progress(50)
-	close(stop)
-	writers.Wait()
-	mu.Lock()
-	if len(errs) > 0 {
-		t.Fatalf("errors during scaling: %v", errors.Join(errs...))
-	}
-	mu.Unlock()
-
-	waitFor(t, "readers to catch up", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		for i := range got {
-			if len(got[i]) < acked[i] {
-				return false
-			}
-		}
-		return true
+			return members
+		},
+		scale: func(n int) { totalMoves += scaleChecked(t, cl, n) },
 	})
-	cancelReaders()
-	readers.Wait()
-	for i := range got {
-		if len(got[i]) != acked[i] {
-			t.Errorf("stream %d: read %d events, %d were acknowledged", i, len(got[i]), acked[i])
-		}
-		next := [keys]int{}
-		for _, e := range got[i] {
-			var k, n int
-			if _, err := fmt.Sscanf(e, "k%d:%d", &k, &n); err != nil {
-				t.Fatalf("stream %d: event %q: %v", i, e, err)
-			}
-			if n != next[k] {
-				t.Fatalf("stream %d key k%d: got event %d, want %d (duplicate, gap or reorder)", i, k, n, next[k])
-			}
-			next[k]++
-		}
-		if next != written[i] {
-			t.Errorf("stream %d: read up to %v per key, wrote %v", i, next, written[i])
-		}
-	}
 	if v := gauge(t, reg, "stream_cluster_instances"); v != 4 {
 		t.Errorf("stream_cluster_instances = %v, want 4", v)
 	}
 	if v := counter(t, reg, "stream_cluster_container_moves_total"); v != float64(totalMoves) {
 		t.Errorf("moves counted %v, made %d", v, totalMoves)
 	}
-	for _, r := range members {
-		if err := r.Close(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
 	if err := cl.Close(); err != nil {
 		t.Fatal(err)
 	}
 	checkNoLeak(t, before)
+}
+
+// scaleChecked goes to n instances and returns how many containers moved,
+// each a real move that took time, leaving n instances and the containers
+// balanced over them.
+func scaleChecked(t *testing.T, cl *Cluster, n int) int {
+	t.Helper()
+	moves, err := cl.SetInstances(context.Background(), n)
+	if err != nil {
+		t.Fatalf("to %d instances: %v", n, err)
+	}
+	if len(moves) == 0 {
+		t.Fatalf("to %d instances: nothing moved", n)
+	}
+	for _, m := range moves {
+		if m.From == m.To || m.Took <= 0 {
+			t.Fatalf("move %+v", m)
+		}
+	}
+	checkBalanced(t, 8, cl.Instances(), cl.Assignment())
+	if len(cl.Instances()) != n {
+		t.Fatalf("instances %v, want %d", cl.Instances(), n)
+	}
+	return len(moves)
 }
 
 func metric(t *testing.T, reg *prometheus.Registry, name string) *dto.Metric {

@@ -3,11 +3,9 @@ package cluster
 import (
 	"context"
 	"errors"
-	"fmt"
 	"runtime"
 	"slices"
 	"strconv"
-	"sync"
 	"testing"
 
 	"github.com/cloudskin/cloudskin/stream"
@@ -32,166 +30,39 @@ func TestServiceAppendAsyncAcrossMoves(t *testing.T) {
 		t.Fatal("the cluster's Service is not a stream.InstanceScaler")
 	}
 	ctx := context.Background()
-	const streams, keys, window = 4, 3, 16
 	if err := svc.CreateScope(ctx, "svc"); err != nil {
 		t.Fatal(err)
 	}
-	names := make([]stream.StreamName, streams)
-	groups := make([]stream.Group, streams)
-	for i := range names {
-		names[i] = stream.StreamName{Scope: "svc", Stream: "st-" + strconv.Itoa(i)}
-		if err := svc.CreateStream(ctx, names[i], stream.StreamConfig{Segments: 2}); err != nil {
-			t.Fatal(err)
-		}
-		if groups[i], err = svc.CreateReaderGroup(ctx, "g-"+strconv.Itoa(i), names[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	var (
-		mu    sync.Mutex
-		acked = make([]int, streams)
-		errs  []error
-		got   = make([][]string, streams)
-	)
-	fail := func(err error) {
-		mu.Lock()
-		errs = append(errs, err)
-		mu.Unlock()
-	}
-	stop := make(chan struct{})
-	var writers sync.WaitGroup
+	names := loadNames("svc", 4)
+	groups := make([]stream.Group, len(names))
 	for i, name := range names {
-		writers.Go(func() {
-			slots := make(chan struct{}, window)
-			var inflight sync.WaitGroup
-			defer inflight.Wait()
-			next := [keys]int{}
-			for n := 0; ; n++ {
-				select {
-				case <-stop:
-					return
-				case slots <- struct{}{}:
-				}
-				k := n % keys
-				req := stream.AppendRequest{Stream: name, RoutingKey: "k" + strconv.Itoa(k), Events: [][]byte{fmt.Appendf(nil, "k%d:%d", k, next[k])}}
-				inflight.Add(1)
-				err := svc.AppendAsync(req, func(_ stream.AppendResult, err error) {
-					defer inflight.Done()
-					<-slots
-					if err != nil {
-						fail(fmt.Errorf("stream %d: ack: %w", i, err))
-						return
-					}
-					mu.Lock()
-					acked[i]++
-					mu.Unlock()
-				})
-				if err != nil {
-					inflight.Done()
-					fail(fmt.Errorf("stream %d: AppendAsync: %w", i, err))
-					return
-				}
-				next[k]++
-			}
-		})
-	}
-
-	rctx, cancelReaders := context.WithCancel(ctx)
-	var readers sync.WaitGroup
-	members := make([]stream.GroupReader, streams)
-	for i, g := range groups {
-		r, err := g.Join("r")
-		if err != nil {
+		if err := svc.CreateStream(ctx, name, stream.StreamConfig{Segments: 2}); err != nil {
 			t.Fatal(err)
 		}
-		members[i] = r
-		readers.Go(func() {
-			for {
-				ev, err := r.Read(rctx)
-				if err != nil {
-					if rctx.Err() == nil {
-						fail(fmt.Errorf("stream %d reader: %w", i, err))
-					}
-					return
-				}
-				mu.Lock()
-				got[i] = append(got[i], string(ev.Data))
-				mu.Unlock()
-			}
-		})
-	}
-
-	progress := func(more int) {
-		mu.Lock()
-		target := slices.Clone(acked)
-		mu.Unlock()
-		waitFor(t, "writers to make progress", func() bool {
-			mu.Lock()
-			defer mu.Unlock()
-			if len(errs) > 0 {
-				return true
-			}
-			for i := range target {
-				if acked[i] < target[i]+more {
-					return false
-				}
-			}
-			return true
-		})
-	}
-	for _, n := range []int{3, 2, 1, 4} {
-		progress(40)
-		moves, err := scaler.SetInstances(ctx, n)
-		if err != nil {
-			t.Fatalf("to %d instances: %v", n, err)
-		}
-		if len(moves) == 0 || len(scaler.Instances()) != n {
-			t.Fatalf("to %d instances: %d moves, instances %v", n, len(moves), scaler.Instances())
+		if groups[i], err = svc.CreateReaderGroup(ctx, "g-"+strconv.Itoa(i), name); err != nil {
+			t.Fatal(err)
 		}
 	}
-	progress(40)
-	close(stop)
-	writers.Wait()
-
-	waitFor(t, "readers to catch up", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		for i := range got {
-			if len(got[i]) < acked[i] {
-				return false
+	runLoad(t, loadRun{
+		streams: len(names), keys: 3, window: 16, step: 40,
+		writer: func(i int) appendFunc { return serviceAppends(svc, names[i]) },
+		readers: func(i int) []stream.GroupReader {
+			r, err := groups[i].Join("r")
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		return true
+			return []stream.GroupReader{r}
+		},
+		scale: func(n int) {
+			moves, err := scaler.SetInstances(ctx, n)
+			if err != nil {
+				t.Fatalf("to %d instances: %v", n, err)
+			}
+			if len(moves) == 0 || len(scaler.Instances()) != n {
+				t.Fatalf("to %d instances: %d moves, instances %v", n, len(moves), scaler.Instances())
+			}
+		},
 	})
-	cancelReaders()
-	readers.Wait()
-	mu.Lock()
-	defer mu.Unlock()
-	if len(errs) > 0 {
-		t.Fatalf("errors during scaling: %v", errors.Join(errs...))
-	}
-	for i := range got {
-		if len(got[i]) != acked[i] {
-			t.Errorf("stream %d: read %d events, %d were acknowledged", i, len(got[i]), acked[i])
-		}
-		next := [keys]int{}
-		for _, e := range got[i] {
-			var k, n int
-			if _, err := fmt.Sscanf(e, "k%d:%d", &k, &n); err != nil {
-				t.Fatalf("stream %d: event %q: %v", i, e, err)
-			}
-			if n != next[k] {
-				t.Fatalf("stream %d key %d: read %d, want %d (lost, repeated or out of order)", i, k, n, next[k])
-			}
-			next[k]++
-		}
-	}
-	for _, r := range members {
-		if err := r.Close(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
 	if err := cl.Close(); err != nil {
 		t.Fatal(err)
 	}
