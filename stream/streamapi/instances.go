@@ -26,7 +26,7 @@ type assigner interface {
 // errNoInstances is the answer of a service that is one store.
 var errNoInstances = &httpapi.Error{
 	Code: http.StatusNotImplemented, Reason: "NotImplemented",
-	Err: errors.New("stream: this server runs a single store, not a cluster of segment-store instances, so it has no instance count to read or set"),
+	Err: errors.New("stream: this server runs a single store, not a cluster of segment-store instances, so it has no instance count to read or set (a cluster runs with 'cloudskin up --stream-instances N' on a new data directory)"),
 }
 
 func (h *Handler) scaler() (stream.InstanceScaler, error) {

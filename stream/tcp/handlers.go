@@ -208,7 +208,7 @@ func (c *conn) scale(m *wire.Scale) wire.Message {
 func (c *conn) instanceScaler(what string) (stream.InstanceScaler, *wire.Error) {
 	is, ok := c.s.store.(stream.InstanceScaler)
 	if !ok {
-		return nil, wire.Errorf(wire.CodeUnsupported, "stream server: cannot %s: this server runs a single segment store, not several instances under one controller: %v", what, wire.ErrUnsupported)
+		return nil, wire.Errorf(wire.CodeUnsupported, "stream server: cannot %s: this server runs a single segment store, not several instances under one controller (a cluster runs with 'cloudskin up --stream-instances N' or 'cloudskin stream serve --instances N' on a new data directory): %v", what, wire.ErrUnsupported)
 	}
 	return is, nil
 }
