@@ -90,7 +90,7 @@ func (s *Store) AppendAsync(req AppendRequest, done func(AppendResult, error)) e
 
 	seg.mu.Lock()
 	defer seg.mu.Unlock()
-	if req.WriterID != "" && req.Seq <= seg.writers[req.WriterID] {
+	if req.WriterID != "" && req.Seq <= seg.writers[req.WriterID].seq {
 		// A retry of an append already in the log, perhaps not yet
 		// durable: answer once everything before this point is.
 		return s.appendToLog(nil, func([]wal.Address) {
@@ -131,7 +131,7 @@ func (s *Store) AppendAsync(req AppendRequest, done func(AppendResult, error)) e
 	}
 	seg.tailEnd = end
 	if req.WriterID != "" {
-		seg.writers[req.WriterID] = req.Seq
+		seg.writers[req.WriterID] = writerMark{seq: req.Seq, seen: r.time}
 	}
 	return nil
 }
@@ -186,7 +186,7 @@ func (s *Store) NewWriter(name StreamName, id string) (*Writer, error) {
 	w := &Writer{s: s, stream: name, id: id, inflight: make(chan struct{}, s.opts.WriterInFlight)}
 	for _, seg := range st.segments {
 		seg.mu.Lock()
-		w.seq = max(w.seq, seg.writers[id])
+		w.seq = max(w.seq, seg.writers[id].seq)
 		seg.mu.Unlock()
 	}
 	return w, nil

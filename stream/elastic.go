@@ -272,7 +272,7 @@ func (s *Store) applyScale(p scalePlan) []*segment {
 	for i, c := range p.created {
 		seg := &segment{
 			id: c.ID, rng: c.Range, stream: st, created: p.time, predecessors: c.Predecessors,
-			writers: map[string]int64{},
+			writers: map[string]writerMark{},
 		}
 		seg.load.start(now) // at replay: measured from the store's opening
 		for _, pred := range p.sealed {
@@ -280,8 +280,8 @@ func (s *Store) applyScale(p scalePlan) []*segment {
 				continue
 			}
 			pred.mu.Lock()
-			for w, seq := range pred.writers {
-				seg.writers[w] = max(seg.writers[w], seq)
+			for w, m := range pred.writers {
+				seg.writers[w] = seg.writers[w].merge(m)
 			}
 			// Start from the predecessors' share of the load, so that the
 			// auto-scaler neither sees a split's parts as cold nor a

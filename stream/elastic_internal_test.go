@@ -87,7 +87,7 @@ func TestScaleRecordMustMatchTheState(t *testing.T) {
 	if err := s.applyMeta(wal.Entry{Record: wal.Record{Type: recScale, Data: b}}); err != nil {
 		t.Fatal(err)
 	}
-	if seg := s.byNo[0].byID[NewSegmentID(1, 2)]; seg.writers["w"] != 3 {
+	if seg := s.byNo[0].byID[NewSegmentID(1, 2)]; seg.writers["w"].seq != 3 {
 		t.Fatalf("successor's writers %v", seg.writers)
 	}
 	// The group was at 40 of the sealed segment: it stays there.

@@ -330,9 +330,10 @@ func (s *Store) checkpoint() checkpointRecord {
 		for _, seg := range st.segments {
 			seg.mu.Lock()
 			r := segmentRecord{
-				ID: seg.id, Range: seg.rng, Start: seg.start, End: seg.tailEnd, Writers: maps.Clone(seg.writers), Tiered: seg.tiered,
+				ID: seg.id, Range: seg.rng, Start: seg.start, End: seg.tailEnd, Tiered: seg.tiered,
 				Predecessors: slices.Clone(seg.predecessors), Sealed: seg.sealed, Successors: slices.Clone(seg.successors),
 			}
+			r.Writers, r.WritersSeen = writerRecords(seg.writers)
 			if seg.id.Epoch() > 0 {
 				r.Created = seg.created
 			}
@@ -379,16 +380,13 @@ func (s *Store) installStream(sr streamRecord) error {
 			return fmt.Errorf("stream %s segment %s: sealed is %v with successors %v", sr.Name, r.ID, r.Sealed, r.Successors)
 		}
 		seg := &segment{
-			id: r.ID, rng: r.Range, stream: st, writers: maps.Clone(r.Writers), start: r.Start, end: r.End, tailEnd: r.End,
+			id: r.ID, rng: r.Range, stream: st, writers: writerMarks(r.Writers, r.WritersSeen, s.now()), start: r.Start, end: r.End, tailEnd: r.End,
 			created: r.Created, predecessors: r.Predecessors, sealed: r.Sealed, successors: r.Successors,
 		}
 		if seg.created.IsZero() {
 			seg.created = sr.Created
 		}
 		seg.load.start(s.now())
-		if seg.writers == nil {
-			seg.writers = map[string]int64{}
-		}
 		for _, c := range r.Chunks {
 			if err := seg.addChunk(c.ref()); err != nil {
 				return err

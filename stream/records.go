@@ -173,8 +173,12 @@ type segmentRecord struct {
 	Range KeyRange  `json:"range"`
 	Start int64     `json:"start"`
 	End   int64     `json:"end"`
-	// Writers is the last seq stored per writer id (checkpoints only).
-	Writers map[string]int64 `json:"writers,omitempty"`
+	// Writers is the last seq stored per writer id, WritersSeen when each
+	// last appended, in Unix nanoseconds (checkpoints only; a writer
+	// missing from WritersSeen, in checkpoints written before it existed,
+	// counts as seen when the store opens).
+	Writers     map[string]int64 `json:"writers,omitempty"`
+	WritersSeen map[string]int64 `json:"writersSeen,omitempty"`
 	// Tiered and Chunks say which data is in long-term storage
 	// (checkpoints only).
 	Tiered int64          `json:"tiered,omitempty"`

@@ -93,7 +93,7 @@ func (r *replayer) events(e wal.Entry) error {
 	seg.end = ev.offset + int64(len(ev.frames))
 	seg.tailEnd = seg.end
 	if ev.writer != "" {
-		seg.writers[ev.writer] = ev.seq
+		seg.writers[ev.writer] = writerMark{seq: ev.seq, seen: ev.time}
 	}
 	return nil
 }

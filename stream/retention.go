@@ -195,6 +195,9 @@ func (s *Store) ApplyRetention(ctx context.Context) error {
 		}
 		s.log.Debug("retention truncated a stream", "stream", j.name.String(), "cut", cut)
 	}
+	if n := s.expireWriters(now); n > 0 {
+		s.log.Debug("forgot idle idempotent writers", "writers", n, "idleFor", s.opts.WriterExpiry)
+	}
 	s.mu.RLock()
 	dirty := s.dirty
 	s.mu.RUnlock()

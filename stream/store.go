@@ -42,6 +42,13 @@ type Options struct {
 	// WriterInFlight bounds a Writer's appends waiting to be durable;
 	// 0 means 1024.
 	WriterInFlight int
+	// WriterExpiry is how long a segment remembers an idempotent writer
+	// that stopped appending to it: retention passes forget writers idle
+	// for longer, so that writer ids (one per video ingest run, say) do not
+	// pile up in segments and checkpoints for ever. A writer that retries
+	// an append older than that may store it twice. 0 means 24 hours, a
+	// negative value never.
+	WriterExpiry time.Duration
 
 	// LTS is the long-term storage segment data is tiered to; nil keeps
 	// everything in the log (bounded only by retention).
@@ -109,6 +116,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.WriterInFlight <= 0 {
 		o.WriterInFlight = 1024
+	}
+	if o.WriterExpiry == 0 {
+		o.WriterExpiry = 24 * time.Hour
 	}
 	if o.ChunkBytes <= 0 {
 		o.ChunkBytes = 8 << 20
@@ -463,12 +473,12 @@ type segment struct {
 	successors   []SegmentID
 
 	mu      sync.Mutex
-	tailEnd int64            // where the next append goes
-	writers map[string]int64 // last seq per writer, in log order
-	start   int64            // first offset kept
-	end     int64            // end of the durable events
-	index   []indexEntry     // the records holding [start, end), by offset
-	waiters chan struct{}    // made when a reader waits, closed on new data
+	tailEnd int64                 // where the next append goes
+	writers map[string]writerMark // per idempotent writer, in log order
+	start   int64                 // first offset kept
+	end     int64                 // end of the durable events
+	index   []indexEntry          // the records holding [start, end), by offset
+	waiters chan struct{}         // made when a reader waits, closed on new data
 	deleted bool
 	// tiered is where the data not yet in long-term storage starts; chunks
 	// are the LTS chunks of [start, tiered), in offset order. The index
