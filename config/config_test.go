@@ -171,9 +171,19 @@ func TestLoadContinuumRejects(t *testing.T) {
 			want: ": spec.sites[0] (a): spec.capacity.cores 0: must be positive",
 		},
 		{
+			name: "unknown stream LTS",
+			data: "apiVersion: cloudskin.io/v1alpha1\nkind: Continuum\nspec:\n  streams:\n    lts: tape\n",
+			want: `: spec.streams.lts "tape": want "dir" or "geds"`,
+		},
+		{
+			name: "stream LTS in GEDS without its persistency tier",
+			data: "apiVersion: cloudskin.io/v1alpha1\nkind: Continuum\nspec:\n  streams:\n    lts: geds\n",
+			want: `: spec.streams.lts "geds" needs spec.geds.persistent: a chunk only in a GEDS tier 0 would be lost with it, after the stream's log let it go`,
+		},
+		{
 			name: "decode error",
 			data: "apiVersion: cloudskin.io/v1alpha1\nkind: Continuum\nspec:\n  lisen: localhost:1\n",
-			want: ":4:3: spec.lisen: unknown field (known fields: listen, dataDir, heartbeat, telemetry, placement, auth, sites, geds)",
+			want: ":4:3: spec.lisen: unknown field (known fields: listen, dataDir, heartbeat, telemetry, placement, auth, sites, geds, streams)",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"github.com/cloudskin/cloudskin/client"
 	"github.com/cloudskin/cloudskin/config"
 	"github.com/cloudskin/cloudskin/dashboard"
+	"github.com/cloudskin/cloudskin/geds"
 	"github.com/cloudskin/cloudskin/geds/metadata"
 	"github.com/cloudskin/cloudskin/geds/s3tier"
 	"github.com/cloudskin/cloudskin/geds/service"
@@ -173,7 +174,15 @@ func components(cfg v1alpha1.Continuum, url string, tokens map[auth.Role]string,
 	if err != nil {
 		return nil, err
 	}
-	streamStore := streamapi.NewComponent(streamapi.BackendOptions{Instances: streamInstances})
+	streamOpts := streamapi.BackendOptions{Instances: streamInstances}
+	var streamLTS *gedsLTS
+	if cfg.Spec.Streams.LTS == v1alpha1.StreamLTSGEDS {
+		if streamLTS, err = newGEDSLTS(cfg); err != nil {
+			return nil, err
+		}
+		streamOpts.Store.LTS = streamLTS.storage
+	}
+	streamStore := streamapi.NewComponent(streamOpts)
 	comps := []component.Component{
 		observer,
 		recommend.NewService(observer.Querier),
@@ -182,15 +191,18 @@ func components(cfg v1alpha1.Continuum, url string, tokens map[auth.Role]string,
 		plane.New(plane.Options{Querier: observer.Querier, NBI: operator, Migrations: operator}),
 		aggregator,
 		orchestrator.New(opts),
-		// The stream store, a cluster of segment-store instances in
-		// <data>/streams, its API under /streams/v1, and its TCP protocol
-		// on --stream-listen.
+		// The stream store in <data>/streams (one store, or a cluster of
+		// segment-store instances), its API under /streams/v1, and its
+		// TCP protocol on --stream-listen.
 		streamStore,
 		dashboard.New(),
 	}
 	if streams != nil {
 		streams.store = streamStore
 		comps = append(comps, streams)
+	}
+	if streamLTS != nil {
+		comps = append(comps, streamLTS)
 	}
 	for _, tmpl := range cfg.Spec.Sites {
 		site := v1alpha1.NewSite(tmpl.Name, tmpl.Spec)
@@ -255,19 +267,28 @@ func gedsGateway(cfg v1alpha1.Continuum, ln net.Listener, out io.Writer) (*servi
 		fmt.Fprintf(out, "cloudskin up: S3 gateway keys (kept in %s): access key %s, secret key %s\n",
 			filepath.Join(dir, service.KeysFile), keys.AccessKey, keys.SecretKey)
 	}
-	g := cfg.Spec.GEDS
-	gc := service.GatewayConfig{Listener: ln, Keys: keys, Dir: filepath.Join(dir, "tier0"), Limit: g.Tier0Limit.Value()}
-	if p := g.Persistent; p != nil {
-		tier, err := s3tier.New(s3tier.Config{
-			Endpoint: p.Endpoint, Secure: p.Secure, BucketPrefix: p.BucketPrefix,
-			AccessKey: os.Getenv("CLOUDSKIN_GEDS_S3_ACCESS_KEY"), SecretKey: os.Getenv("CLOUDSKIN_GEDS_S3_SECRET_KEY"),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("spec.geds.persistent: %w", err)
-		}
-		gc.Persistent = tier
+	gc := service.GatewayConfig{Listener: ln, Keys: keys, Dir: filepath.Join(dir, "tier0"), Limit: cfg.Spec.GEDS.Tier0Limit.Value()}
+	if gc.Persistent, err = gedsPersistent(cfg); err != nil {
+		return nil, err
 	}
 	return service.NewGateway(gc), nil
+}
+
+// gedsPersistent is the S3 of spec.geds.persistent, or nil when it is not
+// set.
+func gedsPersistent(cfg v1alpha1.Continuum) (geds.Persistent, error) {
+	p := cfg.Spec.GEDS.Persistent
+	if p == nil {
+		return nil, nil
+	}
+	tier, err := s3tier.New(s3tier.Config{
+		Endpoint: p.Endpoint, Secure: p.Secure, BucketPrefix: p.BucketPrefix,
+		AccessKey: os.Getenv("CLOUDSKIN_GEDS_S3_ACCESS_KEY"), SecretKey: os.Getenv("CLOUDSKIN_GEDS_S3_SECRET_KEY"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("spec.geds.persistent: %w", err)
+	}
+	return tier, nil
 }
 
 func newClientConfig(server, s3Endpoint string) v1alpha1.ClientConfig {

@@ -35,6 +35,24 @@ type ContinuumSpec struct {
 	Sites []SiteTemplate `json:"sites" yaml:"sites"`
 	// GEDS configures the ephemeral data store's services in `up`.
 	GEDS GEDSSpec `json:"geds" yaml:"geds"`
+	// Streams configures the stream store in `up`.
+	Streams StreamsSpec `json:"streams,omitzero" yaml:"streams,omitempty"`
+}
+
+// The stream store's long-term storage in `up`.
+const (
+	StreamLTSDir  = "dir"  // a directory under dataDir/streams (the default)
+	StreamLTSGEDS = "geds" // GEDS, persisted to spec.geds.persistent
+)
+
+// StreamsSpec configures the stream store in `up`.
+type StreamsSpec struct {
+	// LTS is where segment data goes once it is coalesced into chunks:
+	// "dir" (the default: dataDir/streams/lts, the same disk) or "geds"
+	// (the seed's arrangement: chunks in GEDS, in the tier 0 of a GEDS
+	// node of the stream store and persisted to spec.geds.persistent,
+	// which it needs, before the log lets them go).
+	LTS string `json:"lts,omitempty" yaml:"lts,omitempty"`
 }
 
 // GEDSSpec configures GEDS in `up`: the metadata service (always on the
@@ -125,6 +143,15 @@ func (c *Continuum) Validate() error {
 		if _, _, err := net.SplitHostPort(p.Endpoint); err != nil {
 			return fmt.Errorf("spec.geds.persistent.endpoint %q: want host:port: %w", p.Endpoint, err)
 		}
+	}
+	switch c.Spec.Streams.LTS {
+	case "", StreamLTSDir:
+	case StreamLTSGEDS:
+		if c.Spec.GEDS.Persistent == nil {
+			return fmt.Errorf("spec.streams.lts %q needs spec.geds.persistent: a chunk only in a GEDS tier 0 would be lost with it, after the stream's log let it go", StreamLTSGEDS)
+		}
+	default:
+		return fmt.Errorf("spec.streams.lts %q: want %q or %q", c.Spec.Streams.LTS, StreamLTSDir, StreamLTSGEDS)
 	}
 	if u := c.Spec.Telemetry.PrometheusURL; u != "" {
 		if parsed, err := url.Parse(u); err != nil || (parsed.Scheme != "http" && parsed.Scheme != "https") || parsed.Host == "" {

@@ -122,10 +122,21 @@ func (g *Gateway) Run(ctx context.Context) error {
 // openNode opens the GEDS node behind the gateway, waiting for the
 // metadata server, which may start at the same time.
 func (g *Gateway) openNode(ctx context.Context) (*geds.Client, error) {
-	opts := geds.Options{
+	c, err := OpenNode(ctx, geds.Options{
 		NodeID: g.cfg.NodeID, Dir: g.cfg.Dir, Limit: g.cfg.Limit, MetadataURL: g.cfg.MetadataURL,
 		Persistent: g.cfg.Persistent, Metrics: g.metrics, Log: g.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("geds gateway: %w", err)
 	}
+	return c, nil
+}
+
+// OpenNode opens a GEDS node in a process that also runs the metadata
+// server (`cloudskin up`): it waits, with growing pauses, while the server
+// cannot be reached yet, and fails at once on any other error, or when ctx
+// ends.
+func OpenNode(ctx context.Context, opts geds.Options) (*geds.Client, error) {
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
 		c, err := geds.Open(ctx, opts)
 		if err == nil {
@@ -133,9 +144,11 @@ func (g *Gateway) openNode(ctx context.Context) (*geds.Client, error) {
 		}
 		var netErr net.Error
 		if !errors.As(err, &netErr) {
-			return nil, fmt.Errorf("geds gateway: %w", err)
+			return nil, err
 		}
-		g.log.Debug("waiting for the GEDS metadata server", "err", err)
+		if opts.Log != nil {
+			opts.Log.Debug("waiting for the GEDS metadata server", "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()

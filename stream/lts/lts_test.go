@@ -162,3 +162,17 @@ func TestGEDS(t *testing.T) {
 		t.Fatalf("Put while the metadata server is down: %v, want ErrUnavailable", err)
 	}
 }
+
+// A Deferred storage is an outage until it is set, then the storage set.
+func TestDeferred(t *testing.T) {
+	d := lts.NewDeferred("the GEDS node is not open yet")
+	if err := d.Put(context.Background(), "a/b", []byte("x")); !errors.Is(err, lts.ErrUnavailable) {
+		t.Fatalf("Put before Set: %v, want ErrUnavailable", err)
+	}
+	dir, err := lts.NewDir(filepath.Join(t.TempDir(), "lts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Set(dir)
+	contract(t, d)
+}
