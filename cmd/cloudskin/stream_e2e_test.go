@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -387,7 +389,7 @@ func TestStreamInstancesCLI(t *testing.T) {
 		t.Errorf("instances none: %v %q", err, out)
 	}
 
-	_, cluster := startStreamServe(t, "--data", t.TempDir(), "--instances", "1")
+	serve, cluster := startStreamServe(t, "--data", t.TempDir(), "--instances", "1", "--http-listen", "127.0.0.1:0")
 	out, err := runIn(t, "", "stream", "instances", "--server", cluster)
 	if err != nil || strings.Count(out, "\n") != 1 {
 		t.Fatalf("instances of a 1-instance cluster: %v, printed %q", err, out)
@@ -396,6 +398,22 @@ func TestStreamInstancesCLI(t *testing.T) {
 	moves := regexp.MustCompile(`(?m)^moved container \d+ from \S+ to \S+ in \S+ \(\d+ log records replayed\)$`).FindAllString(out, -1)
 	if err != nil || len(moves) == 0 || strings.Count(out, "\n") != len(moves)+2 {
 		t.Fatalf("instances 2: %v, printed %q; want the moves, then 2 instances", err, out)
+	}
+
+	// The same count through the REST API that --http-listen serves (what
+	// the Learning Plane's stream actuator calls).
+	m := regexp.MustCompile(`REST API at (http://\S+)`).FindStringSubmatch(serve.output())
+	if m == nil {
+		t.Fatalf("stream serve did not say where its REST API is:\n%s", serve.output())
+	}
+	resp, err := http.Get(m[1] + "/instances")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got struct{ Count, Containers int }
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != http.StatusOK || got.Count != 2 || got.Containers != 8 {
+		t.Fatalf("GET %s/instances: %s, %+v, %v; want 2 instances of 8 containers", m[1], resp.Status, got, err)
 	}
 }
 

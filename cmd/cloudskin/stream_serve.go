@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -27,16 +29,19 @@ import (
 )
 
 func newStreamServeCommand(g *globals) *cobra.Command {
-	var listen, ltsDir string
+	var listen, httpListen, ltsDir string
 	var instances, containers int
 	cmd := &cobra.Command{
-		Use:   "serve [--data DIR] [--listen ADDR] [--lts DIR] [--instances N] [--containers N]",
+		Use:   "serve [--data DIR] [--listen ADDR] [--http-listen ADDR] [--lts DIR] [--instances N] [--containers N]",
 		Short: "Run a standalone stream store serving its TCP protocol",
 		Long: `Run the stream store on its own, without the rest of the continuum: its data
 in --data/streams (the same place 'cloudskin up' keeps it, so either can open
 it, one at a time), data older than a chunk moved to long-term storage in
 --lts (default --data/streams/lts), and its TCP protocol on --listen, which
 the other 'cloudskin stream' commands use (docs/formats/stream-wire.md).
+With --http-listen it also serves the REST API that 'cloudskin up' serves on
+its control plane (docs/formats/stream-api.md), the instance API included,
+which the Learning Plane's stream actuator calls (spec.actuator.server).
 
 By default it is one store, the fastest (one log whose group commit serves
 every stream). With --instances N it runs as a cluster: --containers stores,
@@ -92,6 +97,14 @@ flight, and closes the store.`,
 			// context ends; the store is closed after it (deferred).
 			grp, ctx := errgroup.WithContext(cmd.Context())
 			grp.Go(func() error { return srv.Serve(ctx, ln) })
+			if httpListen != "" {
+				hln, err := net.Listen("tcp", httpListen)
+				if err != nil {
+					return fmt.Errorf("stream serve: listen on %s: %w", httpListen, err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "cloudskin stream serve: REST API at http://%s%s\n", hln.Addr(), streamapi.Base)
+				grp.Go(func() error { return serveREST(ctx, hln, st.Service(), log) })
+			}
 			grp.Go(func() error { return st.Run(ctx) })
 			err = grp.Wait()
 			fmt.Fprintln(cmd.OutOrStdout(), "cloudskin stream serve: stopped")
@@ -99,10 +112,29 @@ flight, and closes the store.`,
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", tcp.DefaultAddr, "address of the TCP protocol")
+	cmd.Flags().StringVar(&httpListen, "http-listen", "", "address of the REST API, "+streamapi.Base+" with the instance API (empty: none)")
 	cmd.Flags().StringVar(&ltsDir, "lts", "", "long-term storage directory (default --data/streams/lts)")
 	cmd.Flags().IntVar(&instances, "instances", 0, "segment-store instances of a cluster at start (0: one store, no cluster)")
 	cmd.Flags().IntVar(&containers, "containers", 0, "containers (stores) of a new cluster; 0: the recorded count, or 8")
 	return cmd
+}
+
+// serveREST serves the store's REST API (the one up serves on the control
+// plane's address) on ln until ctx ends, then shuts it down gracefully.
+func serveREST(ctx context.Context, ln net.Listener, svc stream.Service, log *slog.Logger) error {
+	mux := http.NewServeMux()
+	streamapi.NewHandler(svc, log).Register(mux)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	stop := context.AfterFunc(ctx, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		hs.Shutdown(sctx)
+	})
+	defer stop()
+	if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("stream serve: REST API: %w", err)
+	}
+	return nil
 }
 
 func newStreamBenchCommand(g *globals) *cobra.Command {
