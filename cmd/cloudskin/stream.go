@@ -527,7 +527,7 @@ sealed the reader moves on to the segments that replaced it.`,
 		if err != nil {
 			return err
 		}
-		r := &cliReader{c: c, name: name, out: cmd.OutOrStdout(), positions: positions, limit: count}
+		r := &cliReader{c: c, name: name, out: cmd.OutOrStdout(), warn: cmd.ErrOrStderr(), positions: positions, limit: count}
 		return r.run(cmd.Context(), st, start, follow)
 	}
 	cmd.Flags().IntVar(&count, "count", 0, "stop after this many events (0: no limit)")
@@ -660,6 +660,7 @@ type cliReader struct {
 	c         *tcp.Client
 	name      stream.StreamName
 	out       io.Writer
+	warn      io.Writer // where skipped data is reported
 	positions bool
 	limit     int
 
@@ -768,6 +769,19 @@ func (r *cliReader) done(ctx context.Context, err error) error {
 func (r *cliReader) readSegment(ctx context.Context, sr segmentRead) ([]stream.SegmentID, error) {
 	for from := sr.from; sr.end < 0 || from < sr.end; {
 		batch, err := r.c.ReadSegment(ctx, r.name, sr.id, from, stream.ReadOptions{NoWait: sr.end >= 0})
+		if errors.Is(err, stream.ErrTruncated) {
+			// Retention (or a truncation) took events before we read
+			// them: say so and go on from what is left.
+			next, succ, gone, derr := r.afterTruncation(ctx, sr.id, from)
+			if derr != nil {
+				return nil, derr
+			}
+			if gone {
+				return succ, nil
+			}
+			from = next
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("segment %d at offset %d: %w", uint64(sr.id), from, err)
 		}
@@ -788,6 +802,34 @@ func (r *cliReader) readSegment(ctx context.Context, sr segmentRead) ([]stream.S
 		from = batch.Next
 	}
 	return nil, nil
+}
+
+// afterTruncation finds where a segment whose events from offset from
+// were truncated away goes on: its new start, or, if the segment is gone
+// altogether (a sealed one, truncated to its end), its successors. The
+// skipped range is reported on r.warn.
+func (r *cliReader) afterTruncation(ctx context.Context, id stream.SegmentID, from int64) (next int64, successors []stream.SegmentID, gone bool, err error) {
+	info, err := r.c.Stream(ctx, r.name)
+	if err != nil {
+		return 0, nil, false, fmt.Errorf("segment %d was truncated at offset %d; describing %s: %w", uint64(id), from, r.name, err)
+	}
+	for _, seg := range info.Segments {
+		if seg.ID != id {
+			continue
+		}
+		if seg.Start <= from {
+			return 0, nil, false, fmt.Errorf("segment %d: reading at offset %d says truncated, but the segment starts at %d", uint64(id), from, seg.Start)
+		}
+		fmt.Fprintf(r.warn, "cloudskin stream read: segment %d: events at offsets %d to %d were truncated before they were read; going on from %d\n", uint64(id), from, seg.Start, seg.Start)
+		return seg.Start, nil, false, nil
+	}
+	for _, seg := range info.Segments {
+		if slices.Contains(seg.Predecessors, id) {
+			successors = append(successors, seg.ID)
+		}
+	}
+	fmt.Fprintf(r.warn, "cloudskin stream read: segment %d: its events from offset %d were truncated before they were read, and the segment is gone; going on with the segments that replaced it\n", uint64(id), from)
+	return 0, successors, true, nil
 }
 
 func (r *cliReader) print(e stream.Event) error {

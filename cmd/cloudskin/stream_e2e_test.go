@@ -2,15 +2,20 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cloudskin/cloudskin/stream"
+	"github.com/cloudskin/cloudskin/stream/tcp"
 )
 
 // runIn runs a client command with stdin.
@@ -483,4 +488,46 @@ func FuzzScalePolicy(f *testing.F) {
 			t.Fatalf("%q parsed to %+v, formatted as %q, parsed again to %+v, %v", s, p, formatScalePolicy(p), again, err)
 		}
 	})
+}
+
+// TestStreamReadSkipsTruncatedEvents: reading from a position that was
+// truncated away meanwhile prints what is left, and says on stderr what
+// was skipped, rather than failing.
+func TestStreamReadSkipsTruncatedEvents(t *testing.T) {
+	t.Parallel()
+	_, addr := startStreamServe(t, "--data", t.TempDir())
+	if out, err := runIn(t, "", "stream", "create", "farm/soil", "--server", addr); err != nil {
+		t.Fatalf("create: %v\n%s", err, out)
+	}
+	out, err := runIn(t, "e1\ne2\ne3\ne4\n", "stream", "write", "farm/soil", "--server", addr)
+	if err != nil {
+		t.Fatalf("write: %v\n%s", err, out)
+	}
+	// "3<TAB>SEGMENT:OFFSET": cut the stream before the third event.
+	third := strings.Fields(strings.Split(out, "\n")[2])[1]
+	seg, off, _ := strings.Cut(third, ":")
+	segID, _ := strconv.ParseUint(seg, 10, 64)
+	offset, _ := strconv.ParseInt(off, 10, 64)
+	c, err := tcp.Dial(context.Background(), addr, tcp.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	name := stream.StreamName{Scope: "farm", Stream: "soil"}
+	if err := c.Truncate(context.Background(), name, stream.StreamCut{stream.SegmentID(segID): offset}); err != nil {
+		t.Fatal(err)
+	}
+
+	cmd := exec.Command(binary, "stream", "read", "farm/soil", "--from", seg+":0", "--server", addr)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("read from a truncated position: %v\n%s%s", err, stdout.String(), stderr.String())
+	}
+	if stdout.String() != "e3\ne4\n" {
+		t.Fatalf("read from a truncated position printed %q, want the events left", stdout.String())
+	}
+	if want := fmt.Sprintf("events at offsets 0 to %d were truncated", offset); !strings.Contains(stderr.String(), want) {
+		t.Fatalf("stderr %q does not say %q", stderr.String(), want)
+	}
 }
