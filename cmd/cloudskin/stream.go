@@ -50,7 +50,7 @@ write when the store checks tokens).`,
 	cmd.AddCommand(
 		newStreamCreateCommand(g), newStreamListCommand(g), newStreamDescribeCommand(g),
 		newStreamWriteCommand(g), newStreamReadCommand(g, false), newStreamReadCommand(g, true),
-		newStreamDeleteCommand(g), newStreamScaleCommand(g), newStreamInstancesCommand(g),
+		newStreamDeleteCommand(g), newStreamTruncateCommand(g), newStreamScaleCommand(g), newStreamInstancesCommand(g),
 		newStreamServeCommand(g), newStreamBenchCommand(g), newStreamVideoCommand(g),
 	)
 	return cmd
@@ -265,6 +265,40 @@ func newStreamDeleteCommand(g *globals) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+func newStreamTruncateCommand(g *globals) *cobra.Command {
+	var to string
+	cmd := &cobra.Command{
+		Use:   "truncate SCOPE/STREAM --to SEGMENT:OFFSET[,SEGMENT:OFFSET...]",
+		Short: "Discard a stream's events before a position",
+		Long: `Discard the events of each named segment before its offset (a position as
+'stream write' prints them), and with them every segment that only
+precedes those. Readers that were behind are moved on; data in long-term
+storage goes with the chunks that hold only discarded events. Retention
+(--max-age, --max-bytes at create) does the same by itself.`,
+		Example: "  cloudskin stream truncate surgery/cams --to 0:4096,1:2048",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cut, err := parseCut("--to", to)
+			if err != nil {
+				return err
+			}
+			c, name, err := g.streamConnArgs(cmd, args)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if err := c.Truncate(cmd.Context(), name, cut); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "truncated stream %s before %s\n", name, to)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&to, "to", "", "SEGMENT:OFFSET[,SEGMENT:OFFSET...]: the first event kept in each segment")
+	cmd.MarkFlagRequired("to")
+	return cmd
 }
 
 // Appends from `stream write` carry at most this many lines or bytes, and
@@ -554,17 +588,27 @@ func parseFrom(v string) (readFrom, error) {
 	case "tail":
 		return readFrom{tail: true}, nil
 	}
+	cut, err := parseCut("--from", v)
+	if err != nil {
+		return readFrom{}, fmt.Errorf("%w (or start, or tail)", err)
+	}
+	return readFrom{cut: cut}, nil
+}
+
+// parseCut reads positions SEGMENT:OFFSET[,SEGMENT:OFFSET...], as 'stream
+// write' prints them, given with flag.
+func parseCut(flag, v string) (stream.StreamCut, error) {
 	cut := stream.StreamCut{}
 	for _, p := range strings.Split(v, ",") {
 		seg, off, ok := strings.Cut(p, ":")
 		id, err1 := strconv.ParseUint(seg, 10, 64)
 		o, err2 := strconv.ParseInt(off, 10, 64)
 		if !ok || err1 != nil || err2 != nil || o < 0 {
-			return readFrom{}, fmt.Errorf("--from %q: want start, tail, or SEGMENT:OFFSET[,SEGMENT:OFFSET...] with numbers, as 'stream write' prints positions", v)
+			return nil, fmt.Errorf("%s %q: want SEGMENT:OFFSET[,SEGMENT:OFFSET...] with numbers, as 'stream write' prints positions", flag, v)
 		}
 		cut[stream.SegmentID(id)] = o
 	}
-	return readFrom{cut: cut}, nil
+	return cut, nil
 }
 
 // readPlan decides which segments `stream read` prints and from where,

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -13,9 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/cloudskin/cloudskin/stream"
-	"github.com/cloudskin/cloudskin/stream/tcp"
 )
 
 // runIn runs a client command with stdin.
@@ -139,7 +135,7 @@ func TestStreamCLIThroughUp(t *testing.T) {
 	if out := must("", "stream", "ls"); out != "" {
 		t.Fatalf("ls after delete printed %q", out)
 	}
-	for _, sub := range []string{"create", "ls", "describe", "write", "read", "tail", "delete", "scale", "instances", "serve", "bench"} {
+	for _, sub := range []string{"create", "ls", "describe", "write", "read", "tail", "delete", "truncate", "scale", "instances", "serve", "bench"} {
 		out := must("", "stream", sub, "--help")
 		if !strings.Contains(out, "Examples:") {
 			t.Errorf("stream %s --help has no examples:\n%s", sub, out)
@@ -490,9 +486,10 @@ func FuzzScalePolicy(f *testing.F) {
 	})
 }
 
-// TestStreamReadSkipsTruncatedEvents: reading from a position that was
-// truncated away meanwhile prints what is left, and says on stderr what
-// was skipped, rather than failing.
+// TestStreamReadSkipsTruncatedEvents: `stream truncate` discards events
+// before a position, and reading from a position that was truncated away
+// prints what is left, and says on stderr what was skipped, rather than
+// failing.
 func TestStreamReadSkipsTruncatedEvents(t *testing.T) {
 	t.Parallel()
 	_, addr := startStreamServe(t, "--data", t.TempDir())
@@ -506,16 +503,12 @@ func TestStreamReadSkipsTruncatedEvents(t *testing.T) {
 	// "3<TAB>SEGMENT:OFFSET": cut the stream before the third event.
 	third := strings.Fields(strings.Split(out, "\n")[2])[1]
 	seg, off, _ := strings.Cut(third, ":")
-	segID, _ := strconv.ParseUint(seg, 10, 64)
 	offset, _ := strconv.ParseInt(off, 10, 64)
-	c, err := tcp.Dial(context.Background(), addr, tcp.DialOptions{})
-	if err != nil {
-		t.Fatal(err)
+	if out, err := runIn(t, "", "stream", "truncate", "farm/soil", "--to", third, "--server", addr); err != nil || !strings.Contains(out, "truncated stream farm/soil before "+third) {
+		t.Fatalf("truncate: %v\n%s", err, out)
 	}
-	defer c.Close()
-	name := stream.StreamName{Scope: "farm", Stream: "soil"}
-	if err := c.Truncate(context.Background(), name, stream.StreamCut{stream.SegmentID(segID): offset}); err != nil {
-		t.Fatal(err)
+	if out, err := runIn(t, "", "stream", "truncate", "farm/soil", "--to", "soon", "--server", addr); err == nil || !strings.Contains(out, "--to \"soon\": want SEGMENT:OFFSET") {
+		t.Fatalf("truncate --to soon: %v\n%s", err, out)
 	}
 
 	cmd := exec.Command(binary, "stream", "read", "farm/soil", "--from", seg+":0", "--server", addr)
