@@ -199,9 +199,12 @@ func TestStreamServe(t *testing.T) {
 	if out, err := runIn(t, "", "--server", addr, "stream", "ls"); err != nil || out != "lab/events\n" {
 		t.Fatalf("cloudskin --server ADDR stream ls: %v %q", err, out)
 	}
-	out = must("", "stream", "bench", "lab/bench", "--writers", "2", "--size", "512", "--duration", "1s")
-	if !regexp.MustCompile(`throughput: \d+ events acknowledged, \d+ events/s`).MatchString(out) || !regexp.MustCompile(`p50 [\d.]+ ms  p95 [\d.]+ ms  p99 [\d.]+ ms`).MatchString(out) {
-		t.Fatalf("bench printed %q", out)
+	for _, inFlight := range []string{"1", "8"} {
+		out = must("", "stream", "bench", "lab/bench", "--writers", "2", "--in-flight", inFlight, "--size", "512", "--duration", "1s")
+		if !strings.Contains(out, "up to "+inFlight+" append(s) in flight each") ||
+			!regexp.MustCompile(`throughput: [1-9]\d* events acknowledged, \d+ events/s`).MatchString(out) || !regexp.MustCompile(`p50 [\d.]+ ms  p95 [\d.]+ ms  p99 [\d.]+ ms`).MatchString(out) {
+			t.Fatalf("bench --in-flight %s printed %q", inFlight, out)
+		}
 	}
 	if _, err := serve.interrupt(t); err != nil {
 		t.Fatalf("stream serve exited with %v after SIGINT", err)

@@ -138,24 +138,26 @@ func serveREST(ctx context.Context, ln net.Listener, svc stream.Service, log *sl
 }
 
 func newStreamBenchCommand(g *globals) *cobra.Command {
-	var writers, size, segments int
+	var writers, size, segments, inFlight int
 	var rate float64
 	var duration time.Duration
 	cmd := &cobra.Command{
-		Use:   "bench SCOPE/STREAM [--writers N] [--size BYTES] [--rate EVENTS/S] [--duration D]",
+		Use:   "bench SCOPE/STREAM [--writers N] [--in-flight N] [--size BYTES] [--rate EVENTS/S] [--duration D]",
 		Short: "Measure append throughput and latency of a stream store",
 		Long: `Append events of --size bytes to a stream (created with --segments if it is
 missing) from --writers writers, each with its own connection and routing
-key, each waiting for every acknowledgement (durable: on disk), for
+key, each with up to --in-flight appends waiting for their acknowledgement
+(durable: on disk; 1, the default, waits for each before the next), for
 --duration, at --rate events per second in all (0: as fast as they can).
 It prints the throughput and the append latency's percentiles; on a
 terminal it shows progress every second.`,
 		Example: `  cloudskin stream bench bench/events --writers 16 --size 1024 --duration 10s
+  cloudskin stream bench bench/events --writers 1 --in-flight 32
   cloudskin stream bench bench/frames --writers 4 --size 102400 --rate 120`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if writers < 1 || size < 0 || size > stream.MaxAppendBytes || rate < 0 || duration <= 0 {
-				return fmt.Errorf("want --writers of 1 or more, --size from 0 to %d, --rate of 0 or more, --duration above 0", stream.MaxAppendBytes)
+			if writers < 1 || inFlight < 1 || size < 0 || size > stream.MaxAppendBytes || rate < 0 || duration <= 0 {
+				return fmt.Errorf("want --writers and --in-flight of 1 or more, --size from 0 to %d, --rate of 0 or more, --duration above 0", stream.MaxAppendBytes)
 			}
 			c, name, err := g.streamConnArgs(cmd, args)
 			if err != nil {
@@ -169,7 +171,7 @@ terminal it shows progress every second.`,
 			if _, err := c.CreateStream(ctx, name, stream.StreamConfig{Segments: segments}); err != nil && !errors.Is(err, stream.ErrExists) {
 				return err
 			}
-			b := &bench{name: name, writers: writers, size: size, rate: rate, duration: duration}
+			b := &bench{name: name, writers: writers, inFlight: inFlight, size: size, rate: rate, duration: duration}
 			if f, ok := cmd.ErrOrStderr().(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 				b.progress = f
 			}
@@ -182,6 +184,7 @@ terminal it shows progress every second.`,
 		},
 	}
 	cmd.Flags().IntVar(&writers, "writers", 1, "concurrent writers, each with its own connection")
+	cmd.Flags().IntVar(&inFlight, "in-flight", 1, "appends each writer has waiting for their acknowledgement (pipelined)")
 	cmd.Flags().IntVar(&size, "size", 1024, "bytes per event")
 	cmd.Flags().Float64Var(&rate, "rate", 0, "events per second in all (0: as fast as acknowledgements allow)")
 	cmd.Flags().DurationVar(&duration, "duration", 10*time.Second, "how long to append")
@@ -193,6 +196,7 @@ terminal it shows progress every second.`,
 type bench struct {
 	name     stream.StreamName
 	writers  int
+	inFlight int
 	size     int
 	rate     float64
 	duration time.Duration
@@ -243,8 +247,31 @@ func (b *bench) run(ctx context.Context, dial func(context.Context) (*tcp.Client
 }
 
 // write appends from one writer until ctx ends, paced to its share of the
-// rate.
+// rate, with up to b.inFlight appends waiting (collect waits for them).
 func (b *bench) write(ctx context.Context, c *tcp.Client, i int) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	window := make(chan struct{}, b.inFlight)
+	sent := make(chan sentAppend, b.inFlight)
+	var collected error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if collected = b.collect(ctx, i, sent, window); collected != nil {
+			cancel() // stop sending: this writer failed
+		}
+	}()
+	err := b.send(ctx, c, i, window, sent)
+	close(sent)
+	<-done
+	if err != nil {
+		return err
+	}
+	return collected
+}
+
+// send appends from one writer until ctx ends, each once window has room.
+func (b *bench) send(ctx context.Context, c *tcp.Client, i int, window chan<- struct{}, sent chan<- sentAppend) error {
 	event := make([]byte, b.size)
 	for j := range event {
 		event[j] = byte(i + j)
@@ -267,19 +294,48 @@ func (b *bench) write(ctx context.Context, c *tcp.Client, i int) error {
 				next = time.Now() // fell behind: skip rather than burst
 			}
 		}
+		select {
+		case window <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
 		t0 := time.Now()
-		_, err := c.Append(ctx, stream.AppendRequest{Stream: b.name, RoutingKey: key, Events: [][]byte{event}})
+		p, err := c.AppendAsync(ctx, stream.AppendRequest{Stream: b.name, RoutingKey: key, Events: [][]byte{event}})
 		if ctx.Err() != nil {
 			return nil // the end of the run: this one is not counted
 		}
 		if err != nil {
 			return fmt.Errorf("writer %d: %w", i, err)
 		}
-		d := time.Since(t0)
+		sent <- sentAppend{p, t0}
+	}
+}
+
+// sentAppend is an append on its way, and when it was sent.
+type sentAppend struct {
+	p  *tcp.PendingAppend
+	t0 time.Time
+}
+
+// collect waits for a writer's appends in the order they were sent,
+// records their latencies and frees their places in the window, until
+// sent is closed or ctx ends.
+func (b *bench) collect(ctx context.Context, i int, sent <-chan sentAppend, window <-chan struct{}) error {
+	for s := range sent {
+		_, err := s.p.Wait(ctx)
+		if ctx.Err() != nil {
+			return nil // the end of the run: not counted
+		}
+		if err != nil {
+			return fmt.Errorf("writer %d: %w", i, err)
+		}
+		d := time.Since(s.t0)
 		b.mu.Lock()
 		b.lats = append(b.lats, d)
 		b.mu.Unlock()
+		<-window
 	}
+	return nil
 }
 
 // showProgress prints the running count and rate every second until the
@@ -321,7 +377,8 @@ func (r benchResult) print(w io.Writer, b *bench) {
 		rate = fmt.Sprintf("%g events/s", b.rate)
 	}
 	perSec := float64(r.events) / r.took.Seconds()
-	fmt.Fprintf(w, "stream %s: %d writer(s), %d-byte events, %s, for %s\n", b.name, b.writers, b.size, rate, r.took.Round(time.Millisecond))
+	fmt.Fprintf(w, "stream %s: %d writer(s) with up to %d append(s) in flight each, %d-byte events, %s, for %s\n",
+		b.name, b.writers, b.inFlight, b.size, rate, r.took.Round(time.Millisecond))
 	fmt.Fprintf(w, "throughput: %d events acknowledged, %.0f events/s, %.2f MiB/s\n", r.events, perSec, perSec*float64(b.size)/(1<<20))
 	fmt.Fprintf(w, "append latency (durable): p50 %s  p95 %s  p99 %s  max %s\n",
 		fmtMs(percentileOf(r.lats, 0.50)), fmtMs(percentileOf(r.lats, 0.95)), fmtMs(percentileOf(r.lats, 0.99)), fmtMs(r.lats[len(r.lats)-1]))
