@@ -76,6 +76,18 @@ func TestLoadContinuum(t *testing.T) {
 				if c.Spec.Listen != "127.0.0.1:7070" || len(c.Spec.Sites) != 2 {
 					t.Errorf("got %+v, want the defaults", c.Spec)
 				}
+				if c.Spec.Cells.Checkpoints != v1alpha1.CellCheckpointsDir {
+					t.Errorf("spec.cells.checkpoints: got %q, want %q", c.Spec.Cells.Checkpoints, v1alpha1.CellCheckpointsDir)
+				}
+			},
+		},
+		{
+			name: "cell checkpoints in GEDS with its persistency tier",
+			data: "apiVersion: cloudskin.io/v1alpha1\nkind: Continuum\nspec:\n  geds:\n    persistent:\n      endpoint: 127.0.0.1:9000\n  cells:\n    checkpoints: geds\n",
+			check: func(t *testing.T, c v1alpha1.Continuum) {
+				if c.Spec.Cells.Checkpoints != v1alpha1.CellCheckpointsGEDS || c.Spec.GEDS.Persistent == nil {
+					t.Errorf("got cells %+v, geds %+v", c.Spec.Cells, c.Spec.GEDS)
+				}
 			},
 		},
 		{
@@ -181,9 +193,19 @@ func TestLoadContinuumRejects(t *testing.T) {
 			want: `: spec.streams.lts "geds" needs spec.geds.persistent: a chunk only in a GEDS tier 0 would be lost with it, after the stream's log let it go`,
 		},
 		{
+			name: "unknown cell checkpoint storage",
+			data: "apiVersion: cloudskin.io/v1alpha1\nkind: Continuum\nspec:\n  cells:\n    checkpoints: floppy\n",
+			want: `: spec.cells.checkpoints "floppy": want "dir" or "geds"`,
+		},
+		{
+			name: "cell checkpoints in GEDS without its persistency tier",
+			data: "apiVersion: cloudskin.io/v1alpha1\nkind: Continuum\nspec:\n  cells:\n    checkpoints: geds\n",
+			want: `: spec.cells.checkpoints "geds" needs spec.geds.persistent: a checkpoint only in a GEDS tier 0 would not outlive its host`,
+		},
+		{
 			name: "decode error",
 			data: "apiVersion: cloudskin.io/v1alpha1\nkind: Continuum\nspec:\n  lisen: localhost:1\n",
-			want: ":4:3: spec.lisen: unknown field (known fields: listen, dataDir, heartbeat, telemetry, placement, auth, sites, geds, streams)",
+			want: ":4:3: spec.lisen: unknown field (known fields: listen, dataDir, heartbeat, telemetry, placement, auth, sites, geds, streams, cells)",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -167,6 +167,14 @@ func components(cfg v1alpha1.Continuum, url string, tokens map[auth.Role]string,
 		// Through the Learning Plane's API, as an orchestrator elsewhere would.
 		opts.Recommend = self.WithToken(tokens[auth.Operator]).RecommendPlacement
 	}
+	var nodes []component.Component // GEDS nodes of the parts that keep data in GEDS
+	if cfg.Spec.Cells.Checkpoints == v1alpha1.CellCheckpointsGEDS {
+		node, storage, err := checkpointsNode(cfg)
+		if err != nil {
+			return nil, err
+		}
+		opts.Checkpoints, nodes = storage, append(nodes, node)
+	}
 	operator := self.WithToken(tokens[auth.Operator])
 	// Federated training averages once two sites have sent a round (or on
 	// demand, POST .../aggregate).
@@ -175,12 +183,12 @@ func components(cfg v1alpha1.Continuum, url string, tokens map[auth.Role]string,
 		return nil, err
 	}
 	streamOpts := streamapi.BackendOptions{Instances: streamInstances}
-	var streamLTS *gedsLTS
 	if cfg.Spec.Streams.LTS == v1alpha1.StreamLTSGEDS {
-		if streamLTS, err = newGEDSLTS(cfg); err != nil {
+		node, storage, err := streamLTSNode(cfg)
+		if err != nil {
 			return nil, err
 		}
-		streamOpts.Store.LTS = streamLTS.storage
+		streamOpts.Store.LTS, nodes = storage, append(nodes, node)
 	}
 	streamStore := streamapi.NewComponent(streamOpts)
 	comps := []component.Component{
@@ -201,9 +209,7 @@ func components(cfg v1alpha1.Continuum, url string, tokens map[auth.Role]string,
 		streams.store = streamStore
 		comps = append(comps, streams)
 	}
-	if streamLTS != nil {
-		comps = append(comps, streamLTS)
-	}
+	comps = append(comps, nodes...)
 	for _, tmpl := range cfg.Spec.Sites {
 		site := v1alpha1.NewSite(tmpl.Name, tmpl.Spec)
 		site.Metadata.Labels = tmpl.Labels

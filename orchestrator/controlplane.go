@@ -32,6 +32,9 @@ type Options struct {
 	// heuristic plus the Learning Plane's rank of each site for components
 	// whose application has objectives).
 	Recommend func(ctx context.Context, req v1alpha1.PlacementRecommendationRequest) (v1alpha1.PlacementRecommendation, error)
+	// Checkpoints, when set, keeps cell runs' checkpoints (spec.cells.checkpoints);
+	// nil keeps them in a directory under the data directory.
+	Checkpoints cells.Checkpoints
 }
 
 // ControlPlane is the orchestrator as a continuum component.
@@ -82,7 +85,7 @@ func (cp *ControlPlane) Setup(h *component.Host) error {
 	if err != nil {
 		return err
 	}
-	cp.cells = cells.NewRegistry(h.Store, modules, cp.opts.Now)
+	cp.cells = cells.NewRegistry(h.Store, modules, cp.opts.Now, cp.opts.Checkpoints)
 	cp.catalog = catalog.New(h.Store, cp.opts.Now)
 	cp.store = h.Store
 	cp.apps = apps.NewRegistry(h.Store, cp.opts.Now)

@@ -37,6 +37,24 @@ type ContinuumSpec struct {
 	GEDS GEDSSpec `json:"geds" yaml:"geds"`
 	// Streams configures the stream store in `up`.
 	Streams StreamsSpec `json:"streams,omitzero" yaml:"streams,omitempty"`
+	// Cells configures how `up` keeps cell runs.
+	Cells CellsSpec `json:"cells,omitzero" yaml:"cells,omitempty"`
+}
+
+// Where the control plane of `up` keeps cell checkpoints.
+const (
+	CellCheckpointsDir  = "dir"  // a directory under dataDir/checkpoints (the default)
+	CellCheckpointsGEDS = "geds" // GEDS, persisted to spec.geds.persistent
+)
+
+// CellsSpec configures how `up` keeps cell runs.
+type CellsSpec struct {
+	// Checkpoints is where running cells' periodic checkpoints go: "dir"
+	// (the default: dataDir/checkpoints, the control plane's disk) or
+	// "geds" (bucket cell-checkpoints of a GEDS node of the control
+	// plane's own, each checkpoint persisted to spec.geds.persistent, which
+	// it needs, before its upload is acknowledged).
+	Checkpoints string `json:"checkpoints,omitempty" yaml:"checkpoints,omitempty"`
 }
 
 // The stream store's long-term storage in `up`.
@@ -152,6 +170,15 @@ func (c *Continuum) Validate() error {
 		}
 	default:
 		return fmt.Errorf("spec.streams.lts %q: want %q or %q", c.Spec.Streams.LTS, StreamLTSDir, StreamLTSGEDS)
+	}
+	switch c.Spec.Cells.Checkpoints {
+	case "", CellCheckpointsDir:
+	case CellCheckpointsGEDS:
+		if c.Spec.GEDS.Persistent == nil {
+			return fmt.Errorf("spec.cells.checkpoints %q needs spec.geds.persistent: a checkpoint only in a GEDS tier 0 would not outlive its host", CellCheckpointsGEDS)
+		}
+	default:
+		return fmt.Errorf("spec.cells.checkpoints %q: want %q or %q", c.Spec.Cells.Checkpoints, CellCheckpointsDir, CellCheckpointsGEDS)
 	}
 	if u := c.Spec.Telemetry.PrometheusURL; u != "" {
 		if parsed, err := url.Parse(u); err != nil || (parsed.Scheme != "http" && parsed.Scheme != "https") || parsed.Host == "" {

@@ -1,6 +1,9 @@
 // Package cells keeps the control plane's cell runs and the modules they
 // run: a client uploads a module once by its SHA-256, asks for a cell run at
 // a site, and that site's agent takes it, runs it and reports its status.
+// Running cells' checkpoints go to a Checkpoints storage: a directory of
+// the control plane (DirCheckpoints) or GEDS, persisted to S3
+// (GEDSCheckpoints).
 package cells
 
 import (
@@ -37,11 +40,13 @@ var ErrInvalid = errors.New("invalid")
 // of an attempt the run has left behind (status.attempt).
 var ErrConflict = errors.New("conflict")
 
-// Registry stores cell runs in the store and modules as files.
+// Registry stores cell runs in the store, modules and snapshots as files,
+// and checkpoints in its Checkpoints.
 type Registry struct {
-	store      store.Store
-	modulesDir string
-	now        func() time.Time
+	store       store.Store
+	modulesDir  string
+	checkpoints Checkpoints
+	now         func() time.Time
 
 	mu sync.Mutex // serialises status updates
 
@@ -53,10 +58,15 @@ type Registry struct {
 	changed   chan struct{}
 }
 
-// NewRegistry keeps modules under modulesDir.
-func NewRegistry(s store.Store, modulesDir string, now func() time.Time) *Registry {
+// NewRegistry keeps modules under modulesDir, and checkpoints in
+// checkpoints; nil keeps them in the directory "checkpoints" next to
+// modulesDir (DirCheckpoints).
+func NewRegistry(s store.Store, modulesDir string, now func() time.Time, checkpoints Checkpoints) *Registry {
+	if checkpoints == nil {
+		checkpoints = NewDirCheckpoints(filepath.Join(filepath.Dir(modulesDir), "checkpoints"))
+	}
 	return &Registry{
-		store: s, modulesDir: modulesDir, now: now,
+		store: s, modulesDir: modulesDir, checkpoints: checkpoints, now: now,
 		epoch: strings.ToLower(rand.Text()[:8]), changed: make(chan struct{}),
 	}
 }
@@ -217,7 +227,7 @@ func (r *Registry) Delete(ctx context.Context, name string) error {
 	if err := os.Remove(r.snapshotPath(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	return os.RemoveAll(r.checkpointDir(name))
+	return r.checkpoints.Delete(ctx, name)
 }
 
 // SetStatus records what the agent reports. A finished run stays finished.
@@ -238,7 +248,7 @@ func (r *Registry) SetStatus(ctx context.Context, name string, st v1alpha1.CellR
 		return c, err
 	}
 	st.Attempt = c.Status.Attempt // the control plane's count, not the agent's
-	if err := r.promoteCheckpoint(c, st.Checkpoint); err != nil {
+	if err := r.promoteCheckpoint(ctx, c, st.Checkpoint); err != nil {
 		return c, err
 	}
 	c.Status = st
@@ -310,8 +320,7 @@ func (r *Registry) PutSnapshot(ctx context.Context, name, claim, checkpoint stri
 		return n, err
 	}
 	defer f.Close()
-	dir := r.checkpointDir(name)
-	_, err = writeFile(dir, filepath.Join(dir, checkpoint+".snap"), f)
+	_, err = r.checkpoints.Put(ctx, name, checkpoint, f)
 	return n, err
 }
 

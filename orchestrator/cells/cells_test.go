@@ -19,12 +19,19 @@ import (
 
 func newRegistry(t *testing.T) *cells.Registry {
 	t.Helper()
+	return newRegistryWith(t, filepath.Join(t.TempDir(), "modules"), nil)
+}
+
+// newRegistryWith keeps modules in modulesDir and checkpoints in cp (nil:
+// the directory next to modulesDir).
+func newRegistryWith(t *testing.T, modulesDir string, cp cells.Checkpoints) *cells.Registry {
+	t.Helper()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "state.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return cells.NewRegistry(st, filepath.Join(t.TempDir(), "modules"), time.Now)
+	return cells.NewRegistry(st, modulesDir, time.Now, cp)
 }
 
 func digest(b []byte) string {

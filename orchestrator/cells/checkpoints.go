@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -31,30 +30,20 @@ func (r *Registry) PutCheckpoint(ctx context.Context, name, claim, id string, bo
 	if err := r.checkClaim(ctx, name, claim); err != nil {
 		return 0, err
 	}
-	dir := r.checkpointDir(name)
-	return writeFile(dir, filepath.Join(dir, id+".snap"), body)
-}
-
-func (r *Registry) checkpointDir(name string) string {
-	return filepath.Join(r.dataDir(), "checkpoints", name)
-}
-
-func (r *Registry) checkpointPath(name string) string {
-	return filepath.Join(r.checkpointDir(name), "current.snap")
+	return r.checkpoints.Put(ctx, name, id, body)
 }
 
 // promoteCheckpoint makes the upload cp names the run's checkpoint, if it
 // is a new one. The caller holds r.mu.
-func (r *Registry) promoteCheckpoint(c v1alpha1.CellRun, cp *v1alpha1.CellCheckpoint) error {
+func (r *Registry) promoteCheckpoint(ctx context.Context, c v1alpha1.CellRun, cp *v1alpha1.CellCheckpoint) error {
 	if cp == nil || (c.Status.Checkpoint != nil && c.Status.Checkpoint.ID == cp.ID) {
 		return nil
 	}
 	if !checkpointIDPattern.MatchString(cp.ID) {
 		return fmt.Errorf("%w: status.checkpoint.id %q", ErrInvalid, cp.ID)
 	}
-	upload := filepath.Join(r.checkpointDir(c.Metadata.Name), cp.ID+".snap")
-	if err := os.Rename(upload, r.checkpointPath(c.Metadata.Name)); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
+	if err := r.checkpoints.Promote(ctx, c.Metadata.Name, cp.ID); err != nil {
+		if errors.Is(err, ErrNotFound) {
 			return fmt.Errorf("%w: status.checkpoint.id %q: no such upload", ErrInvalid, cp.ID)
 		}
 		return err
@@ -146,7 +135,7 @@ func (r *Registry) Recover(ctx context.Context, lost func(site string) bool, rea
 			continue
 		}
 		if d == Resume {
-			if err := r.checkpointToSnapshot(c.Metadata.Name); err != nil {
+			if err := r.checkpointToSnapshot(ctx, c.Metadata.Name, c.Status.Checkpoint.ID); err != nil {
 				return changed, decisions, err
 			}
 		}
@@ -160,8 +149,8 @@ func (r *Registry) Recover(ctx context.Context, lost func(site string) bool, rea
 
 // checkpointToSnapshot copies a run's checkpoint to where its next site
 // fetches a migrating run's snapshot.
-func (r *Registry) checkpointToSnapshot(name string) error {
-	f, err := os.Open(r.checkpointPath(name))
+func (r *Registry) checkpointToSnapshot(ctx context.Context, name, id string) error {
+	f, err := r.checkpoints.Open(ctx, name, id)
 	if err != nil {
 		return fmt.Errorf("checkpoint of %s: %w", name, err)
 	}

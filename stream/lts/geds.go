@@ -1,12 +1,14 @@
 package lts
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 
 	"github.com/cloudskin/cloudskin/geds"
+	"github.com/cloudskin/cloudskin/geds/durable"
 )
 
 // GEDS is Storage in one bucket of the ephemeral data store (package geds):
@@ -44,41 +46,17 @@ func NewGEDS(ctx context.Context, client *geds.Client, opts GEDSOptions) (*GEDS,
 	return &GEDS{client: client, bucket: opts.Bucket, ephemeral: opts.Ephemeral}, nil
 }
 
-// Put implements Storage. GEDS objects are immutable once sealed, so a
-// key that exists is deleted first: a Put that fails after that leaves no
-// object, which the contract allows, and never a part of one (an object
-// is readable only once sealed, and a failed write is aborted).
+// Put implements Storage: durable.Put, so a key that exists is replaced
+// and a Put that fails leaves no part of an object; unless Ephemeral the
+// chunk is in the persistency tier before Put returns.
 func (g *GEDS) Put(ctx context.Context, key string, data []byte) error {
 	if err := CheckKey(key); err != nil {
 		return err
 	}
-	w, err := g.client.Create(ctx, g.bucket, key)
-	if errors.Is(err, geds.ErrExists) {
-		if err = g.client.Delete(ctx, g.bucket, key); err == nil || errors.Is(err, geds.ErrNotFound) {
-			w, err = g.client.Create(ctx, g.bucket, key)
-		}
-	}
-	if err != nil {
+	if _, err := durable.Put(ctx, g.client, g.bucket, key, bytes.NewReader(data), !g.ephemeral); err != nil {
 		return fmt.Errorf("lts: put %s: %w", key, mapGEDS(err))
-	}
-	if err := g.write(ctx, w, data); err != nil {
-		_ = w.Abort(context.WithoutCancel(ctx))
-		return fmt.Errorf("lts: put %s: %w", key, mapGEDS(err))
-	}
-	if g.ephemeral {
-		return nil
-	}
-	if err := g.client.Persist(ctx, g.bucket, key); err != nil {
-		return fmt.Errorf("lts: put %s: persisting to the persistency tier: %w", key, mapGEDS(err))
 	}
 	return nil
-}
-
-func (g *GEDS) write(ctx context.Context, w *geds.Writer, data []byte) error {
-	if _, err := w.Write(data); err != nil {
-		return err
-	}
-	return w.Seal(ctx)
 }
 
 // Get implements Storage.
