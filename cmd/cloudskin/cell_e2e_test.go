@@ -322,13 +322,31 @@ func TestFailedMoveLeavesTheCellRunningAtItsSource(t *testing.T) {
 // its output and exit status equal a run that was never interrupted, once.
 func TestCellResumesFromItsCheckpointWhenItsSiteIsLost(t *testing.T) {
 	t.Parallel()
+	resumeAfterSiteLoss(t, siteLoss{})
+}
+
+// siteLoss adapts the recovery scenario of resumeAfterSiteLoss: more of
+// the Continuum's spec (YAML lines under spec:), up's environment, what to
+// wait for once the spot site is ready, and checks of the run when spot
+// is killed and once it has resumed (nil: none).
+type siteLoss struct {
+	spec            string
+	env             []string
+	ready           func(t *testing.T, up *process)
+	killed, resumed func(t *testing.T, run v1alpha1.CellRun)
+}
+
+// resumeAfterSiteLoss runs the scenario of
+// TestCellResumesFromItsCheckpointWhenItsSiteIsLost with sl's changes.
+func resumeAfterSiteLoss(t *testing.T, sl siteLoss) {
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "continuum.yaml")
 	// Fast heartbeats, so that the lost site is noticed in about a second.
-	if err := os.WriteFile(conf, []byte("apiVersion: cloudskin.io/v1alpha1\nkind: Continuum\nmetadata:\n  name: t\nspec:\n  heartbeat:\n    interval: 200ms\n    notReadyAfter: 1s\n"), 0o600); err != nil {
+	yaml := "apiVersion: cloudskin.io/v1alpha1\nkind: Continuum\nmetadata:\n  name: t\nspec:\n  heartbeat:\n    interval: 200ms\n    notReadyAfter: 1s\n" + sl.spec
+	if err := os.WriteFile(conf, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, base := start(t, "up", "-f", conf, "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"))
+	up, base := startWith(t, sl.env, "up", "-f", conf, "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"))
 	spot := exec.Command(binary, "agent", "--server", base, "--name", "spot", "--interval", "200ms", "--listen", "127.0.0.1:0")
 	spot.Env = append(os.Environ(), "XDG_CACHE_HOME="+filepath.Join(dir, "spot-cache"))
 	if err := spot.Start(); err != nil {
@@ -336,6 +354,9 @@ func TestCellResumesFromItsCheckpointWhenItsSiteIsLost(t *testing.T) {
 	}
 	t.Cleanup(func() { spot.Process.Kill(); spot.Wait() })
 	waitSites(t, base, 10*time.Second, func(s map[string]v1alpha1.Site) bool { return s["spot"].Status.Phase == v1alpha1.SiteReady })
+	if sl.ready != nil {
+		sl.ready(t, up)
+	}
 
 	wasm := filepath.Join(dir, "slow.wasm")
 	if out, err := run(t, nil, "cell", "cc", "--migratable", "testdata/slow.c", "-o", wasm); err != nil {
@@ -365,6 +386,11 @@ func TestCellResumesFromItsCheckpointWhenItsSiteIsLost(t *testing.T) {
 	if err := spot.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
+	if sl.killed != nil {
+		var killed v1alpha1.CellRun
+		getJSON(t, base+"/api/v1/cells/"+name, &killed)
+		sl.killed(t, killed)
+	}
 	err = remote.Wait()
 	if remoteOut.String() != string(straight) || exitCode(err) != straightCode {
 		t.Fatalf("exit %d, output\n%s\nwant exit %d, output\n%s", exitCode(err), remoteOut.String(), straightCode, straight)
@@ -374,6 +400,9 @@ func TestCellResumesFromItsCheckpointWhenItsSiteIsLost(t *testing.T) {
 	ms := after.Status.Migrations
 	if len(ms) != 1 || !ms[0].Recovered || ms[0].From != "spot" || after.Status.Attempt != 1 || after.Status.Site == "spot" {
 		t.Fatalf("status after recovery: %+v", after.Status)
+	}
+	if sl.resumed != nil {
+		sl.resumed(t, after)
 	}
 	t.Logf("resumed at %s from the checkpoint at host call %d, %s after it (work redone since)", after.Status.Site, ms[0].HostCall, ms[0].Downtime)
 }
