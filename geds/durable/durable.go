@@ -67,3 +67,17 @@ func copyTo(w io.Writer, body io.Reader) (int64, error) {
 	}
 	return io.CopyBuffer(w, body, make([]byte, copyBuffer))
 }
+
+// Transient reports whether a GEDS error may pass if the call is made
+// again later: the metadata service, a peer or S3 unreachable, tier 0
+// full. A missing or lost object, a bad name, a closed client and an ended
+// request are not. Callers that hand data over for good turn transient
+// errors into their own "unavailable" (keep the data, try later).
+func Transient(err error) bool {
+	switch {
+	case err == nil, errors.Is(err, geds.ErrNotFound), errors.Is(err, geds.ErrLost), errors.Is(err, geds.ErrInvalidName),
+		errors.Is(err, geds.ErrClosed), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return false
+	}
+	return true
+}

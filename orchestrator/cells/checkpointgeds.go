@@ -136,16 +136,14 @@ func (g *GEDSCheckpoints) list(ctx context.Context, run string) ([]geds.ObjectIn
 }
 
 // gedsError classifies GEDS's errors for the registry: a missing object is
-// ErrNotFound; a lost one, a bad name, a closed client and a cancelled
-// request are errors of their own; anything else (the metadata service, a
-// peer or S3 unreachable, tier 0 full) may pass, so it is ErrUnavailable.
+// ErrNotFound; one that may pass (durable.Transient) is ErrUnavailable;
+// others (a lost object, a bad name, a closed client) are their own.
 func gedsError(err error) error {
 	switch {
 	case errors.Is(err, geds.ErrNotFound):
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
-	case errors.Is(err, geds.ErrLost), errors.Is(err, geds.ErrInvalidName), errors.Is(err, geds.ErrClosed),
-		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return err
+	case durable.Transient(err):
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	return err
 }

@@ -99,17 +99,16 @@ func (g *GEDS) Delete(ctx context.Context, key string) error {
 }
 
 // mapGEDS classifies GEDS's errors for the store: a missing object is
-// ErrNotFound; a lost one (its holder died before it reached S3), a bad
-// name or a closed client are errors of their own; anything else (the
-// metadata server, a peer or S3 unreachable, tier 0 full) is an outage
-// that may pass, so the store keeps the data in its log and tries again.
+// ErrNotFound; an error that may pass (durable.Transient: the metadata
+// server, a peer or S3 unreachable, tier 0 full) is an outage, so the store
+// keeps the data in its log and tries again; others (a lost object, a bad
+// name, a closed client) are errors of their own.
 func mapGEDS(err error) error {
 	switch {
 	case errors.Is(err, geds.ErrNotFound):
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
-	case errors.Is(err, geds.ErrLost), errors.Is(err, geds.ErrInvalidName), errors.Is(err, geds.ErrClosed),
-		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return err
+	case durable.Transient(err):
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	return err
 }
