@@ -20,6 +20,7 @@ import (
 	"github.com/cloudskin/cloudskin/stream"
 	"github.com/cloudskin/cloudskin/stream/streamapi"
 	"github.com/cloudskin/cloudskin/stream/tcp"
+	"github.com/cloudskin/cloudskin/stream/tcp/tcptest"
 )
 
 // TestCompareStreams compares durable publishing with acknowledgements
@@ -152,24 +153,9 @@ func publishOurs(t *testing.T, publishers int, event []byte, d time.Duration) re
 // publishTCP is publishOurs over the TCP protocol, all publishers sharing
 // one connection, as publishNATS's share one.
 func publishTCP(t *testing.T, publishers int, event []byte, d time.Duration) result {
-	s, err := stream.Open(context.Background(), stream.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := tcp.NewServer(s.Service(), tcp.Options{})
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(context.Background(), ln) }()
-	defer func() {
-		srv.Shutdown(context.Background())
-		<-served
-	}()
+	_, addr := tcptest.Store(t)
 	ctx := context.Background()
-	c, err := tcp.Dial(ctx, ln.Addr().String(), tcp.DialOptions{})
+	c, err := tcp.Dial(ctx, addr, tcp.DialOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/cloudskin/cloudskin/stream"
 	"github.com/cloudskin/cloudskin/stream/streamapi"
 	"github.com/cloudskin/cloudskin/stream/tcp"
+	"github.com/cloudskin/cloudskin/stream/tcp/tcptest"
 )
 
 // TestCompareFrames is the video-frame latency benchmark of issue 6, ours
@@ -373,25 +374,10 @@ func oursCameras(t *testing.T, n int) []camera {
 // test and creates a one-segment stream per camera; each writer and each
 // reader has its own connection, as JetStream's here do.
 func tcpCameras(t *testing.T, n int) []camera {
-	s, err := stream.Open(context.Background(), stream.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := tcp.NewServer(s.Service(), tcp.Options{})
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(context.Background(), ln) }()
-	t.Cleanup(func() {
-		srv.Shutdown(context.Background())
-		<-served
-		s.Close()
-	})
+	_, addr := tcptest.Store(t)
 	ctx := context.Background()
 	connect := func() *tcp.Client {
-		c, err := tcp.Dial(ctx, ln.Addr().String(), tcp.DialOptions{})
+		c, err := tcp.Dial(ctx, addr, tcp.DialOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

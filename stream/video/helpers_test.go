@@ -6,7 +6,6 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/cloudskin/cloudskin/stream"
 	"github.com/cloudskin/cloudskin/stream/tcp"
+	"github.com/cloudskin/cloudskin/stream/tcp/tcptest"
 )
 
 // fixture is a real stream store served over its TCP protocol on
@@ -33,21 +33,11 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	s, err := stream.Open(context.Background(), stream.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := tcp.NewServer(s.Service(), tcp.Options{})
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(context.Background(), ln) }()
-	fx := &fixture{store: s, addr: ln.Addr().String(), reg: prometheus.NewRegistry()}
+	s, addr := tcptest.Store(t)
+	fx := &fixture{store: s, addr: addr, reg: prometheus.NewRegistry()}
 	fx.client = NewTCPClient(dialer(fx.addr))
-	fx.handler, err = NewHandler(fx.client, nil, fx.reg)
-	if err != nil {
+	var err error
+	if fx.handler, err = NewHandler(fx.client, nil, fx.reg); err != nil {
 		t.Fatal(err)
 	}
 	fx.handler.ReadWait = time.Second
@@ -59,15 +49,6 @@ func newFixture(t testing.TB) *fixture {
 		videoSrv.CloseClientConnections()
 		videoSrv.Close()
 		fx.client.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Error(err)
-		}
-		if err := <-served; err != nil {
-			t.Error(err)
-		}
-		s.Close()
 	})
 	return fx
 }

@@ -5,13 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cloudskin/cloudskin/stream"
 	"github.com/cloudskin/cloudskin/stream/tcp"
+	"github.com/cloudskin/cloudskin/stream/tcp/tcptest"
 )
 
 // tcpStore is a real store in a temporary directory, served over the TCP
@@ -29,41 +29,16 @@ func newTCPStore(t *testing.T, opts stream.Options) *tcpStore {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { s.Close() }) // after the server's shutdown (cleanups run last first)
 	ts := &tcpStore{store: s}
 	ts.serve(t, "127.0.0.1:0")
-	t.Cleanup(func() {
-		ts.stop()
-		s.Close()
-	})
 	return ts
 }
 
 // serve serves the store on addr until stop is called.
 func (ts *tcpStore) serve(t *testing.T, addr string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts.addr = ln.Addr().String()
-	srv := tcp.NewServer(ts.store.Service(), tcp.Options{})
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(context.Background(), ln) }()
-	stopped := false
-	ts.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Error(err)
-		}
-		if err := <-served; err != nil {
-			t.Error(err)
-		}
-	}
+	ts.addr, ts.stop = tcptest.Serve(t, ts.store.Service(), addr, tcp.Options{})
 }
 
 func (ts *tcpStore) client(t *testing.T) *TCPClient {
