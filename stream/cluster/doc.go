@@ -42,7 +42,8 @@
 // streams and reader groups live in their stream's container, and reader
 // group names are global. Errors wrap the store's sentinels. Service
 // adapts it to stream.Service, which the network front ends (REST and TCP)
-// serve in `cloudskin up` and `cloudskin stream serve`, and is also a
+// serve in `cloudskin up --stream-instances N` and `cloudskin stream serve
+// --instances N` (both run one Store otherwise), and is also a
 // stream.InstanceScaler, which the instance API and the Learning Plane's
 // stream actuator call.
 //
