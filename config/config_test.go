@@ -338,3 +338,29 @@ func assertMode(t *testing.T, path string, want fs.FileMode) {
 		t.Errorf("%s: mode %v, want %v", path, got, want)
 	}
 }
+
+// TestExampleContinuumsAreValid loads every Continuum under
+// examples/continuum as `cloudskin up -f` does and validates it.
+func TestExampleContinuumsAreValid(t *testing.T) {
+	files, err := filepath.Glob("../examples/continuum/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no example continuums: %v", err)
+	}
+	for _, f := range files {
+		c, err := config.LoadContinuum(f)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		if err := c.Validate(); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	c, err := config.LoadContinuum("../examples/continuum/geds-backed.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Spec.Streams.LTS != v1alpha1.StreamLTSGEDS || c.Spec.Cells.Checkpoints != v1alpha1.CellCheckpointsGEDS || len(c.Spec.Sites) != 2 {
+		t.Errorf("geds-backed.yaml: streams %+v, cells %+v, %d sites; want both in GEDS and the default sites", c.Spec.Streams, c.Spec.Cells, len(c.Spec.Sites))
+	}
+}
