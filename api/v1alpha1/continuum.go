@@ -162,23 +162,13 @@ func (c *Continuum) Validate() error {
 			return fmt.Errorf("spec.geds.persistent.endpoint %q: want host:port: %w", p.Endpoint, err)
 		}
 	}
-	switch c.Spec.Streams.LTS {
-	case "", StreamLTSDir:
-	case StreamLTSGEDS:
-		if c.Spec.GEDS.Persistent == nil {
-			return fmt.Errorf("spec.streams.lts %q needs spec.geds.persistent: a chunk only in a GEDS tier 0 would be lost with it, after the stream's log let it go", StreamLTSGEDS)
-		}
-	default:
-		return fmt.Errorf("spec.streams.lts %q: want %q or %q", c.Spec.Streams.LTS, StreamLTSDir, StreamLTSGEDS)
+	if err := validateDirOrGEDS("spec.streams.lts", c.Spec.Streams.LTS, StreamLTSDir, StreamLTSGEDS, c.Spec.GEDS.Persistent,
+		"a chunk only in a GEDS tier 0 would be lost with it, after the stream's log let it go"); err != nil {
+		return err
 	}
-	switch c.Spec.Cells.Checkpoints {
-	case "", CellCheckpointsDir:
-	case CellCheckpointsGEDS:
-		if c.Spec.GEDS.Persistent == nil {
-			return fmt.Errorf("spec.cells.checkpoints %q needs spec.geds.persistent: a checkpoint only in a GEDS tier 0 would not outlive its host", CellCheckpointsGEDS)
-		}
-	default:
-		return fmt.Errorf("spec.cells.checkpoints %q: want %q or %q", c.Spec.Cells.Checkpoints, CellCheckpointsDir, CellCheckpointsGEDS)
+	if err := validateDirOrGEDS("spec.cells.checkpoints", c.Spec.Cells.Checkpoints, CellCheckpointsDir, CellCheckpointsGEDS, c.Spec.GEDS.Persistent,
+		"a checkpoint only in a GEDS tier 0 would not outlive its host"); err != nil {
+		return err
 	}
 	if u := c.Spec.Telemetry.PrometheusURL; u != "" {
 		if parsed, err := url.Parse(u); err != nil || (parsed.Scheme != "http" && parsed.Scheme != "https") || parsed.Host == "" {
@@ -237,4 +227,19 @@ func (c *ClientConfig) Validate() error {
 		return fmt.Errorf("spec.server is required")
 	}
 	return nil
+}
+
+// validateDirOrGEDS checks a setting that keeps data in a directory or in
+// GEDS: GEDS needs the persistency tier, for the reason why.
+func validateDirOrGEDS(field, value, dir, gedsValue string, persistent *GEDSPersistent, why string) error {
+	switch value {
+	case "", dir:
+		return nil
+	case gedsValue:
+		if persistent == nil {
+			return fmt.Errorf("%s %q needs spec.geds.persistent: %s", field, gedsValue, why)
+		}
+		return nil
+	}
+	return fmt.Errorf("%s %q: want %q or %q", field, value, dir, gedsValue)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -19,25 +18,8 @@ import (
 // fake Service around the store's own.
 func serveWrapped(t *testing.T, wrap func(stream.Service) stream.Service, opts Options) (*Server, string) {
 	t.Helper()
-	st, err := stream.Open(context.Background(), stream.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := NewServer(wrap(st.Service()), opts)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(context.Background(), ln) }()
-	t.Cleanup(func() {
-		srv.Shutdown(context.Background())
-		if err := <-served; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-		st.Close()
-	})
-	return srv, ln.Addr().String()
+	s := serveWith(t, stream.Options{}, opts, wrap)
+	return s.srv, s.addr
 }
 
 // TestScale splits, merges and scales a stream over the protocol in each

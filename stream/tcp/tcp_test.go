@@ -48,6 +48,13 @@ type served struct {
 
 func serve(t *testing.T, sopts stream.Options, opts Options) *served {
 	t.Helper()
+	return serveWith(t, sopts, opts, nil)
+}
+
+// serveWith is serve with the store's Service passed through wrap (a fake
+// around it), if wrap is not nil.
+func serveWith(t *testing.T, sopts stream.Options, opts Options, wrap func(stream.Service) stream.Service) *served {
+	t.Helper()
 	if sopts.Dir == "" {
 		sopts.Dir = t.TempDir()
 	}
@@ -59,7 +66,11 @@ func serve(t *testing.T, sopts stream.Options, opts Options) *served {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &served{store: st, srv: NewServer(st.Service(), opts), addr: ln.Addr().String(), served: make(chan error, 1)}
+	svc := st.Service()
+	if wrap != nil {
+		svc = wrap(svc)
+	}
+	s := &served{store: st, srv: NewServer(svc, opts), addr: ln.Addr().String(), served: make(chan error, 1)}
 	go func() { s.served <- s.srv.Serve(context.Background(), ln) }()
 	t.Cleanup(func() {
 		if err := s.srv.Shutdown(context.Background()); err != nil {
