@@ -288,7 +288,7 @@ func gedsPersistent(cfg v1alpha1.Continuum) (geds.Persistent, error) {
 		return nil, nil
 	}
 	tier, err := s3tier.New(s3tier.Config{
-		Endpoint: p.Endpoint, Secure: p.Secure, BucketPrefix: p.BucketPrefix,
+		Endpoint: p.Endpoint, Secure: p.Secure, BucketPrefix: p.BucketPrefix, SignPayload: p.SignPayload,
 		AccessKey: os.Getenv("CLOUDSKIN_GEDS_S3_ACCESS_KEY"), SecretKey: os.Getenv("CLOUDSKIN_GEDS_S3_SECRET_KEY"),
 	})
 	if err != nil {

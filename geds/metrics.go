@@ -7,18 +7,24 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Read sources, the label of the read metrics: a local read is a tier-0
-// hit, remote and s3 reads are misses.
+// readSource is where a read was served from, the label of the read
+// metrics: a local read is a tier-0 hit, remote and s3 reads are misses.
+type readSource int
+
 const (
-	sourceLocal  = "local"
-	sourceRemote = "remote"
-	sourceS3     = "s3"
+	sourceLocal readSource = iota
+	sourceRemote
+	sourceS3
+	numSources
 )
 
+var sourceLabels = [numSources]string{"local", "remote", "s3"}
+
 // clientMetrics are the client's Prometheus metrics. Counters of the read path
-// are resolved once, so a read costs two atomic adds.
+// are resolved once into arrays, so a read costs two atomic adds and no
+// lookup.
 type clientMetrics struct {
-	reads, readBytes map[string]prometheus.Counter
+	reads, readBytes [numSources]prometheus.Counter
 	remoteLatency    prometheus.Observer
 	spilledBytes     prometheus.Counter
 	persistedBytes   prometheus.Counter
@@ -44,7 +50,6 @@ func newMetrics(reg prometheus.Registerer, node string, used, limit, queue func(
 		Buckets: prometheus.ExponentialBuckets(25e-6, 2, 14), // 25 µs to 200 ms
 	})
 	m := &clientMetrics{
-		reads: map[string]prometheus.Counter{}, readBytes: map[string]prometheus.Counter{},
 		remoteLatency: latency,
 		spilledBytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "geds_spilled_bytes_total", Help: "Bytes moved from tier 0 to the persistency tier (spills, automatic or asked for)."}),
@@ -55,9 +60,9 @@ func newMetrics(reg prometheus.Registerer, node string, used, limit, queue func(
 		tierFull: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "geds_tier_full_total", Help: "Writes refused with ErrTierFull."}),
 	}
-	for _, s := range []string{sourceLocal, sourceRemote, sourceS3} {
-		m.reads[s] = reads.WithLabelValues(s)
-		m.readBytes[s] = readBytes.WithLabelValues(s)
+	for src, label := range sourceLabels {
+		m.reads[src] = reads.WithLabelValues(label)
+		m.readBytes[src] = readBytes.WithLabelValues(label)
 	}
 	collectors := []prometheus.Collector{
 		reads, readBytes, latency, m.spilledBytes, m.persistedBytes, m.spillErrors, m.tierFull,
@@ -75,4 +80,10 @@ func newMetrics(reg prometheus.Registerer, node string, used, limit, queue func(
 		}
 	}
 	return m, nil
+}
+
+// read counts one read of n bytes served from src.
+func (m *clientMetrics) read(src readSource, n int) {
+	m.reads[src].Inc()
+	m.readBytes[src].Add(float64(n))
 }

@@ -54,7 +54,8 @@ type Options struct {
 	// SpillBackoffMin and SpillBackoffMax bound the wait between spill
 	// attempts while the persistency tier fails; 0 means 100 ms and 10 s.
 	SpillBackoffMin, SpillBackoffMax time.Duration
-	// Now is the clock for access times; nil means time.Now.
+	// Now is the clock for access times; nil means the system's clock, read
+	// the cheap way (see tier0.Config.Now).
 	Now func() time.Time
 }
 
@@ -100,8 +101,5 @@ func (o *Options) withDefaults() (Options, error) {
 		out.SpillBackoffMax = 10 * time.Second
 	}
 	out.SpillBackoffMax = max(out.SpillBackoffMax, out.SpillBackoffMin)
-	if out.Now == nil {
-		out.Now = time.Now
-	}
 	return out, nil
 }

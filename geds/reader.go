@@ -134,8 +134,7 @@ func (r *Reader) Bytes() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("geds: %w", err)
 	}
-	r.c.m.reads[sourceLocal].Inc()
-	r.c.m.readBytes[sourceLocal].Add(float64(len(b)))
+	r.c.m.read(sourceLocal, len(b))
 	return b, nil
 }
 
@@ -151,8 +150,7 @@ func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
 func (r *Reader) ReadAtContext(ctx context.Context, p []byte, off int64) (int, error) {
 	if r.local != nil {
 		n, err := r.local.ReadAt(p, off)
-		r.c.m.reads[sourceLocal].Inc()
-		r.c.m.readBytes[sourceLocal].Add(float64(n))
+		r.c.m.read(sourceLocal, n)
 		if err != nil && !errors.Is(err, io.EOF) {
 			err = fmt.Errorf("geds: %w", err)
 		}
@@ -206,8 +204,7 @@ func (r *Reader) readFrom(ctx context.Context, src source, p []byte, off int64) 
 		start := time.Now()
 		n, err := r.c.peers.ReadAt(ctx, src.peerURL, r.info.Bucket, r.info.Key, r.info.ID, p, off)
 		r.c.m.remoteLatency.Observe(time.Since(start).Seconds())
-		r.c.m.reads[sourceRemote].Inc()
-		r.c.m.readBytes[sourceRemote].Add(float64(n))
+		r.c.m.read(sourceRemote, n)
 		if err != nil {
 			return n, fmt.Errorf("geds: read %s/%s from holder %s: %w", r.info.Bucket, r.info.Key, src.holder, err)
 		}
@@ -219,8 +216,7 @@ func (r *Reader) readFrom(ctx context.Context, src source, p []byte, off int64) 
 	}
 	defer rc.Close()
 	n, err := io.ReadFull(rc, p)
-	r.c.m.reads[sourceS3].Inc()
-	r.c.m.readBytes[sourceS3].Add(float64(n))
+	r.c.m.read(sourceS3, n)
 	if err != nil {
 		return n, fmt.Errorf("geds: read %s/%s from the persistency tier: got %d of %d bytes: %w", r.info.Bucket, r.info.Key, n, len(p), err)
 	}
@@ -266,8 +262,7 @@ func (r *Reader) RangeReader(ctx context.Context, off, n int64) (io.ReadCloser, 
 		n = size - off
 	}
 	if r.local != nil {
-		r.c.m.reads[sourceLocal].Inc()
-		r.c.m.readBytes[sourceLocal].Add(float64(n))
+		r.c.m.read(sourceLocal, int(n))
 		return io.NopCloser(io.NewSectionReader(r.local, off, n)), nil
 	}
 	src := r.source()

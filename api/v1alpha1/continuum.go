@@ -92,6 +92,10 @@ type GEDSPersistent struct {
 	Secure   bool   `json:"secure,omitempty" yaml:"secure,omitempty"`
 	// BucketPrefix is put before GEDS bucket names in S3.
 	BucketPrefix string `json:"bucketPrefix,omitempty" yaml:"bucketPrefix,omitempty"`
+	// SignPayload signs every body's SHA-256 over plain HTTP; by default
+	// bodies carry a CRC32C checksum instead, which costs both ends far
+	// less CPU (s3tier.Config.SignPayload).
+	SignPayload bool `json:"signPayload,omitempty" yaml:"signPayload,omitempty"`
 }
 
 // TelemetryConfig configures where metrics are kept and queried.

@@ -394,7 +394,7 @@ func newGEDSGatewayCommand(g *globals) *cobra.Command {
 	var (
 		s3Listen, listen, dir, metadataURL, limit string
 		persistent, prefix                        string
-		secure                                    bool
+		secure, signPayload                       bool
 		withMetadata                              bool
 	)
 	cmd := &cobra.Command{
@@ -412,7 +412,7 @@ $CLOUDSKIN_GEDS_S3_ACCESS_KEY and $CLOUDSKIN_GEDS_S3_SECRET_KEY).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runGEDSGateway(cmd, g, gedsGatewayFlags{
 				s3Listen: s3Listen, listen: listen, dir: dir, metadataURL: metadataURL, limit: limit,
-				persistent: persistent, prefix: prefix, secure: secure, withMetadata: withMetadata,
+				persistent: persistent, prefix: prefix, secure: secure, signPayload: signPayload, withMetadata: withMetadata,
 			})
 		},
 	}
@@ -426,12 +426,13 @@ $CLOUDSKIN_GEDS_S3_ACCESS_KEY and $CLOUDSKIN_GEDS_S3_SECRET_KEY).`,
 	f.StringVar(&persistent, "persistent", "", "S3 host:port to spill to (none by default)")
 	f.StringVar(&prefix, "persistent-prefix", "geds-", "prefix of GEDS bucket names in the persistency S3")
 	f.BoolVar(&secure, "persistent-tls", false, "talk HTTPS to the persistency S3")
+	f.BoolVar(&signPayload, "persistent-sign-payload", false, "sign every body's SHA-256 over plain HTTP (default: a CRC32C checksum, much less CPU)")
 	return cmd
 }
 
 type gedsGatewayFlags struct {
 	s3Listen, listen, dir, metadataURL, limit, persistent, prefix string
-	secure, withMetadata                                          bool
+	secure, signPayload, withMetadata                             bool
 }
 
 func runGEDSGateway(cmd *cobra.Command, g *globals, fl gedsGatewayFlags) error {
@@ -452,7 +453,7 @@ func runGEDSGateway(cmd *cobra.Command, g *globals, fl gedsGatewayFlags) error {
 	}
 	if fl.persistent != "" {
 		tier, err := s3tier.New(s3tier.Config{
-			Endpoint: fl.persistent, Secure: fl.secure, BucketPrefix: fl.prefix,
+			Endpoint: fl.persistent, Secure: fl.secure, BucketPrefix: fl.prefix, SignPayload: fl.signPayload,
 			AccessKey: os.Getenv("CLOUDSKIN_GEDS_S3_ACCESS_KEY"), SecretKey: os.Getenv("CLOUDSKIN_GEDS_S3_SECRET_KEY"),
 		})
 		if err != nil {

@@ -105,26 +105,35 @@ func BenchmarkGetRange(b *testing.B) {
 }
 
 // BenchmarkPut8Writers1MiB is the aggregate throughput (MB/s) of 8
-// concurrent writers of 1 MiB objects: "minio-go" is MinIO's own client,
-// the peer baseline for GEDS spilling; "s3tier" is the same through this
-// package.
+// concurrent writers of 1 MiB objects: "minio-go" is MinIO's own client
+// with its defaults (over plain HTTP, a signed SHA-256 of every body);
+// "minio-go-crc32c" the same with the body options s3tier uses (unsigned,
+// CRC32C trailer), the peer baseline for GEDS spilling; "s3tier" is this
+// package with its defaults, "s3tier-signed" with SignPayload.
 func BenchmarkPut8Writers1MiB(b *testing.B) {
 	const writers, size = 8, 1 << 20
 	srv := miniotest.Start(b)
 	tier := benchTier(b, srv)
+	signed := newTier(b, srv, func(c *s3tier.Config) { c.Transport, c.SignPayload = nil, true })
 	client := srv.Client()
 	data := payload(size, 3)
 	ctx := context.Background()
-	puts := map[string]func(key string) error{
-		"minio-go": func(key string) error {
-			_, err := client.PutObject(ctx, "bench", key, bytes.NewReader(data), size, minio.PutObjectOptions{})
+	minioPut := func(opts minio.PutObjectOptions) func(key string) error {
+		return func(key string) error {
+			_, err := client.PutObject(ctx, "bench", key, bytes.NewReader(data), size, opts)
 			return err
-		},
-		"s3tier": func(key string) error {
-			return tier.Put(ctx, "bench", key, bytes.NewReader(data), size)
-		},
+		}
 	}
-	for _, name := range []string{"minio-go", "s3tier"} {
+	tierPut := func(t *s3tier.Tier) func(key string) error {
+		return func(key string) error { return t.Put(ctx, "bench", key, bytes.NewReader(data), size) }
+	}
+	puts := map[string]func(key string) error{
+		"minio-go":        minioPut(minio.PutObjectOptions{}),
+		"minio-go-crc32c": minioPut(minio.PutObjectOptions{DisableContentSha256: true, Checksum: minio.ChecksumCRC32C}),
+		"s3tier":          tierPut(tier),
+		"s3tier-signed":   tierPut(signed),
+	}
+	for _, name := range []string{"minio-go", "minio-go-crc32c", "s3tier", "s3tier-signed"} {
 		put := puts[name]
 		b.Run(name, func(b *testing.B) {
 			b.SetBytes(size)

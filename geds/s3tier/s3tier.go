@@ -82,6 +82,14 @@ type Config struct {
 	// Concurrency is how many parts of one io.ReaderAt source are uploaded
 	// at once (default 4). A plain io.Reader is uploaded a part at a time.
 	Concurrency int
+	// SignPayload puts each body's SHA-256 into the request's signature over
+	// plain HTTP, minio-go's default there: the client and the server then
+	// both hash every byte. Unset, bodies go as unsigned payload with a
+	// CRC32C checksum in a trailer, as minio-go sends them over TLS: the
+	// request stays signed and the body is checked for corruption, not for
+	// forgery by someone on the path (use Secure for that). The S3 must
+	// support trailing checksums (AWS, MinIO and the GEDS gateway do).
+	SignPayload bool
 	// Transport carries the requests; nil means minio-go's default
 	// transport. Tests set short timeouts here.
 	Transport http.RoundTripper
@@ -95,6 +103,7 @@ type Tier struct {
 	prefix      string
 	partSize    uint64
 	concurrency uint
+	signPayload bool
 }
 
 // New returns a tier over cfg's S3. It does not contact S3.
@@ -124,6 +133,8 @@ func New(cfg Config) (*Tier, error) {
 		Transport: cfg.Transport,
 		// One attempt per call: Retry is where retrying happens.
 		MaxRetries: 1,
+		// Lets unsigned bodies carry their CRC32C after the data.
+		TrailingHeaders: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("s3tier: endpoint %q: %w", cfg.Endpoint, err)
@@ -134,6 +145,7 @@ func New(cfg Config) (*Tier, error) {
 		prefix:      cfg.BucketPrefix,
 		partSize:    uint64(cfg.PartSize),
 		concurrency: uint(cfg.Concurrency),
+		signPayload: cfg.SignPayload,
 	}, nil
 }
 
@@ -181,10 +193,15 @@ func (t *Tier) Put(ctx context.Context, bucket, key string, r io.Reader, size in
 	// does, whatever the caller's ctx.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	_, err = t.client.PutObject(ctx, b, key, body, size, minio.PutObjectOptions{
-		PartSize:   t.partSize,
-		NumThreads: t.concurrency,
-	})
+	opts := minio.PutObjectOptions{PartSize: t.partSize, NumThreads: t.concurrency}
+	if !t.signPayload {
+		// Asked for explicitly: minio-go's automatic CRC32C is dropped on
+		// a single PUT over plain HTTP (v7.4.1), which would leave the
+		// body unchecked.
+		opts.DisableContentSha256 = true
+		opts.Checksum = minio.ChecksumCRC32C
+	}
+	_, err = t.client.PutObject(ctx, b, key, body, size, opts)
 	if readErr := src.failure(); readErr != nil {
 		return fmt.Errorf("s3tier: put %s/%s: read source: %w", b, key, readErr)
 	}

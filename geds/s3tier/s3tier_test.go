@@ -112,6 +112,10 @@ func TestTier(t *testing.T) {
 	srv := miniotest.Start(t)
 	tier := newTier(t, srv)
 	t.Run("RoundTrip", func(t *testing.T) { testRoundTrip(t, tier) })
+	t.Run("RoundTripSignedPayload", func(t *testing.T) {
+		testRoundTrip(t, newTier(t, srv, func(c *s3tier.Config) { c.SignPayload = true }))
+	})
+	t.Run("CorruptedBody", func(t *testing.T) { testCorruptedBody(t, srv) })
 	t.Run("Ranges", func(t *testing.T) { testRanges(t, tier) })
 	t.Run("StatListDelete", func(t *testing.T) { testStatListDelete(t, tier) })
 	t.Run("Missing", func(t *testing.T) { testMissing(t, tier) })
@@ -145,6 +149,52 @@ func testRoundTrip(t *testing.T, tier *s3tier.Tier) {
 					t.Fatalf("read back %d bytes, differing from the %d put", len(back), size)
 				}
 			})
+		}
+	}
+}
+
+// corruptingTransport flips one bit in the body of every PUT on its way
+// to S3, after the client has computed the body's checksum or signature.
+type corruptingTransport struct{ next http.RoundTripper }
+
+func (c corruptingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodPut && req.Body != nil {
+		req.Body = &flipReader{ReadCloser: req.Body, at: 1000}
+	}
+	return c.next.RoundTrip(req)
+}
+
+type flipReader struct {
+	io.ReadCloser
+	at, seen int
+}
+
+func (f *flipReader) Read(p []byte) (int, error) {
+	n, err := f.ReadCloser.Read(p)
+	if i := f.at - f.seen; i >= 0 && i < n {
+		p[i] ^= 0x01
+	}
+	f.seen += n
+	return n, err
+}
+
+// testCorruptedBody: a body damaged on the wire is refused by S3 whether it
+// is signed (SHA-256) or not (CRC32C trailer), and nothing is stored.
+func testCorruptedBody(t *testing.T, srv *miniotest.Server) {
+	mustEnsure(t, newTier(t, srv), "corrupted")
+	data := payload(64<<10, 7)
+	for _, signed := range []bool{false, true} {
+		tier := newTier(t, srv, func(c *s3tier.Config) {
+			c.SignPayload = signed
+			c.Transport = corruptingTransport{testTransport()}
+		})
+		key := fmt.Sprintf("signed-%t", signed)
+		err := tier.Put(context.Background(), "corrupted", key, bytes.NewReader(data), int64(len(data)))
+		if err == nil {
+			t.Fatalf("signed=%t: a body corrupted on the wire was accepted", signed)
+		}
+		if _, serr := newTier(t, srv).Stat(context.Background(), "corrupted", key); !errors.Is(serr, fs.ErrNotExist) {
+			t.Fatalf("signed=%t: after the refused put, Stat = %v; want not found", signed, serr)
 		}
 	}
 }

@@ -34,7 +34,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 		w.s.release(w.e, int64(len(p)-n))
 	}
 	w.e.size.Add(int64(n))
-	w.e.lastAccess.Store(w.s.now().UnixNano())
+	w.e.lastAccess.Store(w.s.stamp())
 	if err != nil {
 		return n, fmt.Errorf("tier0: write %s/%s: %w", w.e.name.bucket, w.e.name.key, err)
 	}
@@ -130,7 +130,7 @@ func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("tier0: read %s/%s: negative offset %d", r.e.name.bucket, r.e.name.key, off)
 	}
-	r.e.lastAccess.Store(r.s.now().UnixNano())
+	r.e.lastAccess.Store(r.s.stamp())
 	if r.file != nil {
 		return r.readOpen(p, off)
 	}
@@ -171,7 +171,7 @@ func (r *Reader) Bytes() ([]byte, error) {
 	if r.file != nil {
 		return nil, fmt.Errorf("tier0: Bytes of %s/%s: %w (read it with ReadAt)", r.e.name.bucket, r.e.name.key, ErrNotSealed)
 	}
-	r.e.lastAccess.Store(r.s.now().UnixNano())
+	r.e.lastAccess.Store(r.s.stamp())
 	return r.data, nil
 }
 

@@ -105,6 +105,9 @@ func (s *Server) Client() *minio.Client {
 	c, err := minio.New(s.addr, &minio.Options{
 		Creds:  credentials.NewStaticV4(s.accessKey, s.secretKey, ""),
 		Region: "us-east-1",
+		// So that puts may carry a CRC32C trailer instead of a signed
+		// SHA-256, as geds/s3tier sends them.
+		TrailingHeaders: true,
 	})
 	if err != nil {
 		s.tb.Fatalf("miniotest: client for %s: %v", s.addr, err)
