@@ -38,6 +38,8 @@ type Client struct {
 	// ensured remembers persistency buckets known to exist, so that a
 	// spill costs one S3 request, not two.
 	ensured sync.Map
+	// renames makes this node's renames take turns (see replace).
+	renames sync.Mutex
 
 	cancel context.CancelFunc
 	done   chan struct{} // closed when Close begins
@@ -418,7 +420,7 @@ func (c *Client) Delete(ctx context.Context, bucket, key string) error {
 	if notFound && !b.Mounted {
 		return fmt.Errorf("geds: delete %s/%s: %w", bucket, key, metadata.ErrNotFound)
 	}
-	if b.Mounted || o.Tier == TierS3 || o.Tier == TierBoth {
+	if b.Mounted || o.Tier == TierS3 || o.Tier == TierBoth || o.StaleS3 {
 		if c.opts.Persistent == nil {
 			return fmt.Errorf("geds: delete %s/%s: it has a copy in the persistency tier: %w", bucket, key, ErrNoPersistent)
 		}
@@ -439,6 +441,69 @@ func (c *Client) Delete(ctx context.Context, bucket, key string) error {
 	}
 	c.dropCopy(ctx, deleted)
 	return nil
+}
+
+// Rename moves a sealed object that this node holds in its tier 0 alone
+// (not yet persisted or spilled) to toBucket/toKey, replacing the object
+// there in one step: readers of toBucket/toKey find the old object until
+// then and the moved one after, never none, and a reader already open on
+// the old object goes on reading it. The old object's tier-0 copy is
+// dropped; its copy in the persistency tier, if any, is overwritten when
+// the new one gets there, or deleted with it. An object not in this node's
+// tier 0 alone fails with ErrNotLocal; a target still being written fails
+// with ErrExists.
+func (c *Client) Rename(ctx context.Context, fromBucket, fromKey, toBucket, toKey string) error {
+	if err := c.checkOpen(); err != nil {
+		return err
+	}
+	what := fmt.Sprintf("geds: rename %s/%s to %s/%s", fromBucket, fromKey, toBucket, toKey)
+	o, err := c.meta.GetObject(ctx, fromBucket, fromKey)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if o.State != StateSealed {
+		return fmt.Errorf("%s: %w", what, ErrNotSealed)
+	}
+	if !c.isMe(o.Holder) || o.Tier != TierLocal {
+		return fmt.Errorf("%s: %w", what, ErrNotLocal)
+	}
+	// The spiller must not take the object while its name here and at the
+	// metadata server differ.
+	release, err := c.t0.Hold(o.ID)
+	if err != nil {
+		return fmt.Errorf("%s: %w: %w", what, ErrNotLocal, err)
+	}
+	defer release()
+	res, err := c.replace(ctx, o, toBucket, toKey)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if res.Replaced != nil {
+		c.dropCopy(ctx, *res.Replaced)
+	}
+	return nil
+}
+
+// replace renames o at the metadata server, then in tier 0. Renames on
+// this node take turns, so that two of them onto one key name their lives
+// in tier 0 in the order the metadata server took them.
+func (c *Client) replace(ctx context.Context, o ObjectInfo, toBucket, toKey string) (metadata.ReplaceResult, error) {
+	c.renames.Lock()
+	defer c.renames.Unlock()
+	node, inc := c.holder()
+	res, err := c.meta.ReplaceObject(ctx, toBucket, toKey, metadata.ReplaceRequest{
+		FromBucket: o.Bucket, FromKey: o.Key, ID: o.ID, Node: node, Incarnation: inc,
+	})
+	if err != nil {
+		return res, err
+	}
+	err = c.t0.Rename(o.ID, toBucket, toKey)
+	if errors.Is(err, fs.ErrNotExist) {
+		// Another node replaced this life already and had it dropped:
+		// the rename happened, and was overtaken.
+		err = nil
+	}
+	return res, err
 }
 
 // dropCopy removes the tier-0 copy of an object that this node's metadata

@@ -742,3 +742,98 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestRenameReplacesAtOnce: a sealed object renamed over a key becomes the
+// key's object in one step. A reader already open on the old object goes
+// on reading the old bytes whole, new opens (here and on another node)
+// read the new bytes, the old tier-0 copy goes,
+// and the old life's copy in the persistency tier is deleted with the new
+// object (staleS3) or overwritten when the new one is spilled.
+func TestRenameReplacesAtOnce(t *testing.T) {
+	m := startMeta(t, 10*time.Second)
+	s3 := newFakeS3()
+	a := node(t, m, "a", 1<<20, s3)
+	b := node(t, m, "b", 1<<20, s3)
+	for _, bk := range []string{"bkt", "staging"} {
+		if err := a.CreateBucket(bg, bk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	oldData, newData := pattern(50_000, 1), pattern(30_000, 2)
+	put(t, a, "bkt", "k", oldData)
+	if err := a.Persist(bg, "bkt", "k"); err != nil {
+		t.Fatal(err)
+	}
+	local, err := a.Open(bg, "bkt", "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	put(t, a, "staging", "tmp", newData)
+	if err := a.Rename(bg, "staging", "tmp", "bkt", "k"); err != nil {
+		t.Fatal(err)
+	}
+
+	mustEqual(t, "reader opened before the rename", readAllFrom(t, local), oldData)
+	mustEqual(t, "open after the rename", readAll(t, a, "bkt", "k"), newData)
+	mustEqual(t, "open on another node", readAll(t, b, "bkt", "k"), newData)
+	if _, err := a.Stat(bg, "staging", "tmp"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the staged name is still there: %v", err)
+	}
+	if got := a.t0.Used(); got != int64(len(newData)) {
+		t.Fatalf("tier 0 holds %d bytes after the rename, want only the new object's %d", got, len(newData))
+	}
+	info, err := a.Stat(bg, "bkt", "k")
+	if err != nil || info.Tier != TierLocal || !info.StaleS3 {
+		t.Fatalf("after the rename: %+v, %v; want local with staleS3", info, err)
+	}
+
+	// Spilling the new life overwrites the old bytes in S3 and clears the flag.
+	if err := a.Spill(bg, "bkt", "k"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s3.object("bkt", "k"); !bytes.Equal(got, newData) {
+		t.Fatalf("S3 holds %d bytes after the spill, want the new object", len(got))
+	}
+	if info, _ := a.Stat(bg, "bkt", "k"); info.StaleS3 {
+		t.Fatal("staleS3 still set after the spill")
+	}
+
+	// A stale copy left in S3 goes with the object that replaced it.
+	put(t, a, "staging", "tmp2", []byte("third"))
+	if err := a.Rename(bg, "staging", "tmp2", "bkt", "k"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Delete(bg, "bkt", "k"); err != nil {
+		t.Fatal(err)
+	}
+	if s3.has("bkt", "k") {
+		t.Fatal("deleting the new object left the replaced life's bytes in S3")
+	}
+
+	// What Rename refuses.
+	put(t, a, "staging", "far", []byte("far"))
+	if err := b.Rename(bg, "staging", "far", "bkt", "k"); !errors.Is(err, ErrNotLocal) {
+		t.Fatalf("rename of an object another node holds: %v, want ErrNotLocal", err)
+	}
+	w, err := a.Create(bg, "staging", "open")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Abort(bg)
+	if err := a.Rename(bg, "staging", "open", "bkt", "k"); !errors.Is(err, ErrNotSealed) {
+		t.Fatalf("rename of an open object: %v, want ErrNotSealed", err)
+	}
+	if err := a.Rename(bg, "staging", "missing", "bkt", "k"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("rename of a missing object: %v, want ErrNotFound", err)
+	}
+}
+
+func readAllFrom(t *testing.T, r *Reader) []byte {
+	t.Helper()
+	data, err := io.ReadAll(io.NewSectionReader(r, 0, r.Size()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}

@@ -63,14 +63,11 @@ func (c *Client) openObject(ctx context.Context, o ObjectInfo) (*Reader, error) 
 		}
 	}
 	if c.isMe(o.Holder) {
-		lr, err := c.t0.Open(o.Bucket, o.Key)
-		if err == nil && lr.ID() == o.ID {
-			return &Reader{c: c, info: o, local: lr}, nil
+		lr, err := c.t0.Open(o.Bucket, o.Key, o.ID)
+		if err != nil {
+			return nil, errCopyGone
 		}
-		if lr != nil {
-			lr.Close()
-		}
-		return nil, errCopyGone
+		return &Reader{c: c, info: o, local: lr}, nil
 	}
 	if o.Holder != nil {
 		return &Reader{c: c, info: o, src: source{peerURL: o.Holder.PeerURL, holder: o.Holder.Node}}, nil
@@ -298,13 +295,9 @@ func (r *Reader) Close() error {
 // from its holder.
 func (c *Client) wholeObject(ctx context.Context, o ObjectInfo) (io.ReadCloser, error) {
 	if c.isMe(o.Holder) {
-		lr, err := c.t0.Open(o.Bucket, o.Key)
+		lr, err := c.t0.Open(o.Bucket, o.Key, o.ID)
 		if err != nil {
-			return nil, err
-		}
-		if lr.ID() != o.ID {
-			lr.Close()
-			return nil, fmt.Errorf("geds: %s/%s: local copy is of another life of the key: %w", o.Bucket, o.Key, fs.ErrNotExist)
+			return nil, fmt.Errorf("geds: %s/%s: no local copy of this life of the key: %w", o.Bucket, o.Key, err)
 		}
 		return readCloser{io.NewSectionReader(lr, 0, lr.Size()), lr}, nil
 	}

@@ -116,6 +116,13 @@ func (c *Client) SetTier(ctx context.Context, bucket, key string, req TierReques
 	return o, c.doIdempotent(ctx, http.MethodPost, objectPath(bucket, key)+"/tier", req, &o)
 }
 
+// ReplaceObject puts the sealed object req names in place of bucket/key's
+// current life, at once for readers, and returns both.
+func (c *Client) ReplaceObject(ctx context.Context, bucket, key string, req ReplaceRequest) (ReplaceResult, error) {
+	var res ReplaceResult
+	return res, c.doIdempotent(ctx, http.MethodPost, objectPath(bucket, key)+"/replace", req, &res)
+}
+
 // GetObject returns one object as it stands now.
 func (c *Client) GetObject(ctx context.Context, bucket, key string) (Object, error) {
 	var o Object

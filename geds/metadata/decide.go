@@ -97,6 +97,36 @@ func ApplyTier(o Object, req TierRequest) (Object, error) {
 	default:
 		return o, fmt.Errorf("object %s/%s: cannot go from tier %q to %q: %w", o.Bucket, o.Key, o.Tier, req.Tier, ErrConflict)
 	}
+	o.StaleS3 = false // the copy just made overwrote an earlier life's bytes
+	return o, nil
+}
+
+// ApplyReplace returns src, a sealed object held only in its holder's tier
+// 0, moved to bucket/key in place of old (nil when the key is free): the
+// key's next life, which readers find from then on. A key being written is
+// not replaced, as CanCreate refuses it. If old had bytes in the
+// persistency tier under this key, the new life is marked StaleS3.
+func ApplyReplace(src Object, req ReplaceRequest, old *Object, bucket, key string) (Object, error) {
+	what := fmt.Sprintf("replace %s/%s with %s/%s", bucket, key, src.Bucket, src.Key)
+	switch {
+	case src.Bucket == bucket && src.Key == key:
+		return src, fmt.Errorf("%s: the same object", what)
+	case req.ID != src.ID:
+		return src, fmt.Errorf("%s: id %s, but the source now has id %s: %w", what, req.ID, src.ID, ErrConflict)
+	case src.State == StateLost:
+		return src, fmt.Errorf("%s: %s: %w", what, src.LostReason, ErrLost)
+	case src.State != StateSealed:
+		return src, fmt.Errorf("%s: the source is not sealed: %w", what, ErrConflict)
+	case src.Tier != TierLocal:
+		return src, fmt.Errorf("%s: the source is in tier %q; only an object held in tier 0 alone moves: %w", what, src.Tier, ErrConflict)
+	case src.Holder == nil || src.Holder.Node != req.Node || src.Holder.Incarnation != req.Incarnation:
+		return src, fmt.Errorf("%s: only its holder (%s) may move it: %w", what, holderName(src.Holder), ErrConflict)
+	case old != nil && old.State == StateOpen:
+		return src, fmt.Errorf("%s: the key is being written: %w", what, ErrExists)
+	}
+	o := src
+	o.Bucket, o.Key = bucket, key
+	o.StaleS3 = old != nil && (old.Tier == TierS3 || old.Tier == TierBoth || old.StaleS3)
 	return o, nil
 }
 

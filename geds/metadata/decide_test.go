@@ -141,3 +141,66 @@ func TestCanCreate(t *testing.T) {
 		}
 	}
 }
+
+func TestApplyReplace(t *testing.T) {
+	src := held(StateSealed, TierLocal)
+	src.Bucket, src.Key = "staging", "tmp"
+	req := ReplaceRequest{FromBucket: "staging", FromKey: "tmp", ID: "id1", Node: "n1", Incarnation: "i1"}
+	old := func(state State, tier Tier) *Object {
+		o := held(state, tier)
+		o.ID = "old"
+		return &o
+	}
+	got, err := ApplyReplace(src, req, nil, "bkt", "k")
+	if err != nil || got.Bucket != "bkt" || got.Key != "k" || got.ID != "id1" || got.StaleS3 {
+		t.Fatalf("onto a free key: %+v, %v", got, err)
+	}
+	for _, c := range []struct {
+		old       *Object
+		wantStale bool
+	}{
+		{old(StateSealed, TierLocal), false},
+		{old(StateLost, TierLocal), false},
+		{old(StateSealed, TierBoth), true},
+		{old(StateSealed, TierS3), true},
+		{func() *Object { o := old(StateSealed, TierLocal); o.StaleS3 = true; return o }(), true},
+	} {
+		got, err := ApplyReplace(src, req, c.old, "bkt", "k")
+		if err != nil || got.ID != "id1" || got.StaleS3 != c.wantStale {
+			t.Errorf("over a %s object in tier %s (stale %t): %+v, %v; want staleS3 %t", c.old.State, c.old.Tier, c.old.StaleS3, got, err, c.wantStale)
+		}
+	}
+	refuse := []struct {
+		name string
+		src  func(Object) Object
+		req  func(ReplaceRequest) ReplaceRequest
+		old  *Object
+		want error
+	}{
+		{"another life", nil, func(r ReplaceRequest) ReplaceRequest { r.ID = "id2"; return r }, nil, ErrConflict},
+		{"not its holder", nil, func(r ReplaceRequest) ReplaceRequest { r.Node = "n2"; return r }, nil, ErrConflict},
+		{"open source", func(o Object) Object { o.State = StateOpen; return o }, nil, nil, ErrConflict},
+		{"lost source", func(o Object) Object { o.State = StateLost; return o }, nil, nil, ErrLost},
+		{"persisted source", func(o Object) Object { o.Tier = TierBoth; return o }, nil, nil, ErrConflict},
+		{"target being written", nil, nil, old(StateOpen, TierLocal), ErrExists},
+	}
+	for _, c := range refuse {
+		s, r := src, req
+		if c.src != nil {
+			s = c.src(s)
+		}
+		if c.req != nil {
+			r = c.req(r)
+		}
+		if _, err := ApplyReplace(s, r, c.old, "bkt", "k"); !errors.Is(err, c.want) {
+			t.Errorf("%s: err = %v, want %v", c.name, err, c.want)
+		}
+	}
+	if _, err := ApplyReplace(src, req, nil, "staging", "tmp"); err == nil {
+		t.Error("replacing an object with itself was accepted")
+	}
+	spilled, err := ApplyTier(func() Object { o := held(StateSealed, TierLocal); o.StaleS3 = true; return o }(), TierRequest{ID: "id1", Tier: TierS3})
+	if err != nil || spilled.StaleS3 {
+		t.Errorf("spilling a life over stale bytes left staleS3 set: %+v, %v", spilled, err)
+	}
+}

@@ -349,6 +349,66 @@ func (r *registry) setTier(ctx context.Context, bucket, key string, req TierRequ
 	})
 }
 
+// replaceObject moves the sealed object req names to bucket/key in place
+// of the key's current life, in one step for readers: they find the old
+// life or the new one, never none. The source's record goes first, so a
+// crash between the two writes loses the staged object (its writer is told
+// the replace failed), never the key's current life. Repeating a replace
+// that was done returns the object again.
+func (r *registry) replaceObject(ctx context.Context, bucket, key string, req ReplaceRequest) (ReplaceResult, error) {
+	if err := ValidateObjectName(bucket, key); err != nil {
+		return ReplaceResult{}, err
+	}
+	if err := ValidateObjectName(req.FromBucket, req.FromKey); err != nil {
+		return ReplaceResult{}, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, err := r.getBucket(ctx, bucket); err != nil {
+		return ReplaceResult{}, err
+	}
+	old, err := r.settledLocked(ctx, bucket, key)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return ReplaceResult{}, err
+	}
+	var replaced *Object
+	if err == nil {
+		replaced = &old
+	}
+	src, err := r.settledLocked(ctx, req.FromBucket, req.FromKey)
+	if errors.Is(err, ErrNotFound) && replaced != nil && replaced.ID == req.ID {
+		return ReplaceResult{Object: r.withPeerURL(ctx, old)}, nil // done already
+	}
+	if err != nil {
+		return ReplaceResult{}, err
+	}
+	o, err := ApplyReplace(src, req, replaced, bucket, key)
+	if err != nil {
+		return ReplaceResult{}, err
+	}
+	if err := r.st.Delete(ctx, objectKey(src.Bucket, src.Key)); err != nil {
+		return ReplaceResult{}, fmt.Errorf("object %s/%s: %w", src.Bucket, src.Key, err)
+	}
+	if err := r.putObject(ctx, o); err != nil {
+		return ReplaceResult{}, err
+	}
+	res := ReplaceResult{Object: r.withPeerURL(ctx, o)}
+	if replaced != nil {
+		was := r.withPeerURL(ctx, *replaced)
+		res.Replaced = &was
+	}
+	return res, nil
+}
+
+// settledLocked loads an object and settles its holder's death.
+func (r *registry) settledLocked(ctx context.Context, bucket, key string) (Object, error) {
+	o, err := r.loadObject(ctx, bucket, key)
+	if err != nil {
+		return Object{}, err
+	}
+	return r.settleLocked(ctx, o)
+}
+
 // updateObject applies change to the object as it stands now (its holder's
 // death settled first) and stores the result.
 func (r *registry) updateObject(ctx context.Context, bucket, key string, change func(Object) (Object, error)) (Object, error) {
@@ -357,11 +417,8 @@ func (r *registry) updateObject(ctx context.Context, bucket, key string, change 
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	o, err := r.loadObject(ctx, bucket, key)
+	o, err := r.settledLocked(ctx, bucket, key)
 	if err != nil {
-		return Object{}, err
-	}
-	if o, err = r.settleLocked(ctx, o); err != nil {
 		return Object{}, err
 	}
 	changed, err := change(o)

@@ -119,6 +119,7 @@ func (s *Service) routes(h *component.Host) {
 	srv.HandleFunc("DELETE "+o, s.handle(s.deleteObject))
 	srv.HandleFunc("POST "+o+"/seal", s.handle(s.sealObject))
 	srv.HandleFunc("POST "+o+"/tier", s.handle(s.setTier))
+	srv.HandleFunc("POST "+o+"/replace", s.handle(s.replaceObject))
 	srv.HandleFunc("GET /geds/v1/holders", s.handle(s.listHolders))
 	srv.HandleFunc("PUT /geds/v1/holders/{node}", s.handle(s.register))
 	srv.HandleFunc("POST /geds/v1/holders/{node}/heartbeat", s.handle(s.heartbeat))
@@ -249,6 +250,15 @@ func (s *Service) setTier(w http.ResponseWriter, r *http.Request) (int, any, err
 	}
 	o, err := s.reg.setTier(r.Context(), r.PathValue("bucket"), r.PathValue("key"), req)
 	return http.StatusOK, o, err
+}
+
+func (s *Service) replaceObject(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	var req ReplaceRequest
+	if err := httpapi.DecodeJSON(w, r, &req); err != nil {
+		return 0, nil, err
+	}
+	res, err := s.reg.replaceObject(r.Context(), r.PathValue("bucket"), r.PathValue("key"), req)
+	return http.StatusOK, res, err
 }
 
 func (s *Service) listHolders(_ http.ResponseWriter, r *http.Request) (int, any, error) {

@@ -376,3 +376,53 @@ func TestMetricsExposeTiers(t *testing.T) {
 		}
 	}
 }
+
+// TestReplace: a sealed object moves over a key in one request; the key
+// then has the moved life, its old name is gone, the replaced life is
+// returned, and a repeated request answers the same.
+func TestReplace(t *testing.T) {
+	s := start(t, filepath.Join(t.TempDir(), "state.db"), "127.0.0.1:0", &clock{t: time.Now()})
+	c := newClient(t, s.URL)
+	for _, b := range []string{"bkt", "staging"} {
+		must[metadata.Bucket](t)(c.CreateBucket(ctx, b, metadata.CreateBucketRequest{}))
+	}
+	register(t, c, "n1", "i1")
+	old := createSealed(t, c, "bkt", "k", "n1", "i1", 3)
+	must[metadata.Object](t)(c.SetTier(ctx, "bkt", "k", metadata.TierRequest{ID: old.ID, Tier: metadata.TierBoth}))
+	next := createSealed(t, c, "staging", "tmp", "n1", "i1", 5)
+	req := metadata.ReplaceRequest{FromBucket: "staging", FromKey: "tmp", ID: next.ID, Node: "n1", Incarnation: "i1"}
+
+	if _, err := c.ReplaceObject(ctx, "bkt", "k", metadata.ReplaceRequest{FromBucket: "staging", FromKey: "tmp", ID: next.ID, Node: "n2", Incarnation: "x"}); !errors.Is(err, metadata.ErrConflict) {
+		t.Fatalf("replace by another node: %v", err)
+	}
+	res := must[metadata.ReplaceResult](t)(c.ReplaceObject(ctx, "bkt", "k", req))
+	if res.Object.ID != next.ID || res.Object.Key != "k" || res.Object.Size != 5 || !res.Object.StaleS3 || res.Object.Holder.PeerURL == "" {
+		t.Fatalf("replaced object = %+v", res.Object)
+	}
+	if res.Replaced == nil || res.Replaced.ID != old.ID || res.Replaced.Tier != metadata.TierBoth {
+		t.Fatalf("replaced life = %+v, want the old one", res.Replaced)
+	}
+	if got := must[metadata.Object](t)(c.GetObject(ctx, "bkt", "k")); got.ID != next.ID {
+		t.Fatalf("GetObject after replace: id %s, want %s", got.ID, next.ID)
+	}
+	if _, err := c.GetObject(ctx, "staging", "tmp"); !errors.Is(err, metadata.ErrNotFound) {
+		t.Fatalf("the source is still there: %v", err)
+	}
+	again := must[metadata.ReplaceResult](t)(c.ReplaceObject(ctx, "bkt", "k", req))
+	if again.Object.ID != next.ID || again.Replaced != nil {
+		t.Fatalf("repeated replace = %+v", again)
+	}
+
+	must[metadata.Object](t)(c.CreateObject(ctx, "bkt", "busy", metadata.CreateObjectRequest{Node: "n1", Incarnation: "i1"}))
+	other := createSealed(t, c, "staging", "tmp2", "n1", "i1", 1)
+	busy := metadata.ReplaceRequest{FromBucket: "staging", FromKey: "tmp2", ID: other.ID, Node: "n1", Incarnation: "i1"}
+	if _, err := c.ReplaceObject(ctx, "bkt", "busy", busy); !errors.Is(err, metadata.ErrExists) {
+		t.Fatalf("replace over an object being written: %v", err)
+	}
+	if _, err := c.GetObject(ctx, "staging", "tmp2"); err != nil {
+		t.Fatalf("a refused replace lost its source: %v", err)
+	}
+	if _, err := c.ReplaceObject(ctx, "nobucket", "k", busy); !errors.Is(err, metadata.ErrNotFound) {
+		t.Fatalf("replace into a missing bucket: %v", err)
+	}
+}

@@ -74,6 +74,11 @@ type Object struct {
 	ETag    string     `json:"etag,omitempty"`
 	// LostReason says why a lost object was lost.
 	LostReason string `json:"lostReason,omitempty"`
+	// StaleS3: the persistency tier holds an earlier life's bytes under
+	// this key (this life replaced it and has not been copied there yet).
+	// Deleting the object deletes them too; copying this life there
+	// overwrites them and clears the flag.
+	StaleS3 bool `json:"staleS3,omitempty"`
 }
 
 // ObjectList is one page of a listing.
@@ -141,6 +146,22 @@ type (
 	TierRequest struct {
 		ID   string `json:"id"`
 		Tier Tier   `json:"tier"`
+	}
+	// ReplaceRequest is the body of POST …/objects/{key}/replace: the
+	// sealed object FromBucket/FromKey, life ID, held in tier 0 by the
+	// node asking, takes the key's place.
+	ReplaceRequest struct {
+		FromBucket  string `json:"fromBucket"`
+		FromKey     string `json:"fromKey"`
+		ID          string `json:"id"`
+		Node        string `json:"node"`
+		Incarnation string `json:"incarnation"`
+	}
+	// ReplaceResult answers a replace: the object now under the key, and
+	// the life it replaced, if there was one, whose copies are to go.
+	ReplaceResult struct {
+		Object   Object  `json:"object"`
+		Replaced *Object `json:"replaced,omitempty"`
 	}
 )
 

@@ -122,7 +122,9 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, &httpapi.Error{Code: http.StatusBadRequest, Reason: "InvalidName", Err: err})
 		return
 	}
-	obj, err := s.cfg.Tier0.Open(bucket, key)
+	// With an id, that life of the object, even if the key was replaced
+	// since (ids are never reused); without, the key's current life.
+	obj, err := s.cfg.Tier0.Open(bucket, key, r.URL.Query().Get("id"))
 	if errors.Is(err, fs.ErrNotExist) {
 		s.fail(w, notHeld(bucket, key))
 		return
@@ -132,10 +134,6 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer obj.Close()
-	if id := r.URL.Query().Get("id"); id != "" && id != obj.ID() {
-		s.fail(w, notHeld(bucket, key))
-		return
-	}
 	if !obj.Sealed() {
 		s.fail(w, &httpapi.Error{Code: http.StatusConflict, Reason: ReasonNotSealed,
 			Err: fmt.Errorf("object %s/%s is still being written (not sealed): only its writer's process may read it", bucket, key)})

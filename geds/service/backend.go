@@ -61,9 +61,10 @@ const stagingBucket = "cloudskin-staging"
 // PutObject stores an object only if r ends with io.EOF after exactly
 // size bytes (when size >= 0). A new key is written in place. A body for
 // an existing key is first written whole into the staging bucket, so that
-// a failed upload leaves the old object as it was; then the old object is
-// deleted and the new one copied in from the staged one (a local copy
-// from this node's tier 0).
+// a failed upload leaves the old object as it was, then renamed over the
+// key in one step (geds.Client.Rename): a reader finds the old object or
+// the new one, never none, and one that has the old one open reads it to
+// the end.
 func (b *Backend) PutObject(ctx context.Context, bucket, key string, r io.Reader, size int64) (gateway.ObjectInfo, error) {
 	if err := checkKey(key); err != nil {
 		return gateway.ObjectInfo{}, err
@@ -102,7 +103,10 @@ func (b *Backend) write(ctx context.Context, bucket, key string, r io.Reader, si
 	return nil
 }
 
-// replace writes the body to the staging bucket, then puts it in place.
+// replace writes the body to the staging bucket, then renames it over the
+// key. If the staged object left this node's tier 0 before the rename (the
+// spiller took it), it is copied in instead: delete, then write, which
+// readers may see as a moment without the object.
 func (b *Backend) replace(ctx context.Context, bucket, key string, r io.Reader, size int64) (gateway.ObjectInfo, error) {
 	if err := b.c.CreateBucket(ctx, stagingBucket); err != nil && !errors.Is(err, geds.ErrExists) {
 		return gateway.ObjectInfo{}, err
@@ -111,19 +115,33 @@ func (b *Backend) replace(ctx context.Context, bucket, key string, r io.Reader, 
 	if err := b.write(ctx, stagingBucket, staged, r, size); err != nil {
 		return gateway.ObjectInfo{}, err
 	}
-	defer b.c.Delete(context.WithoutCancel(ctx), stagingBucket, staged)
-	src, err := b.c.Open(ctx, stagingBucket, staged)
+	err := b.c.Rename(ctx, stagingBucket, staged, bucket, key)
+	if errors.Is(err, geds.ErrNotLocal) {
+		err = b.copyOver(ctx, staged, bucket, key)
+	}
 	if err != nil {
-		return gateway.ObjectInfo{}, err
-	}
-	defer src.Close()
-	if err := b.c.Delete(ctx, bucket, key); err != nil && !errors.Is(err, geds.ErrNotFound) {
-		return gateway.ObjectInfo{}, err
-	}
-	if err := b.write(ctx, bucket, key, io.NewSectionReader(src, 0, src.Size()), src.Size()); err != nil {
+		b.c.Delete(context.WithoutCancel(ctx), stagingBucket, staged)
 		return gateway.ObjectInfo{}, err
 	}
 	return b.HeadObject(ctx, bucket, key)
+}
+
+// copyOver replaces bucket/key with a copy of the staged object and
+// deletes the staged one.
+func (b *Backend) copyOver(ctx context.Context, staged, bucket, key string) error {
+	src, err := b.c.Open(ctx, stagingBucket, staged)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	if err := b.c.Delete(ctx, bucket, key); err != nil && !errors.Is(err, geds.ErrNotFound) {
+		return err
+	}
+	if err := b.write(ctx, bucket, key, io.NewSectionReader(src, 0, src.Size()), src.Size()); err != nil {
+		return err
+	}
+	b.c.Delete(context.WithoutCancel(ctx), stagingBucket, staged)
+	return nil
 }
 
 // checkKey refuses keys GEDS cannot store, as invalid arguments.

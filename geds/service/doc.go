@@ -6,6 +6,7 @@
 // Backend adapts a *geds.Client to gateway.Backend (and to
 // gateway.Tiering, so S3 clients can persist and spill). S3 overwrites a
 // key in place, GEDS objects are immutable: a PUT over an existing key
-// deletes it and writes it anew, so a reader racing the PUT may briefly
-// find no object; it never sees a mix of the two.
+// writes the body to a staging bucket and then renames it over the key
+// (geds.Client.Rename), so a reader racing the PUT finds the old object or
+// the new one, never none and never a mix of the two.
 package service

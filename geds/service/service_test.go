@@ -46,7 +46,6 @@ func openNode(t *testing.T, metaURL, node string, p geds.Persistent) *geds.Clien
 func TestBackendContract(t *testing.T) {
 	limits := backendtest.Limits{
 		DotSegments:   "GEDS keys have no . or .. path segments (they name files in tier 0)",
-		AtomicReplace: "GEDS objects are immutable: a PUT over a key deletes it, then writes it anew",
 	}
 	backendtest.RunWith(t, limits, func(t *testing.T) gateway.Backend {
 		m := gedstest.StartMetadata(t, 10*time.Second)

@@ -59,8 +59,9 @@ type Store struct {
 	lock      *os.File
 
 	mu      sync.Mutex
-	objects map[objectName]*entry
-	used    int64 // bytes charged to objects (written or reserved)
+	objects map[objectName]*entry // the current life of each name
+	lives   map[string]*entry     // every object by id, replaced lives included
+	used    int64                 // bytes charged to objects (written or reserved)
 	mapped  int   // entries holding a mapping
 	closed  bool
 }
@@ -69,7 +70,7 @@ type objectName struct{ bucket, key string }
 
 // entry is one object. Fields under "mu:" are guarded by Store.mu.
 type entry struct {
-	name objectName
+	name objectName // the name it was created with, for messages
 	id   string
 	path string
 
@@ -78,7 +79,9 @@ type entry struct {
 	lastAccess atomic.Int64 // unix nanoseconds
 
 	// mu:
-	charged int64  // bytes of the store's used that are this entry's
+	current objectName // the name it has now (Rename changes it)
+	held    int        // Hold calls not yet released: not offered for spilling
+	charged int64      // bytes of the store's used that are this entry's
 	removed bool   // no longer in the store; unmap at the last reader's close
 	refs    int    // open readers
 	data    []byte // the mapping of a sealed object (nil if not mapped)
@@ -122,7 +125,7 @@ func New(cfg Config) (*Store, error) {
 	}
 	return &Store{
 		dir: dir, limit: cfg.Limit, stamp: accessClock(cfg.Now), maxMapped: cfg.MaxMapped, lock: lock,
-		objects: map[objectName]*entry{},
+		objects: map[objectName]*entry{}, lives: map[string]*entry{},
 	}, nil
 }
 
@@ -173,13 +176,13 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	for _, e := range s.objects {
+	for _, e := range s.lives {
 		e.removed = true
 		if e.refs == 0 {
 			s.unmapLocked(e)
 		}
 	}
-	s.objects = nil
+	s.objects, s.lives = nil, nil
 	s.mu.Unlock()
 	err := os.RemoveAll(s.dir)
 	s.lock.Close() // releases the flock
@@ -190,9 +193,10 @@ func (s *Store) Close() error {
 }
 
 // pathFor is where an object's bytes live: the bucket (validated, so one
-// safe path segment) and the key's SHA-256.
-func (s *Store) pathFor(bucket, key string) string {
-	sum := sha256.Sum256([]byte(key))
+// safe path segment) and the SHA-256 of the object's id, so that each life
+// of a key has a file of its own.
+func (s *Store) pathFor(bucket, id string) string {
+	sum := sha256.Sum256([]byte(id))
 	return filepath.Join(s.dir, bucket, hex.EncodeToString(sum[:]))
 }
 
@@ -203,8 +207,11 @@ func (s *Store) Create(bucket, key, id string) (*Writer, error) {
 	if err := metadata.ValidateObjectName(bucket, key); err != nil {
 		return nil, fmt.Errorf("tier0: %w", err)
 	}
+	if id == "" {
+		return nil, fmt.Errorf("tier0: create %s/%s: empty id", bucket, key)
+	}
 	name := objectName{bucket, key}
-	path := s.pathFor(bucket, key)
+	path := s.pathFor(bucket, id)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -213,6 +220,9 @@ func (s *Store) Create(bucket, key, id string) (*Writer, error) {
 	if _, ok := s.objects[name]; ok {
 		return nil, fmt.Errorf("tier0: %s/%s: %w", bucket, key, fs.ErrExist)
 	}
+	if _, ok := s.lives[id]; ok {
+		return nil, fmt.Errorf("tier0: %s/%s: id %s is taken: %w", bucket, key, id, fs.ErrExist)
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("tier0: %w", err)
 	}
@@ -220,21 +230,25 @@ func (s *Store) Create(bucket, key, id string) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tier0: create %s/%s: %w", bucket, key, err)
 	}
-	e := &entry{name: name, id: id, path: path}
+	e := &entry{name: name, id: id, path: path, current: name}
 	e.lastAccess.Store(s.stamp())
 	s.objects[name] = e
+	s.lives[id] = e
 	return &Writer{s: s, e: e, f: f}, nil
 }
 
 // Open opens an object for reading: sealed objects through their mapping,
-// an object still being written up to what was written so far.
-func (s *Store) Open(bucket, key string) (*Reader, error) {
+// an object still being written up to what was written so far. With an id,
+// it opens that life of the object, whatever name it has now (an id is
+// never reused), so a life that was replaced stays readable until it is
+// removed; with "", the current life of bucket/key.
+func (s *Store) Open(bucket, key, id string) (*Reader, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, fmt.Errorf("tier0: %w", ErrClosed)
 	}
-	e, ok := s.objects[objectName{bucket, key}]
+	e, ok := s.lookupLocked(bucket, key, id)
 	if !ok {
 		return nil, fmt.Errorf("tier0: %s/%s: %w", bucket, key, fs.ErrNotExist)
 	}
@@ -256,7 +270,7 @@ func (s *Store) Open(bucket, key string) (*Reader, error) {
 	return r, nil
 }
 
-// Stat describes one object.
+// Stat describes the current life of one object.
 func (s *Store) Stat(bucket, key string) (Info, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -267,17 +281,31 @@ func (s *Store) Stat(bucket, key string) (Info, error) {
 	return e.info(), nil
 }
 
-// Remove deletes an object if its id is id ("" matches any) and returns
-// its bytes to the limit. Readers that have it open keep reading their
-// mapping until they close.
+// lookupLocked finds the life id, or with "" the current life of
+// bucket/key.
+func (s *Store) lookupLocked(bucket, key, id string) (*entry, bool) {
+	if id != "" {
+		e, ok := s.lives[id]
+		return e, ok
+	}
+	e, ok := s.objects[objectName{bucket, key}]
+	return e, ok
+}
+
+// Remove deletes the life id of an object ("" means the current life of
+// bucket/key) and returns its bytes to the limit. Readers that have it
+// open keep reading their mapping until they close.
 func (s *Store) Remove(bucket, key, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e, ok := s.objects[objectName{bucket, key}]
-	if !ok || (id != "" && e.id != id) {
+	e, ok := s.lookupLocked(bucket, key, id)
+	if !ok {
 		return fmt.Errorf("tier0: %s/%s: %w", bucket, key, fs.ErrNotExist)
 	}
-	delete(s.objects, e.name)
+	if s.objects[e.current] == e {
+		delete(s.objects, e.current)
+	}
+	delete(s.lives, e.id)
 	e.removed = true
 	s.used -= e.charged
 	e.charged = 0
@@ -290,27 +318,73 @@ func (s *Store) Remove(bucket, key, id string) error {
 	return nil
 }
 
-// Objects returns every object, sealed or not.
+// Rename gives the sealed life id the name bucket/key, as rename(2) does a
+// file: the life that had that name, if any, loses it but stays readable
+// by its id until it is removed. The bytes do not move.
+func (s *Store) Rename(id, bucket, key string) error {
+	if err := metadata.ValidateObjectName(bucket, key); err != nil {
+		return fmt.Errorf("tier0: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.lives[id]
+	if !ok {
+		return fmt.Errorf("tier0: rename of id %s: %w", id, fs.ErrNotExist)
+	}
+	if !e.sealed.Load() {
+		return fmt.Errorf("tier0: rename %s/%s: %w", e.current.bucket, e.current.key, ErrNotSealed)
+	}
+	if s.objects[e.current] == e {
+		delete(s.objects, e.current)
+	}
+	e.current = objectName{bucket, key}
+	s.objects[e.current] = e
+	return nil
+}
+
+// Hold keeps the life id out of Coldest, so the spiller leaves it alone,
+// until release is called: while the metadata server renames it, its name
+// there and here differ for a moment.
+func (s *Store) Hold(id string) (release func(), err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.lives[id]
+	if !ok {
+		return nil, fmt.Errorf("tier0: hold of id %s: %w", id, fs.ErrNotExist)
+	}
+	e.held++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			e.held--
+			s.mu.Unlock()
+		})
+	}, nil
+}
+
+// Objects returns every object, sealed or not, replaced lives included.
 func (s *Store) Objects() []Info {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]Info, 0, len(s.objects))
-	for _, e := range s.objects {
+	out := make([]Info, 0, len(s.lives))
+	for _, e := range s.lives {
 		out = append(out, e.info())
 	}
 	return out
 }
 
-// Coldest returns the sealed objects, least recently accessed first: the
-// order in which to spill them.
+// Coldest returns the sealed objects not held (Hold), least recently
+// accessed first: the order in which to spill them.
 func (s *Store) Coldest() []Info {
-	all := s.Objects()
-	sealed := all[:0]
-	for _, in := range all {
-		if in.Sealed {
-			sealed = append(sealed, in)
+	s.mu.Lock()
+	sealed := make([]Info, 0, len(s.lives))
+	for _, e := range s.lives {
+		if e.sealed.Load() && e.held == 0 {
+			sealed = append(sealed, e.info())
 		}
 	}
+	s.mu.Unlock()
 	slices.SortFunc(sealed, func(a, b Info) int {
 		if c := a.LastAccess.Compare(b.LastAccess); c != 0 {
 			return c
@@ -333,9 +407,10 @@ func (s *Store) Coldest() []Info {
 	return sealed
 }
 
+// info describes e; s.mu must be held.
 func (e *entry) info() Info {
 	return Info{
-		Bucket: e.name.bucket, Key: e.name.key, ID: e.id,
+		Bucket: e.current.bucket, Key: e.current.key, ID: e.id,
 		Size: e.size.Load(), Sealed: e.sealed.Load(),
 		LastAccess: time.Unix(0, e.lastAccess.Load()),
 	}

@@ -56,7 +56,7 @@ func TestCreateAppendSealRead(t *testing.T) {
 	w := write(t, s, "bkt", "a/b", []byte("hello "))
 
 	// The writer's process reads what was written so far.
-	r, err := s.Open("bkt", "a/b")
+	r, err := s.Open("bkt", "a/b", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestCreateAppendSealRead(t *testing.T) {
 	if _, err := w.Write([]byte("!")); !errors.Is(err, ErrSealed) {
 		t.Errorf("write after seal: %v, want ErrSealed", err)
 	}
-	r, err = s.Open("bkt", "a/b")
+	r, err = s.Open("bkt", "a/b", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,8 +106,8 @@ func TestBytesIsAZeroCopyViewOfTheMapping(t *testing.T) {
 	data := bytes.Repeat([]byte("0123456789abcdef"), 4096)
 	w := write(t, s, "bkt", "k", data)
 	w.Seal()
-	r1, _ := s.Open("bkt", "k")
-	r2, _ := s.Open("bkt", "k")
+	r1, _ := s.Open("bkt", "k", "")
+	r2, _ := s.Open("bkt", "k", "")
 	defer r1.Close()
 	defer r2.Close()
 	b1, err := r1.Bytes()
@@ -123,7 +123,7 @@ func TestBytesIsAZeroCopyViewOfTheMapping(t *testing.T) {
 		t.Error("two readers got different buffers; want one shared mapping")
 	}
 	// A later reader, while the others are open, gets the same mapping too.
-	r3, _ := s.Open("bkt", "k")
+	r3, _ := s.Open("bkt", "k", "")
 	b3, _ := r3.Bytes()
 	r3.Close()
 	if &b3[0] != &b1[0] {
@@ -135,7 +135,7 @@ func TestReadPastTheEnd(t *testing.T) {
 	s := newStore(t, 1<<20)
 	w := write(t, s, "bkt", "k", []byte("0123456789"))
 	w.Seal()
-	r, _ := s.Open("bkt", "k")
+	r, _ := s.Open("bkt", "k", "")
 	defer r.Close()
 	buf := make([]byte, 4)
 	for _, c := range []struct {
@@ -165,7 +165,7 @@ func TestEmptyObject(t *testing.T) {
 	if err := w.Seal(); err != nil {
 		t.Fatal(err)
 	}
-	r, err := s.Open("bkt", "empty")
+	r, err := s.Open("bkt", "empty", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +206,7 @@ func TestLimit(t *testing.T) {
 	if s.Used() != 0 {
 		t.Errorf("used after abort = %d", s.Used())
 	}
-	if _, err := s.Open("bkt", "b"); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := s.Open("bkt", "b", ""); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("aborted object still there: %v", err)
 	}
 }
@@ -235,7 +235,7 @@ func TestColdestFirst(t *testing.T) {
 		write(t, s, "bkt", k, []byte(k)).Seal()
 	}
 	write(t, s, "bkt", "open", []byte("x")) // not sealed: never a spill candidate
-	r, _ := s.Open("bkt", "a")              // a becomes the warmest
+	r, _ := s.Open("bkt", "a", "")              // a becomes the warmest
 	r.ReadAt(make([]byte, 1), 0)
 	r.Close()
 	var order []string
@@ -250,7 +250,7 @@ func TestColdestFirst(t *testing.T) {
 func TestRemoveWhileReading(t *testing.T) {
 	s := newStore(t, 1<<20)
 	write(t, s, "bkt", "k", []byte("still here")).Seal()
-	r, _ := s.Open("bkt", "k")
+	r, _ := s.Open("bkt", "k", "")
 	path := s.pathFor("bkt", "k")
 	if err := s.Remove("bkt", "k", "wrong-id"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("remove with another id: %v", err)
@@ -319,7 +319,7 @@ func TestConcurrentReadersAndWriters(t *testing.T) {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			r, err := s.Open("bkt", "shared")
+			r, err := s.Open("bkt", "shared", "")
 			if err != nil {
 				t.Error(err)
 				return
@@ -354,21 +354,112 @@ func TestConcurrentReadersAndWriters(t *testing.T) {
 	}
 }
 
-// FuzzObjectPath checks that any name tier 0 accepts maps to a file inside
-// its directory, one level below the bucket's.
+// TestRenameReplaces: renaming a sealed life onto a name that has one
+// makes it the current life of that name at once, while the replaced life
+// stays readable by its id (and through readers already open) until it is
+// removed; removing it then leaves the new life alone.
+func TestRenameReplaces(t *testing.T) {
+	s := newStore(t, 1<<20)
+	old := write(t, s, "bkt", "k", []byte("old"))
+	old.Seal()
+	oldReader, err := s.Open("bkt", "k", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer oldReader.Close()
+	next, err := s.Create("staging", "tmp", "id-next")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next.Write([]byte("new!"))
+	if err := s.Rename("id-next", "bkt", "k"); !errors.Is(err, ErrNotSealed) {
+		t.Fatalf("Rename of an unsealed life = %v, want ErrNotSealed", err)
+	}
+	next.Seal()
+	if err := s.Rename("id-next", "bkt", "k"); err != nil {
+		t.Fatal(err)
+	}
+	read := func(id string) string {
+		t.Helper()
+		r, err := s.Open("bkt", "k", id)
+		if err != nil {
+			t.Fatalf("Open(bkt, k, %q): %v", id, err)
+		}
+		defer r.Close()
+		b, _ := r.Bytes()
+		return string(b)
+	}
+	if got := read(""); got != "new!" {
+		t.Fatalf("current life of bkt/k = %q, want the renamed one", got)
+	}
+	if got := read("id-k"); got != "old" {
+		t.Fatalf("replaced life by id = %q, want old", got)
+	}
+	if _, err := s.Stat("staging", "tmp"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the old name still exists: %v", err)
+	}
+	if in, err := s.Stat("bkt", "k"); err != nil || in.ID != "id-next" {
+		t.Fatalf("Stat(bkt, k) = %+v, %v; want id-next", in, err)
+	}
+	if got := len(s.Objects()); got != 2 {
+		t.Fatalf("%d objects listed, want both lives", got)
+	}
+	if err := s.Remove("bkt", "k", "id-k"); err != nil {
+		t.Fatal(err)
+	}
+	if p := make([]byte, 3); func() bool { n, _ := oldReader.ReadAt(p, 0); return n != 3 || string(p) != "old" }() {
+		t.Fatal("a reader open on the replaced life lost its bytes when it was removed")
+	}
+	if got := read(""); got != "new!" || s.Used() != 4 {
+		t.Fatalf("after removing the old life: current %q, used %d; want new! and 4", got, s.Used())
+	}
+	if err := s.Rename("no-such-id", "bkt", "k"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Rename of an unknown id = %v", err)
+	}
+	if _, err := s.Create("bkt", "other", "id-next"); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("Create reusing a live id = %v, want fs.ErrExist", err)
+	}
+}
+
+// TestHoldKeepsOutOfColdest: a held life is not offered for spilling until
+// it is released.
+func TestHoldKeepsOutOfColdest(t *testing.T) {
+	s := newStore(t, 1<<20)
+	for _, k := range []string{"a", "b"} {
+		write(t, s, "bkt", k, []byte(k)).Seal()
+	}
+	release, err := s.Hold("id-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := s.Coldest(); len(c) != 1 || c[0].Key != "b" {
+		t.Fatalf("Coldest while a is held = %+v, want only b", c)
+	}
+	release()
+	release() // a second call does nothing
+	if c := s.Coldest(); len(c) != 2 {
+		t.Fatalf("Coldest after release = %+v, want both", c)
+	}
+	if _, err := s.Hold("nope"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Hold of an unknown id = %v", err)
+	}
+}
+
+// FuzzObjectPath checks that any bucket name tier 0 accepts, with any id,
+// maps to a file inside its directory, one level below the bucket's.
 func FuzzObjectPath(f *testing.F) {
 	for _, s := range [][2]string{{"bkt", "k"}, {"bkt", "../../x"}, {"..", "k"}, {"bkt", "a\x00"}, {"a.b", "/x/./y"}} {
 		f.Add(s[0], s[1])
 	}
 	s := &Store{dir: "/tier0/objects"}
-	f.Fuzz(func(t *testing.T, bucket, key string) {
-		if metadata.ValidateObjectName(bucket, key) != nil {
+	f.Fuzz(func(t *testing.T, bucket, id string) {
+		if metadata.ValidateObjectName(bucket, "k") != nil {
 			return
 		}
-		p := s.pathFor(bucket, key)
+		p := s.pathFor(bucket, id)
 		rel, err := filepath.Rel(s.dir, p)
 		if err != nil || strings.HasPrefix(rel, "..") || filepath.Dir(rel) != bucket || strings.Count(rel, "/") != 1 {
-			t.Fatalf("(%q, %q) maps to %s", bucket, key, p)
+			t.Fatalf("(%q, %q) maps to %s", bucket, id, p)
 		}
 	})
 }
@@ -382,7 +473,7 @@ func BenchmarkReadAt4KiB(b *testing.B) {
 	w, _ := s.Create("bkt", "k", "id")
 	w.Write(make([]byte, 1<<20))
 	w.Seal()
-	r, _ := s.Open("bkt", "k")
+	r, _ := s.Open("bkt", "k", "")
 	defer r.Close()
 	buf := make([]byte, 4096)
 	b.SetBytes(4096)
