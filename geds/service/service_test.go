@@ -45,7 +45,7 @@ func openNode(t *testing.T, metaURL, node string, p geds.Persistent) *geds.Clien
 // The GEDS adapter meets the contract every gateway backend meets.
 func TestBackendContract(t *testing.T) {
 	limits := backendtest.Limits{
-		DotSegments:   "GEDS keys have no . or .. path segments (they name files in tier 0)",
+		DotSegments: "GEDS keys have no . or .. path segments (they name files in tier 0)",
 	}
 	backendtest.RunWith(t, limits, func(t *testing.T) gateway.Backend {
 		m := gedstest.StartMetadata(t, 10*time.Second)

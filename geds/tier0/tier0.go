@@ -62,7 +62,7 @@ type Store struct {
 	objects map[objectName]*entry // the current life of each name
 	lives   map[string]*entry     // every object by id, replaced lives included
 	used    int64                 // bytes charged to objects (written or reserved)
-	mapped  int   // entries holding a mapping
+	mapped  int                   // entries holding a mapping
 	closed  bool
 }
 
@@ -82,10 +82,10 @@ type entry struct {
 	current objectName // the name it has now (Rename changes it)
 	held    int        // Hold calls not yet released: not offered for spilling
 	charged int64      // bytes of the store's used that are this entry's
-	removed bool   // no longer in the store; unmap at the last reader's close
-	refs    int    // open readers
-	data    []byte // the mapping of a sealed object (nil if not mapped)
-	isMap   bool   // data is a mapping (an empty object has none)
+	removed bool       // no longer in the store; unmap at the last reader's close
+	refs    int        // open readers
+	data    []byte     // the mapping of a sealed object (nil if not mapped)
+	isMap   bool       // data is a mapping (an empty object has none)
 }
 
 // Info describes an object in tier 0.

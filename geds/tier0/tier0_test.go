@@ -235,7 +235,7 @@ func TestColdestFirst(t *testing.T) {
 		write(t, s, "bkt", k, []byte(k)).Seal()
 	}
 	write(t, s, "bkt", "open", []byte("x")) // not sealed: never a spill candidate
-	r, _ := s.Open("bkt", "a", "")              // a becomes the warmest
+	r, _ := s.Open("bkt", "a", "")          // a becomes the warmest
 	r.ReadAt(make([]byte, 1), 0)
 	r.Close()
 	var order []string
