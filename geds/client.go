@@ -38,6 +38,8 @@ type Client struct {
 	// ensured remembers persistency buckets known to exist, so that a
 	// spill costs one S3 request, not two.
 	ensured sync.Map
+	// persistentOf remembers each GEDS bucket's persistency bucket.
+	persistentOf sync.Map
 	// renames makes this node's renames take turns (see replace).
 	renames sync.Mutex
 
@@ -140,6 +142,10 @@ func (c *Client) isMe(h *metadata.HolderRef) bool {
 
 // NodeID returns the node id.
 func (c *Client) NodeID() string { return c.opts.NodeID }
+
+// Tier0Used returns how many bytes this node's tier 0 holds (or has
+// reserved for writes in progress).
+func (c *Client) Tier0Used() int64 { return c.t0.Used() }
 
 // PeerURL returns the URL this node serves its objects to peers at.
 func (c *Client) PeerURL() string { return c.peerURL }

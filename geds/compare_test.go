@@ -474,12 +474,64 @@ func (e *compareEnv) compareSpill() []compareRow {
 	var ours, theirs []float64
 	for round := range spillRounds {
 		ours = append(ours, e.spillGEDS(round))
-		theirs = append(theirs, e.putMinioParallel(round))
+		theirs = append(theirs, e.putMinioParallel(round, spillWorkers))
 	}
 	cmd := fmt.Sprintf("%s (Spill of %d sealed 1 MiB objects from one node's tier 0 on %s to MinIO via geds/s3tier, %d concurrent Spill calls; median of %d rounds)",
 		compareCommand, spillObjects, e.medium, spillWorkers, spillRounds)
 	peer := fmt.Sprintf("MinIO PUT %d × 1 MiB from memory, %d concurrent minio-go writers", spillObjects, spillWorkers)
-	return []compareRow{{"geds spill throughput to MinIO", cmd, peer, mibPerSec(median(ours)), mibPerSec(median(theirs))}}
+	var auto, autoPeer []float64
+	for round := range spillRounds {
+		auto = append(auto, e.autoSpillGEDS(round))
+		autoPeer = append(autoPeer, e.putMinioParallel(round, autoSpillWorkers))
+	}
+	autoCmd := fmt.Sprintf("%s (automatic spilling: a %d MiB tier 0 on %s holding %d sealed 1 MiB objects is pushed past SpillAt %.2f by one more 16 MiB object; the background spiller, %d workers, moves objects to MinIO until it is down to SpillTo %.2f; MiB moved per second, median of %d rounds)",
+		compareCommand, autoSpillLimit/mib, e.medium, spillObjects, autoSpillAt, autoSpillWorkers, autoSpillTo, spillRounds)
+	autoPeerText := fmt.Sprintf("MinIO PUT %d × 1 MiB from memory, %d concurrent minio-go writers", spillObjects, autoSpillWorkers)
+	return []compareRow{
+		{"geds spill throughput to MinIO", cmd, peer, mibPerSec(median(ours)), mibPerSec(median(theirs))},
+		{"geds automatic spill throughput to MinIO", autoCmd, autoPeerText, mibPerSec(median(auto)), mibPerSec(median(autoPeer))},
+	}
+}
+
+// The automatic-spilling round: see compareSpill's second row.
+const (
+	autoSpillLimit   = 300 * mib
+	autoSpillAt      = 0.9  // 270 MiB: 256 MiB stay below it, 272 do not
+	autoSpillTo      = 0.05 // 15 MiB
+	autoSpillWorkers = 4    // geds.Options.SpillConcurrency's default
+)
+
+func (e *compareEnv) autoSpillGEDS(round int) float64 {
+	c := e.node(autoSpillLimit, true, func(o *geds.Options) { o.SpillAt, o.SpillTo = autoSpillAt, autoSpillTo })
+	defer e.closeNodes(fmt.Sprintf("automatic spill round %d", round), c)
+	bucket := fmt.Sprintf("auto%d", round)
+	if err := c.CreateBucket(e.ctx, bucket); err != nil {
+		e.t.Fatal(err)
+	}
+	data := make([]byte, mib)
+	for i := range spillObjects {
+		fillStamp(data, round, i)
+		if err := putGEDS(e.ctx, c, bucket, fmt.Sprint(i), data); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	before := c.Tier0Used()
+	target := int64(autoSpillTo * autoSpillLimit)
+	start := time.Now()
+	if err := putGEDS(e.ctx, c, bucket, "trigger", make([]byte, 16*mib)); err != nil {
+		e.t.Fatal(err)
+	}
+	for c.Tier0Used() > target {
+		if time.Since(start) > time.Minute {
+			e.t.Fatalf("automatic spilling: tier 0 still holds %d bytes after a minute", c.Tier0Used())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	took := time.Since(start)
+	moved := float64(before+16*mib-c.Tier0Used()) / mib
+	r := moved / took.Seconds()
+	progress("geds compare: spill round %d automatic: %.0f MiB in %s, %.0f MiB/s", round, moved, took.Round(time.Millisecond), r)
+	return r
 }
 
 func (e *compareEnv) spillGEDS(round int) float64 {
@@ -511,16 +563,17 @@ func (e *compareEnv) spillGEDS(round int) float64 {
 	return e.rate("GEDS Spill", round, took)
 }
 
-func (e *compareEnv) putMinioParallel(round int) float64 {
-	bucket := fmt.Sprintf("put%d", round)
+// putMinioParallel PUTs spillObjects × 1 MiB with workers goroutines.
+func (e *compareEnv) putMinioParallel(round, workers int) float64 {
+	bucket := fmt.Sprintf("put%d-%d", round, workers)
 	e.makeMinioBucket(bucket)
-	bufs := make([][]byte, spillWorkers)
+	bufs := make([][]byte, workers)
 	for i := range bufs {
 		bufs[i] = make([]byte, mib)
 	}
 	start := time.Now()
-	err := forEachParallel(e.ctx, spillWorkers, spillObjects, func(ctx context.Context, i int) error {
-		buf := bufs[i%spillWorkers]
+	err := forEachParallel(e.ctx, workers, spillObjects, func(ctx context.Context, i int) error {
+		buf := bufs[i%workers]
 		fillStamp(buf, round, i)
 		return putMinio(ctx, e.s3, bucket, fmt.Sprint(i), buf)
 	})

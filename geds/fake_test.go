@@ -16,6 +16,10 @@ import (
 // fakeS3 is an in-memory Persistent with a switch that makes it unreachable.
 type fakeS3 struct {
 	down atomic.Bool
+	// gate, if set, is received from before each Put stores anything;
+	// putting counts the Puts waiting there or storing.
+	gate    chan struct{}
+	putting atomic.Int32
 
 	mu      sync.Mutex
 	buckets map[string]map[string][]byte
@@ -43,6 +47,11 @@ func (f *fakeS3) EnsureBucket(_ context.Context, bucket string) error {
 func (f *fakeS3) Put(_ context.Context, bucket, key string, r io.Reader, size int64) error {
 	if f.down.Load() {
 		return errS3Down
+	}
+	f.putting.Add(1)
+	defer f.putting.Add(-1)
+	if f.gate != nil {
+		<-f.gate
 	}
 	data, err := io.ReadAll(r)
 	if err != nil {

@@ -448,7 +448,8 @@ func TestDeleteDropsTheHoldersCopy(t *testing.T) {
 func TestSpillAtLimitColdestFirst(t *testing.T) {
 	m := startMeta(t, 10*time.Second)
 	s3 := newFakeS3()
-	a := node(t, m, "a", 1000, s3, func(o *Options) { o.SpillAt, o.SpillTo = 0.95, 0.6 })
+	// One worker, so that the order of the uploads is the order of choice.
+	a := node(t, m, "a", 1000, s3, func(o *Options) { o.SpillAt, o.SpillTo, o.SpillConcurrency = 0.95, 0.6, 1 })
 	a.CreateBucket(bg, "bkt")
 	for _, k := range []string{"o1", "o2", "o3"} {
 		put(t, a, "bkt", k, pattern(300, k[1]))
@@ -475,6 +476,34 @@ func TestSpillAtLimitColdestFirst(t *testing.T) {
 	}
 	if info, _ := a.Stat(bg, "bkt", "o4"); info.Tier != TierLocal {
 		t.Errorf("the warmest object was spilled: %+v", info)
+	}
+}
+
+// TestSpillWorkersRunInParallel: automatic spilling keeps
+// SpillConcurrency uploads in flight, no more, and spills each object once.
+func TestSpillWorkersRunInParallel(t *testing.T) {
+	m := startMeta(t, 10*time.Second)
+	s3 := newFakeS3()
+	s3.gate = make(chan struct{})
+	a := node(t, m, "a", 1000, s3, func(o *Options) { o.SpillAt, o.SpillTo, o.SpillConcurrency = 0.5, 0.1, 3 })
+	a.CreateBucket(bg, "bkt")
+	for i := range 6 {
+		put(t, a, "bkt", fmt.Sprint(i), pattern(100, byte(i)))
+	}
+	// 600 of 1000 bytes: past SpillAt, and five objects must go to get
+	// down to 100.
+	eventually(t, "three uploads in flight", func() bool { return s3.putting.Load() == 3 })
+	time.Sleep(20 * time.Millisecond) // a fourth would have started by now
+	if n := s3.putting.Load(); n != 3 {
+		t.Fatalf("%d uploads in flight, want SpillConcurrency (3)", n)
+	}
+	close(s3.gate)
+	eventually(t, "spilling down to 100 bytes", func() bool { return a.t0.Used() <= 100 && a.sp.queueLen() == 0 })
+	if got := len(s3.putOrder()); got != 5 {
+		t.Fatalf("%d uploads, want 5 (each object once)", got)
+	}
+	for i := range 6 {
+		mustEqual(t, fmt.Sprint(i), readAll(t, a, "bkt", fmt.Sprint(i)), pattern(100, byte(i)))
 	}
 }
 
@@ -836,4 +865,40 @@ func readAllFrom(t *testing.T, r *Reader) []byte {
 		t.Fatal(err)
 	}
 	return data
+}
+
+// TestSpillAfterBucketRemadeElsewhere: a node remembers each bucket's
+// persistency bucket; when the bucket is deleted and made again over
+// another one, a spill still lands in the new one.
+func TestSpillAfterBucketRemadeElsewhere(t *testing.T) {
+	m := startMeta(t, 10*time.Second)
+	s3 := newFakeS3()
+	a := node(t, m, "a", 1<<20, s3)
+	if err := a.CreateBucket(bg, "bkt"); err != nil {
+		t.Fatal(err)
+	}
+	put(t, a, "bkt", "first", []byte("1"))
+	if err := a.Spill(bg, "bkt", "first"); err != nil || !s3.has("bkt", "first") {
+		t.Fatalf("first spill: %v, in S3 bucket bkt: %t", err, s3.has("bkt", "first"))
+	}
+	if err := a.Delete(bg, "bkt", "first"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.DeleteBucket(bg, "bkt"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s3.EnsureBucket(bg, "elsewhere"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Mount(bg, "bkt", "elsewhere"); err != nil {
+		t.Fatal(err)
+	}
+	put(t, a, "bkt", "second", []byte("22"))
+	if err := a.Spill(bg, "bkt", "second"); err != nil {
+		t.Fatalf("spill after the bucket was made again: %v", err)
+	}
+	if !s3.has("elsewhere", "second") {
+		t.Fatal("the spill did not reach the bucket's new persistency bucket")
+	}
+	mustEqual(t, "read back", readAll(t, a, "bkt", "second"), []byte("22"))
 }

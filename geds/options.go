@@ -51,6 +51,10 @@ type Options struct {
 	// FullWait bounds how long a write waits for spilling to make room
 	// before it fails with ErrTierFull; 0 means 5 s.
 	FullWait time.Duration
+	// SpillConcurrency is how many objects automatic spilling moves at
+	// once (default 4): one upload at a time leaves S3 idle between the
+	// metadata requests around each.
+	SpillConcurrency int
 	// SpillBackoffMin and SpillBackoffMax bound the wait between spill
 	// attempts while the persistency tier fails; 0 means 100 ms and 10 s.
 	SpillBackoffMin, SpillBackoffMax time.Duration
@@ -93,6 +97,12 @@ func (o *Options) withDefaults() (Options, error) {
 	}
 	if out.FullWait <= 0 {
 		out.FullWait = 5 * time.Second
+	}
+	if out.SpillConcurrency == 0 {
+		out.SpillConcurrency = 4
+	}
+	if out.SpillConcurrency < 0 {
+		return out, fmt.Errorf("geds: options: SpillConcurrency %d: must be positive", out.SpillConcurrency)
 	}
 	if out.SpillBackoffMin <= 0 {
 		out.SpillBackoffMin = 100 * time.Millisecond

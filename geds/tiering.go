@@ -61,12 +61,7 @@ func (c *Client) toPersistent(ctx context.Context, o ObjectInfo, target Tier) er
 	case o.Tier == TierS3, o.Tier == TierBoth && target == TierBoth:
 		return nil
 	}
-	if o.Tier == TierLocal {
-		if err := c.upload(ctx, o); err != nil {
-			return fmt.Errorf("%s: %w", what, err)
-		}
-	}
-	if _, err := c.meta.SetTier(ctx, o.Bucket, o.Key, metadata.TierRequest{ID: o.ID, Tier: target}); err != nil {
+	if err := c.copyAndRecord(ctx, o, target); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	if target == TierS3 {
@@ -76,31 +71,70 @@ func (c *Client) toPersistent(ctx context.Context, o ObjectInfo, target Tier) er
 	return nil
 }
 
-// upload puts a sealed object's bytes into its bucket's persistency bucket.
-func (c *Client) upload(ctx context.Context, o ObjectInfo) error {
-	b, err := c.meta.GetBucket(ctx, o.Bucket)
-	if err != nil {
-		return err
-	}
-	if _, ok := c.ensured.Load(b.Persistent); !ok {
-		if err := c.opts.Persistent.EnsureBucket(ctx, b.Persistent); err != nil {
-			return fmt.Errorf("persistency bucket %s: %w", b.Persistent, err)
+// copyAndRecord copies a local object to the persistency tier (unless it
+// is there) and records its new tier. A tier change refused because the
+// bucket's persistency bucket is not the one remembered (the bucket was
+// made again since) is tried once more with the name looked up afresh;
+// the copy put in the old one stays there.
+func (c *Client) copyAndRecord(ctx context.Context, o ObjectInfo, target Tier) error {
+	for attempt := 0; ; attempt++ {
+		req := metadata.TierRequest{ID: o.ID, Tier: target}
+		if o.Tier == TierLocal {
+			var err error
+			if req.Persistent, err = c.upload(ctx, o); err != nil {
+				return err
+			}
 		}
-		c.ensured.Store(b.Persistent, true)
+		_, err := c.meta.SetTier(ctx, o.Bucket, o.Key, req)
+		if err == nil || attempt > 0 || req.Persistent == "" || !errors.Is(err, metadata.ErrConflict) {
+			return err
+		}
+		c.persistentOf.Delete(o.Bucket)
+	}
+}
+
+// upload puts a sealed object's bytes into its bucket's persistency bucket
+// and returns that bucket's name.
+func (c *Client) upload(ctx context.Context, o ObjectInfo) (string, error) {
+	persistent, err := c.persistentBucket(ctx, o.Bucket)
+	if err != nil {
+		return "", err
+	}
+	if _, ok := c.ensured.Load(persistent); !ok {
+		if err := c.opts.Persistent.EnsureBucket(ctx, persistent); err != nil {
+			return "", fmt.Errorf("persistency bucket %s: %w", persistent, err)
+		}
+		c.ensured.Store(persistent, true)
 	}
 	rc, err := c.wholeObject(ctx, o)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer rc.Close()
-	if err := c.opts.Persistent.Put(ctx, b.Persistent, o.Key, rc, o.Size); err != nil {
+	if err := c.opts.Persistent.Put(ctx, persistent, o.Key, rc, o.Size); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			c.ensured.Delete(b.Persistent) // the bucket went away: make it again next time
+			c.ensured.Delete(persistent) // the bucket went away: make it again next time
 		}
-		return fmt.Errorf("persistency tier: %w", err)
+		return "", fmt.Errorf("persistency tier: %w", err)
 	}
 	c.m.persistedBytes.Add(float64(o.Size))
-	return nil
+	return persistent, nil
+}
+
+// persistentBucket returns the persistency bucket of a GEDS bucket,
+// remembered after the first lookup: it is fixed when the bucket is
+// made, and the metadata server refuses a tier change naming another one
+// (ErrWrongPersistent), which drops the remembered name.
+func (c *Client) persistentBucket(ctx context.Context, bucket string) (string, error) {
+	if name, ok := c.persistentOf.Load(bucket); ok {
+		return name.(string), nil
+	}
+	b, err := c.meta.GetBucket(ctx, bucket)
+	if err != nil {
+		return "", err
+	}
+	c.persistentOf.Store(bucket, b.Persistent)
+	return b.Persistent, nil
 }
 
 // spiller moves the coldest sealed objects out of tier 0 in the background
@@ -108,19 +142,26 @@ func (c *Client) upload(ctx context.Context, o ObjectInfo) error {
 // wait for room. It retries with exponential backoff while the persistency
 // tier fails, and reports the failure so that waiting writers fail fast
 // with ErrTierFull instead of waiting out the backoff.
+//
+// Options.SpillConcurrency workers spill at once, each taking the coldest
+// object no other is moving; bytes being moved count as freed when deciding
+// how much more to pick, so the workers together spill what is needed and
+// no more.
 type spiller struct {
 	c    *Client
 	wake chan struct{}
 
-	mu      sync.Mutex
-	queue   []tier0.Info // picked coldest first; the head is being spilled
-	active  bool         // spilling down to SpillTo
-	demand  int64        // bytes a waiting writer needs
-	failing error        // the last failure, until a spill succeeds
+	mu       sync.Mutex
+	queue    []tier0.Info     // picked coldest first, not yet taken by a worker
+	inflight map[string]int64 // id → size of the objects being spilled
+	moving   int64            // the sum of inflight
+	active   bool             // spilling down to SpillTo
+	demand   int64            // bytes a waiting writer needs
+	failing  error            // the last failure, until a spill succeeds
 }
 
 func newSpiller(c *Client) *spiller {
-	return &spiller{c: c, wake: make(chan struct{}, 1)}
+	return &spiller{c: c, wake: make(chan struct{}, 1), inflight: map[string]int64{}}
 }
 
 func (s *spiller) nudge() {
@@ -137,10 +178,11 @@ func (s *spiller) nudgeIfAbove() {
 	}
 }
 
+// queueLen is how many objects are picked for spilling or being spilled.
 func (s *spiller) queueLen() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.queue)
+	return len(s.queue) + len(s.inflight)
 }
 
 func (s *spiller) failure() error {
@@ -190,8 +232,19 @@ func (s *spiller) run(ctx context.Context) {
 	}
 }
 
-// drain spills until there is nothing left to do or ctx ends.
+// drain spills with SpillConcurrency workers until there is nothing left
+// to do or ctx ends.
 func (s *spiller) drain(ctx context.Context) {
+	var wg sync.WaitGroup
+	for range s.c.opts.SpillConcurrency {
+		wg.Go(func() { s.work(ctx) })
+	}
+	wg.Wait()
+}
+
+// work is one spilling worker: it takes objects until none is left to
+// take, backing off while spills fail.
+func (s *spiller) work(ctx context.Context) {
 	backoff := s.c.opts.SpillBackoffMin
 	for ctx.Err() == nil {
 		next, ok := s.next()
@@ -208,14 +261,17 @@ func (s *spiller) drain(ctx context.Context) {
 			backoff = s.c.opts.SpillBackoffMin
 			continue
 		}
+		s.mu.Lock()
+		s.untakeLocked(next)
+		if ctx.Err() == nil {
+			s.failing = err
+		}
+		s.mu.Unlock()
 		if ctx.Err() != nil {
 			return
 		}
 		s.c.m.spillErrors.Inc()
 		s.c.log.Warn("GEDS spill failed; retrying", "bucket", next.Bucket, "key", next.Key, "in", backoff, "err", err)
-		s.mu.Lock()
-		s.failing = err
-		s.mu.Unlock()
 		s.c.room.notify() // writers waiting for room learn it will not come soon
 		select {
 		case <-ctx.Done():
@@ -226,14 +282,52 @@ func (s *spiller) drain(ctx context.Context) {
 	}
 }
 
-// next returns the object to spill now, refilling the queue with the
-// coldest objects when it runs dry, or false when enough room is free.
-// Passing SpillAt starts a run that goes down to SpillTo; a waiting
-// writer's demand is met on its own, without such a run.
+// next takes the object to spill now, refilling the queue with the
+// coldest objects no worker is moving when it runs dry, or returns false
+// when enough room is free or being made. Passing SpillAt starts a run
+// that goes down to SpillTo; a waiting writer's demand is met on its own,
+// without such a run.
 func (s *spiller) next() (tier0.Info, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	limit, used := s.c.opts.Limit, s.c.t0.Used()
+	need := s.needLocked()
+	if need <= 0 {
+		if len(s.inflight) == 0 {
+			s.active, s.demand, s.queue, s.failing = false, 0, nil, nil
+		}
+		return tier0.Info{}, false
+	}
+	if len(s.queue) == 0 {
+		var sum int64
+		for _, in := range s.c.t0.Coldest() {
+			if sum >= need {
+				break
+			}
+			if _, taken := s.inflight[in.ID]; taken {
+				continue
+			}
+			s.queue = append(s.queue, in)
+			sum += in.Size
+		}
+	}
+	if len(s.queue) == 0 {
+		if len(s.inflight) == 0 {
+			// Nothing sealed to spill: writers get ErrTierFull from makeRoom.
+			s.active, s.demand = false, 0
+		}
+		return tier0.Info{}, false
+	}
+	in := s.queue[0]
+	s.queue = s.queue[1:]
+	s.inflight[in.ID] = in.Size
+	s.moving += in.Size
+	return in, true
+}
+
+// needLocked is how many more bytes to pick for spilling, beyond those
+// being moved.
+func (s *spiller) needLocked() int64 {
+	limit, used := s.c.opts.Limit, s.c.t0.Used()-s.moving
 	if float64(used) > s.c.opts.SpillAt*float64(limit) {
 		s.active = true
 	}
@@ -244,35 +338,27 @@ func (s *spiller) next() (tier0.Info, bool) {
 	if free := limit - used; s.demand > 0 && free < s.demand {
 		need = max(need, s.demand-free)
 	}
-	if need <= 0 {
-		s.active, s.demand, s.queue, s.failing = false, 0, nil, nil
-		return tier0.Info{}, false
-	}
-	if len(s.queue) == 0 {
-		var sum int64
-		for _, in := range s.c.t0.Coldest() {
-			if sum >= need {
-				break
-			}
-			s.queue = append(s.queue, in)
-			sum += in.Size
-		}
-	}
-	if len(s.queue) == 0 {
-		// Nothing sealed to spill: writers get ErrTierFull from makeRoom.
-		s.active, s.demand = false, 0
-		return tier0.Info{}, false
-	}
-	return s.queue[0], true
+	return need
 }
 
-// done takes in off the queue's head. A waiting writer's demand counts as
-// met as soon as there is room for it, before the writer takes the room,
-// so the spiller does not go on to make that room a second time.
+// untakeLocked returns a taken object that failed to spill to the queue's
+// head, for the next attempt.
+func (s *spiller) untakeLocked(in tier0.Info) {
+	if size, ok := s.inflight[in.ID]; ok {
+		delete(s.inflight, in.ID)
+		s.moving -= size
+		s.queue = append([]tier0.Info{in}, s.queue...)
+	}
+}
+
+// done ends the spill of a taken object. A waiting writer's demand counts
+// as met as soon as there is room for it, before the writer takes the
+// room, so the spiller does not go on to make that room a second time.
 func (s *spiller) done(in tier0.Info, spilled bool) {
 	s.mu.Lock()
-	if len(s.queue) > 0 && s.queue[0].ID == in.ID {
-		s.queue = s.queue[1:]
+	if size, ok := s.inflight[in.ID]; ok {
+		delete(s.inflight, in.ID)
+		s.moving -= size
 	}
 	if spilled {
 		s.failing = nil

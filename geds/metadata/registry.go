@@ -345,6 +345,15 @@ func (r *registry) setTier(ctx context.Context, bucket, key string, req TierRequ
 		return Object{}, fmt.Errorf("tier %q: only %q (persisted) or %q (spilled) can be set", req.Tier, TierBoth, TierS3)
 	}
 	return r.updateObject(ctx, bucket, key, func(o Object) (Object, error) {
+		if req.Persistent != "" {
+			b, err := r.getBucket(ctx, bucket)
+			if err != nil {
+				return o, err
+			}
+			if b.Persistent != req.Persistent {
+				return o, fmt.Errorf("object %s/%s: copied to persistency bucket %s, but the bucket's is %s: %w", bucket, key, req.Persistent, b.Persistent, ErrConflict)
+			}
+		}
 		return ApplyTier(o, req)
 	})
 }

@@ -146,6 +146,9 @@ type (
 	TierRequest struct {
 		ID   string `json:"id"`
 		Tier Tier   `json:"tier"`
+		// Persistent, when set, is the persistency bucket the bytes were
+		// copied to; it must be the object's bucket's.
+		Persistent string `json:"persistent,omitempty"`
 	}
 	// ReplaceRequest is the body of POST …/objects/{key}/replace: the
 	// sealed object FromBucket/FromKey, life ID, held in tier 0 by the
