@@ -19,6 +19,12 @@
 // that reached S3 stay readable and the others fail with ErrLost; readers
 // never get stale bytes.
 //
+// Reads from another node or from S3 cache nothing unless asked:
+// OpenCached copies the object into this node's tier 0 first, as a copy
+// of that life (id) of the object, which later Opens here use and which is
+// dropped first when room is needed. Rename moves a sealed object over a
+// key in one step, which is how the S3 gateway overwrites keys.
+//
 // It may import only the foundation packages (api, config, store,
 // internal/...) and its own subpackages.
 package geds

@@ -902,3 +902,113 @@ func TestSpillAfterBucketRemadeElsewhere(t *testing.T) {
 	}
 	mustEqual(t, "read back", readAll(t, a, "bkt", "second"), []byte("22"))
 }
+
+// TestOpenCached: asking for a cache copy makes reads of an object held
+// elsewhere (or only in S3) local, here and for later Opens; a copy serves
+// only the life it was made from; without room the read goes far instead;
+// and a copy is the first thing dropped (not uploaded) when room is needed.
+func TestOpenCached(t *testing.T) {
+	m := startMeta(t, 10*time.Second)
+	s3 := newFakeS3()
+	a := node(t, m, "a", 1<<20, s3)
+	b := node(t, m, "b", 1000, s3, func(o *Options) { o.SpillAt, o.SpillTo = 1, 1 })
+	a.CreateBucket(bg, "bkt")
+	data := pattern(600, 3)
+	put(t, a, "bkt", "k", data)
+
+	r, err := b.OpenCached(bg, "bkt", "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Local() || b.t0.Used() != int64(len(data)) {
+		t.Fatalf("OpenCached: local %t, tier 0 of b holds %d bytes; want a local copy of %d", r.Local(), b.t0.Used(), len(data))
+	}
+	mustEqual(t, "cached read", readAllFrom(t, r), data)
+	r.Close()
+	if again, _ := b.Open(bg, "bkt", "k"); !again.Local() {
+		t.Fatal("a later Open did not use the cache copy")
+	} else {
+		again.Close()
+	}
+
+	// The object is replaced at its holder: the copy is of the old life
+	// and is not used for the new one.
+	if err := a.Delete(bg, "bkt", "k"); err != nil {
+		t.Fatal(err)
+	}
+	newer := pattern(600, 9)
+	put(t, a, "bkt", "k", newer)
+	if fresh, _ := b.Open(bg, "bkt", "k"); fresh.Local() {
+		t.Fatal("a copy of the old life served the new one")
+	} else {
+		fresh.Close()
+	}
+	mustEqual(t, "read after the replacement", readAll(t, b, "bkt", "k"), newer)
+
+	// No room for a second copy (600 + 600 > 1000): the read goes far.
+	far, err := b.OpenCached(bg, "bkt", "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if far.Local() {
+		t.Fatal("a copy was made past the tier's limit")
+	}
+	mustEqual(t, "uncached read", readAllFrom(t, far), newer)
+	far.Close()
+
+	// Room needed on b: the stale copy goes first, and is not uploaded.
+	if err := b.CreateBucket(bg, "own"); err != nil {
+		t.Fatal(err)
+	}
+	put(t, b, "own", "x", pattern(700, 1))
+	if b.t0.Used() != 700 {
+		t.Fatalf("tier 0 of b holds %d bytes, want only its own 700", b.t0.Used())
+	}
+	if got := s3.putOrder(); len(got) != 0 {
+		t.Fatalf("dropping a cache copy uploaded %v", got)
+	}
+
+	// An object only in S3 is cached from there.
+	if err := a.Spill(bg, "bkt", "k"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Delete(bg, "own", "x"); err != nil {
+		t.Fatal(err)
+	}
+	fromS3, err := b.OpenCached(bg, "bkt", "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !fromS3.Local() {
+		t.Fatal("an object in S3 was not cached")
+	}
+	mustEqual(t, "cached from S3", readAllFrom(t, fromS3), newer)
+	fromS3.Close()
+}
+
+// TestCacheCopiesMakeRoomWithoutPersistentTier: a node with no
+// persistency tier still drops cache copies when a write needs room.
+func TestCacheCopiesMakeRoomWithoutPersistentTier(t *testing.T) {
+	m := startMeta(t, 10*time.Second)
+	a := node(t, m, "a", 1<<20, nil)
+	b := node(t, m, "b", 1000, nil)
+	a.CreateBucket(bg, "bkt")
+	put(t, a, "bkt", "k", pattern(800, 1))
+	r, err := b.OpenCached(bg, "bkt", "k")
+	if err != nil || !r.Local() {
+		t.Fatalf("OpenCached: %v, local %t", err, err == nil && r.Local())
+	}
+	r.Close()
+	put(t, b, "bkt", "own", pattern(500, 2))
+	if b.t0.Used() != 500 {
+		t.Fatalf("tier 0 of b holds %d bytes, want 500 (the copy dropped)", b.t0.Used())
+	}
+	w, err := b.Create(bg, "bkt", "too-big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Abort(bg)
+	if _, err := w.Write(make([]byte, 600)); !errors.Is(err, ErrTierFull) || !strings.Contains(err.Error(), "no persistency tier") {
+		t.Fatalf("write past the limit with nothing to drop: %v", err)
+	}
+}

@@ -50,6 +50,58 @@ func (c *Client) Open(ctx context.Context, bucket, key string) (*Reader, error) 
 	return nil, fmt.Errorf("geds: open %s/%s: %w", bucket, key, lastErr)
 }
 
+// OpenCached is Open, asking for a local copy: an object held by another
+// node or kept only in the persistency tier is first read whole into this
+// node's tier 0 as a cache copy of that life of the object, so that this
+// read and later Opens here are local. A copy is never stale: objects are
+// immutable, and a copy serves only the life (id) it was made from, which
+// Open looks up first. Copies count against tier 0's limit and are the
+// first thing dropped when room is needed; when there is no room for one,
+// or another OpenCached is filling it, the reader reads from afar as Open's
+// would.
+func (c *Client) OpenCached(ctx context.Context, bucket, key string) (*Reader, error) {
+	r, err := c.Open(ctx, bucket, key)
+	if err != nil || r.local != nil {
+		return r, err
+	}
+	local, err := c.fillCopy(ctx, r)
+	if err != nil {
+		c.log.Debug("GEDS read not cached", "bucket", bucket, "key", key, "reason", err)
+		return r, nil
+	}
+	r.Close()
+	return &Reader{c: c, info: r.info, local: local}, nil
+}
+
+// fillCopy reads far's object whole into a cache copy and opens it.
+func (c *Client) fillCopy(ctx context.Context, far *Reader) (*tier0.Reader, error) {
+	o := far.info
+	w, err := c.t0.CreateCopy(o.Bucket, o.Key, o.ID)
+	if err != nil {
+		return nil, err
+	}
+	_, err = io.Copy(w, io.NewSectionReader(readerAtContext{far, ctx}, 0, o.Size))
+	if err == nil {
+		err = w.Seal()
+	}
+	if err != nil {
+		_ = w.Abort()
+		return nil, err
+	}
+	c.sp.nudgeIfAbove()
+	return c.t0.Open(o.Bucket, o.Key, o.ID)
+}
+
+// readerAtContext reads through ReadAtContext with a fixed context.
+type readerAtContext struct {
+	r   *Reader
+	ctx context.Context
+}
+
+func (r readerAtContext) ReadAt(p []byte, off int64) (int, error) {
+	return r.r.ReadAtContext(r.ctx, p, off)
+}
+
 // errCopyGone: this node's copy vanished between two steps (spilled).
 var errCopyGone = errors.New("the local copy went away while opening (spilled); retry")
 
@@ -68,6 +120,15 @@ func (c *Client) openObject(ctx context.Context, o ObjectInfo) (*Reader, error) 
 			return nil, errCopyGone
 		}
 		return &Reader{c: c, info: o, local: lr}, nil
+	}
+	if o.State == StateSealed {
+		// A cache copy of this life (OpenCached) serves it locally.
+		if lr, err := c.t0.Open(o.Bucket, o.Key, o.ID); err == nil {
+			if lr.Sealed() {
+				return &Reader{c: c, info: o, local: lr}, nil
+			}
+			lr.Close() // still being filled
+		}
 	}
 	if o.Holder != nil {
 		return &Reader{c: c, info: o, src: source{peerURL: o.Holder.PeerURL, holder: o.Holder.Node}}, nil

@@ -216,9 +216,6 @@ func (s *spiller) met() {
 // run spills whenever woken, and once a second in case the threshold was
 // crossed without a nudge or the persistency tier came back.
 func (s *spiller) run(ctx context.Context) {
-	if s.c.opts.Persistent == nil {
-		return
-	}
 	ticker := time.NewTicker(time.Second)
 	defer ticker.Stop()
 	for {
@@ -303,7 +300,7 @@ func (s *spiller) next() (tier0.Info, bool) {
 			if sum >= need {
 				break
 			}
-			if _, taken := s.inflight[in.ID]; taken {
+			if _, taken := s.inflight[in.ID]; taken || !s.c.movable(in) {
 				continue
 			}
 			s.queue = append(s.queue, in)
@@ -378,10 +375,19 @@ func permanent(err error) bool {
 		errors.Is(err, metadata.ErrConflict) || errors.Is(err, ErrNotSealed)
 }
 
-// spillLocal spills one object of this node's tier 0. A local copy the
-// metadata server no longer lists here (deleted, replaced, or this node
-// was declared dead) is an orphan and is dropped.
+// spillLocal spills one object of this node's tier 0, or drops it if it
+// is a cache copy. A local copy the metadata server no longer lists here
+// (deleted, replaced, or this node was declared dead) is an orphan and is
+// dropped.
 func (c *Client) spillLocal(ctx context.Context, in tier0.Info) error {
+	if in.Copy {
+		// A cache copy: the object is kept elsewhere, so dropping it is
+		// the whole job.
+		if c.t0.Remove(in.Bucket, in.Key, in.ID) == nil {
+			c.room.notify()
+		}
+		return nil
+	}
 	o, err := c.meta.GetObject(ctx, in.Bucket, in.Key)
 	if err != nil && !errors.Is(err, metadata.ErrNotFound) {
 		return err
@@ -393,6 +399,13 @@ func (c *Client) spillLocal(ctx context.Context, in tier0.Info) error {
 		return nil
 	}
 	return c.toPersistent(ctx, o, TierS3)
+}
+
+// movable reports whether the spiller can take in out of tier 0: a cache
+// copy always (it is dropped), an object only if there is a persistency
+// tier to spill it to.
+func (c *Client) movable(in tier0.Info) bool {
+	return in.Copy || c.opts.Persistent != nil
 }
 
 // makeRoom waits until n bytes fit in tier 0, asking the spiller for them,
@@ -415,17 +428,20 @@ func (c *Client) makeRoom(n int64, cause error) error {
 			c.sp.met()
 			return nil
 		}
-		if c.opts.Persistent == nil {
-			return full("no persistency tier to spill to (%v)", cause)
-		}
 		if err := c.sp.failure(); err != nil {
 			return full("spilling to the persistency tier fails: %v", err)
 		}
 		var spillable int64
 		for _, in := range c.t0.Coldest() {
-			spillable += in.Size
+			if c.movable(in) {
+				spillable += in.Size
+			}
 		}
-		if spillable < n-free {
+		switch {
+		case spillable >= n-free:
+		case c.opts.Persistent == nil:
+			return full("no persistency tier to spill to (%v)", cause)
+		default:
 			return full("only %d bytes are sealed objects that could be spilled; the rest is still being written", spillable)
 		}
 		c.sp.request(n)

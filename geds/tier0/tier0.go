@@ -73,6 +73,7 @@ type entry struct {
 	name objectName // the name it was created with, for messages
 	id   string
 	path string
+	copy bool // a cache copy of an object held elsewhere (CreateCopy)
 
 	size       atomic.Int64 // bytes written so far; the final size once sealed
 	sealed     atomic.Bool
@@ -94,6 +95,9 @@ type Info struct {
 	Size            int64
 	Sealed          bool
 	LastAccess      time.Time
+	// Copy: a cache copy of an object held elsewhere, dropped rather than
+	// spilled.
+	Copy bool
 }
 
 // New opens the tier in cfg.Dir, clearing what a previous process left.
@@ -204,6 +208,18 @@ func (s *Store) pathFor(bucket, id string) string {
 // service, checked by Remove and by peers so one life of a key is never
 // mistaken for another.
 func (s *Store) Create(bucket, key, id string) (*Writer, error) {
+	return s.create(bucket, key, id, false)
+}
+
+// CreateCopy starts a cache copy of the life id of an object that another
+// node holds or the persistency tier keeps. It is found only by its id
+// (Open with the id), never by name, so it never stands in for another
+// life of the key; Coldest offers copies first, to be dropped.
+func (s *Store) CreateCopy(bucket, key, id string) (*Writer, error) {
+	return s.create(bucket, key, id, true)
+}
+
+func (s *Store) create(bucket, key, id string, isCopy bool) (*Writer, error) {
 	if err := metadata.ValidateObjectName(bucket, key); err != nil {
 		return nil, fmt.Errorf("tier0: %w", err)
 	}
@@ -217,7 +233,7 @@ func (s *Store) Create(bucket, key, id string) (*Writer, error) {
 	if s.closed {
 		return nil, fmt.Errorf("tier0: %w", ErrClosed)
 	}
-	if _, ok := s.objects[name]; ok {
+	if _, ok := s.objects[name]; ok && !isCopy {
 		return nil, fmt.Errorf("tier0: %s/%s: %w", bucket, key, fs.ErrExist)
 	}
 	if _, ok := s.lives[id]; ok {
@@ -230,9 +246,11 @@ func (s *Store) Create(bucket, key, id string) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tier0: create %s/%s: %w", bucket, key, err)
 	}
-	e := &entry{name: name, id: id, path: path, current: name}
+	e := &entry{name: name, id: id, path: path, current: name, copy: isCopy}
 	e.lastAccess.Store(s.stamp())
-	s.objects[name] = e
+	if !isCopy {
+		s.objects[name] = e
+	}
 	s.lives[id] = e
 	return &Writer{s: s, e: e, f: f}, nil
 }
@@ -334,6 +352,9 @@ func (s *Store) Rename(id, bucket, key string) error {
 	if !e.sealed.Load() {
 		return fmt.Errorf("tier0: rename %s/%s: %w", e.current.bucket, e.current.key, ErrNotSealed)
 	}
+	if e.copy {
+		return fmt.Errorf("tier0: rename %s/%s: a cache copy has no name", e.current.bucket, e.current.key)
+	}
 	if s.objects[e.current] == e {
 		delete(s.objects, e.current)
 	}
@@ -374,8 +395,9 @@ func (s *Store) Objects() []Info {
 	return out
 }
 
-// Coldest returns the sealed objects not held (Hold), least recently
-// accessed first: the order in which to spill them.
+// Coldest returns the sealed objects not held (Hold), cache copies first,
+// then least recently accessed first: the order in which to drop or spill
+// them (dropping a copy costs nothing).
 func (s *Store) Coldest() []Info {
 	s.mu.Lock()
 	sealed := make([]Info, 0, len(s.lives))
@@ -386,6 +408,12 @@ func (s *Store) Coldest() []Info {
 	}
 	s.mu.Unlock()
 	slices.SortFunc(sealed, func(a, b Info) int {
+		if a.Copy != b.Copy {
+			if a.Copy {
+				return -1
+			}
+			return 1
+		}
 		if c := a.LastAccess.Compare(b.LastAccess); c != 0 {
 			return c
 		}
@@ -412,7 +440,7 @@ func (e *entry) info() Info {
 	return Info{
 		Bucket: e.current.bucket, Key: e.current.key, ID: e.id,
 		Size: e.size.Load(), Sealed: e.sealed.Load(),
-		LastAccess: time.Unix(0, e.lastAccess.Load()),
+		LastAccess: time.Unix(0, e.lastAccess.Load()), Copy: e.copy,
 	}
 }
 
