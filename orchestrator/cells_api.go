@@ -97,6 +97,10 @@ func cellError(err error) error {
 		return httpapi.BadRequest(err)
 	case errors.Is(err, cells.ErrConflict):
 		return httpapi.Conflict(err)
+	case errors.Is(err, cells.ErrUnavailable):
+		// The checkpoint storage (GEDS and its S3) is away for now; the
+		// agent tries again at its next checkpoint.
+		return &httpapi.Error{Code: http.StatusServiceUnavailable, Reason: "Unavailable", Err: err}
 	}
 	return err
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/cloudskin/cloudskin/internal/component"
 	"github.com/cloudskin/cloudskin/internal/component/componenttest"
 	"github.com/cloudskin/cloudskin/internal/openapitest"
+	"github.com/cloudskin/cloudskin/orchestrator/cells"
 )
 
 // otherComponentRoutes are in the document but registered on the same
@@ -159,12 +160,17 @@ func TestOpenAPIRoutesMatchServer(t *testing.T) {
 // way `cloudskin up --auth` does, on a free loopback port.
 func startContractServer(t testing.TB) (string, *component.Host) {
 	t.Helper()
+	return startContractServerWith(t, Options{NotReadyAfter: time.Minute})
+}
+
+func startContractServerWith(t testing.TB, opts Options) (string, *component.Host) {
+	t.Helper()
 	guard := openapitest.Guard(t,
 		auth.Token{Name: "admin", Role: auth.Admin, Token: adminToken},
 		auth.Token{Name: "operator", Role: auth.Operator, Token: operatorToken},
 		auth.Token{Name: "viewer", Role: auth.Viewer, Token: viewerToken},
 	)
-	host := componenttest.Start(t, guard, New(Options{NotReadyAfter: time.Minute}))
+	host := componenttest.Start(t, guard, New(opts))
 	return host.ControlPlaneURL, host
 }
 
@@ -177,11 +183,15 @@ type scenario struct {
 	ctx context.Context
 	v   *openapitest.Transport
 	c   *client.Client // admin
+	// checkpoints is the control plane's checkpoint storage, away until
+	// the scenario sets it.
+	checkpoints *cells.DeferredCheckpoints
 }
 
 func newScenario(t *testing.T) *scenario {
 	doc := loadDocument(t)
-	base, _ := startContractServer(t)
+	checkpoints := cells.NewDeferredCheckpoints("the scenario has not opened it yet")
+	base, _ := startContractServerWith(t, Options{NotReadyAfter: time.Minute, Checkpoints: checkpoints})
 	v := openapitest.NewTransport(t, doc, nil)
 	c, err := client.New(base)
 	if err != nil {
@@ -190,7 +200,7 @@ func newScenario(t *testing.T) *scenario {
 	c = c.WithTransport(v).WithToken(adminToken)
 	t.Cleanup(c.Close)
 	raw := openapitest.Caller{T: t, HTTP: &http.Client{Transport: v, Timeout: 10 * time.Second}, BaseURL: base}
-	return &scenario{Caller: raw, t: t, ctx: t.Context(), v: v, c: c}
+	return &scenario{Caller: raw, t: t, ctx: t.Context(), v: v, c: c, checkpoints: checkpoints}
 }
 
 func site(name string, typ v1alpha1.SiteType, cores int) v1alpha1.Site {
@@ -533,7 +543,11 @@ func (s *scenario) cells(module string) {
 	_, err = s.c.SetCellRunStatus(s.ctx, "nothing", v1alpha1.CellRunStatus{Phase: v1alpha1.CellRunning, Claim: "x"})
 	s.Fails(err, 404, "a report of an unknown run")
 
-	// A checkpoint: upload, then a report naming it.
+	// A checkpoint: refused while the storage is away, then uploaded, then
+	// a report naming it.
+	s.Fails(s.c.PutCheckpoint(s.ctx, "job1", "claim1", "ck0", []byte("x")), 503, "PutCheckpoint while the checkpoint storage is away")
+	s.Fails(s.c.PutSnapshot(s.ctx, "job1", "claim1", "ck0", []byte("x")), 503, "PutSnapshot as a checkpoint while the checkpoint storage is away")
+	s.checkpoints.Set(cells.NewDirCheckpoints(s.t.TempDir()))
 	s.Must(s.c.PutCheckpoint(s.ctx, "job1", "claim1", "ck1", []byte("checkpoint bytes")), "PutCheckpoint")
 	s.Fails(s.c.PutCheckpoint(s.ctx, "job1", "stale", "ck2", []byte("x")), 409, "PutCheckpoint under another claim")
 	checkpointed, err := s.c.SetCellRunStatus(s.ctx, "job1", v1alpha1.CellRunStatus{
@@ -602,7 +616,8 @@ func (s *scenario) authentication() {
 // them too, with a documented 400.
 func TestOpenAPIForbidsWhatServerRefuses(t *testing.T) {
 	doc := loadDocument(t)
-	base, _ := startContractServer(t)
+	checkpoints := cells.NewDeferredCheckpoints("the scenario has not opened it yet")
+	base, _ := startContractServerWith(t, Options{NotReadyAfter: time.Minute, Checkpoints: checkpoints})
 	v := openapitest.NewTransport(t, doc, nil)
 	site := openapitest.MustJSON(t, site("edge", v1alpha1.SiteEdge, 2))
 	app := openapitest.MustJSON(t, application("video", "detector", 1))
