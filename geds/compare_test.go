@@ -504,17 +504,7 @@ const (
 func (e *compareEnv) autoSpillGEDS(round int) float64 {
 	c := e.node(autoSpillLimit, true, func(o *geds.Options) { o.SpillAt, o.SpillTo = autoSpillAt, autoSpillTo })
 	defer e.closeNodes(fmt.Sprintf("automatic spill round %d", round), c)
-	bucket := fmt.Sprintf("auto%d", round)
-	if err := c.CreateBucket(e.ctx, bucket); err != nil {
-		e.t.Fatal(err)
-	}
-	data := make([]byte, mib)
-	for i := range spillObjects {
-		fillStamp(data, round, i)
-		if err := putGEDS(e.ctx, c, bucket, fmt.Sprint(i), data); err != nil {
-			e.t.Fatal(err)
-		}
-	}
+	bucket := e.fillSpillBucket(c, "auto", round)
 	before := c.Tier0Used()
 	target := int64(autoSpillTo * autoSpillLimit)
 	start := time.Now()
@@ -534,10 +524,10 @@ func (e *compareEnv) autoSpillGEDS(round int) float64 {
 	return r
 }
 
-func (e *compareEnv) spillGEDS(round int) float64 {
-	c := e.node(2*spillObjects*mib, true)
-	defer e.closeNodes(fmt.Sprintf("spill round %d", round), c)
-	bucket := fmt.Sprintf("spill%d", round)
+// fillSpillBucket makes a bucket named for what and round on c and writes
+// spillObjects sealed 1 MiB objects into it, named 0, 1, ...
+func (e *compareEnv) fillSpillBucket(c *geds.Client, what string, round int) string {
+	bucket := fmt.Sprintf("%s%d", what, round)
 	if err := c.CreateBucket(e.ctx, bucket); err != nil {
 		e.t.Fatal(err)
 	}
@@ -548,6 +538,13 @@ func (e *compareEnv) spillGEDS(round int) float64 {
 			e.t.Fatal(err)
 		}
 	}
+	return bucket
+}
+
+func (e *compareEnv) spillGEDS(round int) float64 {
+	c := e.node(2*spillObjects*mib, true)
+	defer e.closeNodes(fmt.Sprintf("spill round %d", round), c)
+	bucket := e.fillSpillBucket(c, "spill", round)
 	start := time.Now()
 	err := forEachParallel(e.ctx, spillWorkers, spillObjects, func(ctx context.Context, i int) error {
 		return c.Spill(ctx, bucket, fmt.Sprint(i))
