@@ -42,26 +42,46 @@ func (m *Metadata) Stop() { m.stop() }
 
 // Start (re)starts the service on the same file and address.
 func (m *Metadata) Start(t testing.TB) {
-
 	t.Helper()
+	if err := m.start(t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.stop)
+}
+
+// Run starts a metadata service over the bbolt file db without a test:
+// for examples. It declares a holder dead after holderTimeout of silence.
+// Stop it with Stop.
+func Run(db string, holderTimeout time.Duration) (*Metadata, error) {
+	m := &Metadata{db: db, addr: "127.0.0.1:0", timeout: holderTimeout}
+	if err := m.start(filepath.Dir(db)); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *Metadata) start(dataDir string) error {
 	st, err := bolt.Open(m.db)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	ln, err := net.Listen("tcp", m.addr)
 	if err != nil {
-		t.Fatal(err)
+		st.Close()
+		return err
 	}
 	m.addr = ln.Addr().String()
 	m.URL = "http://" + m.addr
 	reg := metrics.New("test", "test")
 	host := &component.Host{
 		Log: logging.Discard(), Metrics: reg.Registerer, Server: httpserver.New(logging.Discard(), reg),
-		Store: st, DataDir: t.TempDir(), ControlPlaneURL: m.URL,
+		Store: st, DataDir: dataDir, ControlPlaneURL: m.URL,
 	}
 	svc := metadata.NewService(metadata.Config{HolderTimeout: m.timeout, SweepInterval: m.timeout / 4})
 	if err := svc.Setup(host); err != nil {
-		t.Fatal(err)
+		ln.Close()
+		st.Close()
+		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -70,5 +90,5 @@ func (m *Metadata) Start(t testing.TB) {
 	go func() { defer wg.Done(); svc.Run(ctx) }()
 	var once sync.Once
 	m.stop = func() { once.Do(func() { cancel(); wg.Wait(); st.Close() }) }
-	t.Cleanup(m.stop)
+	return nil
 }
