@@ -76,6 +76,11 @@ var otherComponentRoutes = map[string]bool{
 	"GET /api/v1/learning/federated/{model}":            true,
 	"POST /api/v1/learning/federated/{model}/updates":   true,
 	"POST /api/v1/learning/federated/{model}/aggregate": true,
+	// Its pre-warm statistics pool.
+	"GET /api/v1/learning/prewarm":                       true,
+	"GET /api/v1/learning/prewarm/{app}":                 true,
+	"PUT /api/v1/learning/prewarm/{app}/sites/{site}":    true,
+	"DELETE /api/v1/learning/prewarm/{app}/sites/{site}": true,
 	// The stream store's instance API (stream/streamapi, whose
 	// instances_test.go runs its contract test against this document).
 	"GET /streams/v1/instances": true,

@@ -45,8 +45,9 @@ func (c Client) Submit(ctx context.Context, name string, u Update) (Accepted, er
 	return a, c.do(ctx, http.MethodPost, APIPrefix+name+"/updates", u, &a)
 }
 
-// do sends one request and decodes a 2xx answer into out; any other
-// answer becomes the API's *v1alpha1.Status.
+// do sends one request and decodes a 2xx answer into out (nil: the
+// answer has no body); any other answer becomes the API's
+// *v1alpha1.Status.
 func (c Client) do(ctx context.Context, method, path string, in, out any) error {
 	url := strings.TrimSuffix(c.BaseURL, "/") + path
 	var body io.Reader
@@ -75,6 +76,9 @@ func (c Client) do(ctx context.Context, method, path string, in, out any) error 
 	}
 	if resp.StatusCode/100 != 2 {
 		return fmt.Errorf("federated: %s %s: %w", method, url, v1alpha1.ParseStatus(resp.StatusCode, data))
+	}
+	if out == nil {
+		return nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
 		return fmt.Errorf("federated: %s %s: decode answer: %w", method, url, err)

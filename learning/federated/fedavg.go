@@ -17,7 +17,10 @@
 //     send telemetry).
 //   - The pre-warming statistics are merged by adding idle-time histograms
 //     (prewarm.MergeIdleHistograms, next to the policy that reads them): a
-//     site sends counts per minute bin, never invocation times.
+//     site sends counts per minute bin, never invocation times. The
+//     Aggregator keeps each site's latest histogram per application under
+//     PrewarmAPIPrefix and decides on their sum with the hybrid policy;
+//     HistogramReporter is the site side.
 //
 // The arithmetic (FedAvg, MergeHoltWinters) is pure; Aggregator serves it
 // over HTTP and Trainer is the site side.

@@ -20,6 +20,7 @@ import (
 	"github.com/cloudskin/cloudskin/internal/openapitest"
 	"github.com/cloudskin/cloudskin/learning/federated"
 	"github.com/cloudskin/cloudskin/learning/forecast"
+	"github.com/cloudskin/cloudskin/learning/prewarm"
 )
 
 const documentPath = "../../orchestrator/openapi.yaml"
@@ -30,8 +31,14 @@ const (
 	viewerToken   = "viewer-token-0123456789"
 )
 
-// federatedRoute keeps the aggregator's routes.
-var federatedRoute = openapitest.PathPrefix(strings.TrimSuffix(federated.APIPrefix, "/"))
+// federatedRoute keeps the federated training routes, prewarmRoute the
+// pre-warm statistics pool's, aggregatorRoute both: all the aggregator
+// serves.
+var (
+	federatedRoute  = openapitest.PathPrefix(strings.TrimSuffix(federated.APIPrefix, "/"))
+	prewarmRoute    = openapitest.PathPrefix(strings.TrimSuffix(federated.PrewarmAPIPrefix, "/"))
+	aggregatorRoute = openapitest.PathPrefix(strings.TrimSuffix(federated.APIPrefix, "/"), strings.TrimSuffix(federated.PrewarmAPIPrefix, "/"))
+)
 
 // startAggregator serves an aggregator that averages once two sites have
 // sent an update, as `up` runs it, with authentication on.
@@ -49,23 +56,24 @@ func startAggregator(t *testing.T) *component.Host {
 }
 
 // TestOpenAPIFederatedRoutesMatchDocument checks that the aggregator
-// serves exactly the document's federated operations, and that these
+// serves exactly the document's federated training and pre-warm
+// statistics operations, and that these
 // follow the document's rules: tag learning, 401 always, 403 only for
 // changes, errors as problem documents.
 func TestOpenAPIFederatedRoutesMatchDocument(t *testing.T) {
 	doc := openapitest.LoadFile(t, documentPath)
 	host := startAggregator(t)
-	p := openapitest.RouteParity(doc, host.Server.Patterns(), federatedRoute)
+	p := openapitest.RouteParity(doc, host.Server.Patterns(), aggregatorRoute)
 	for _, route := range p.Undocumented {
 		t.Errorf("the aggregator serves %q but openapi.yaml does not describe it", route)
 	}
 	for _, route := range p.Unserved {
 		t.Errorf("openapi.yaml describes %q but the aggregator does not serve it", route)
 	}
-	if len(p.Served) != 5 {
-		t.Errorf("the aggregator registers %v, want the 5 routes of its API", p.Served)
+	if len(p.Served) != 9 {
+		t.Errorf("the aggregator registers %v, want the 9 routes of its API (5 federated training, 4 pre-warm statistics)", p.Served)
 	}
-	for route, op := range openapitest.Operations(doc, federatedRoute) {
+	for route, op := range openapitest.Operations(doc, aggregatorRoute) {
 		if !slices.Equal(op.Tags, []string{"learning"}) {
 			t.Errorf("%s: tags %v, want [learning]", route, op.Tags)
 		}
@@ -243,6 +251,143 @@ func (s *fedContract) refusals(shape federated.Shape) {
 	}
 	for _, c := range cases {
 		req, err := http.NewRequestWithContext(s.t.Context(), c.method, s.BaseURL+c.path, strings.NewReader(c.body))
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+operatorToken)
+		s.v.Refuses(s.t, req, c.want)
+	}
+}
+
+// idleHistogram is a histogram of rangeMinutes bins with n idle times of
+// each given length.
+func idleHistogram(rangeMinutes, n int, lengths ...int) prewarm.IdleHistogram {
+	h := prewarm.IdleHistogram{Bins: make([]int, rangeMinutes)}
+	for _, l := range lengths {
+		h.Bins[l] += n
+	}
+	return h
+}
+
+// TestOpenAPIPrewarmContract calls each operation of the pre-warm
+// statistics pool until it has answered each of its documented status
+// codes but 500, and checks every request and answer against
+// openapi.yaml.
+func TestOpenAPIPrewarmContract(t *testing.T) {
+	doc := openapitest.LoadFile(t, documentPath)
+	host := startAggregator(t)
+	v := openapitest.NewTransport(t, doc, nil)
+	httpc := &http.Client{Transport: bearer{operatorToken, v}, Timeout: 10 * time.Second}
+	s := &fedContract{
+		Caller: openapitest.Caller{T: t, HTTP: &http.Client{Transport: v, Timeout: 10 * time.Second}, BaseURL: host.ControlPlaneURL},
+		t:      t,
+		v:      v,
+		c:      federated.Client{BaseURL: host.ControlPlaneURL, HTTP: httpc},
+	}
+	s.reportAndRead()
+	s.forget()
+	s.prewarmRefusals()
+
+	want := map[string][]int{
+		"listPrewarmStatistics":  {200, 401},
+		"getPrewarmStatistics":   {200, 401, 404},
+		"putPrewarmHistogram":    {200, 400, 401, 403, 422},
+		"deletePrewarmHistogram": {204, 401, 403, 404},
+	}
+	for _, op := range openapitest.Operations(doc, prewarmRoute) {
+		if _, ok := want[op.OperationID]; !ok {
+			t.Errorf("the scenario has no expectation for %s", op.OperationID)
+		}
+	}
+	for _, missing := range v.Unanswered(want) {
+		t.Error(missing)
+	}
+}
+
+// reportAndRead has two sites report "thumbs", each with too few idle
+// times to trust alone, and reads the merged view and the list.
+func (s *fedContract) reportAndRead() {
+	ctx := s.t.Context()
+	apps, err := s.c.PrewarmApps(ctx)
+	s.Must(err, "PrewarmApps of an empty pool")
+	if len(apps) != 0 {
+		s.t.Errorf("apps of a new pool: %+v", apps)
+	}
+	s.Expect(401, "GET", "/api/v1/learning/prewarm", "", "")
+
+	st, err := s.c.PutIdleHistogram(ctx, "thumbs", "edge-1", idleHistogram(240, 3, 30))
+	s.Must(err, "PutIdleHistogram of the first site")
+	if !st.Decision.Fallback || st.Decision.Mode != prewarm.ModeFewIdleTimes {
+		s.t.Errorf("one site's 3 idle times: %+v, want the fallback for too few", st.Decision)
+	}
+	st, err = s.c.PutIdleHistogram(ctx, "thumbs", "edge-2", idleHistogram(240, 3, 30))
+	s.Must(err, "PutIdleHistogram of the second site")
+	want := federated.PrewarmDecision{Policy: "hybrid", Mode: prewarm.ModeHistogram, PrewarmAfter: 27, KeepAliveUntil: 33}
+	if st.Decision != want || st.IdleTimes != 6 || len(st.Sites) != 2 || st.Sites[0].Site != "edge-1" {
+		s.t.Errorf("two sites merged: %+v, want 6 idle times from edge-1 and edge-2 and the decision %+v", st, want)
+	}
+	_, err = s.c.PutIdleHistogram(ctx, "thumbs", "edge-3", idleHistogram(120, 3, 30))
+	s.Fails(err, http.StatusUnprocessableEntity, "PutIdleHistogram of another range")
+	body := openapitest.MustJSON(s.t, idleHistogram(240, 1, 30))
+	s.Expect(403, "PUT", "/api/v1/learning/prewarm/thumbs/sites/edge-3", viewerToken, body)
+	s.Expect(401, "PUT", "/api/v1/learning/prewarm/thumbs/sites/edge-3", "", body)
+	// Two JSON values: the document reads the first, the server refuses
+	// the second.
+	s.Expect(400, "PUT", "/api/v1/learning/prewarm/thumbs/sites/edge-3", operatorToken, body+body)
+
+	got, err := s.c.PrewarmStats(ctx, "thumbs")
+	s.Must(err, "PrewarmStats")
+	if got.IdleTimes != 6 || got.Decision != want {
+		s.t.Errorf("GET thumbs: %+v", got)
+	}
+	_, err = s.c.PrewarmStats(ctx, "ghost")
+	s.Fails(err, http.StatusNotFound, "PrewarmStats of an unknown application")
+	s.Expect(401, "GET", "/api/v1/learning/prewarm/thumbs", "", "")
+	// A viewer may read.
+	s.Expect(200, "GET", "/api/v1/learning/prewarm/thumbs", viewerToken, "")
+	apps, err = s.c.PrewarmApps(ctx)
+	s.Must(err, "PrewarmApps")
+	if len(apps) != 1 || apps[0] != (federated.PrewarmApp{App: "thumbs", Sites: 2, IdleTimes: 6, Range: 240}) {
+		s.t.Errorf("apps: %+v", apps)
+	}
+}
+
+// forget takes edge-2 out of "thumbs", with the errors of each step.
+func (s *fedContract) forget() {
+	ctx := s.t.Context()
+	s.Expect(403, "DELETE", "/api/v1/learning/prewarm/thumbs/sites/edge-2", viewerToken, "")
+	s.Expect(401, "DELETE", "/api/v1/learning/prewarm/thumbs/sites/edge-2", "", "")
+	s.Must(s.c.DeleteIdleHistogram(ctx, "thumbs", "edge-2"), "DeleteIdleHistogram")
+	s.Fails(s.c.DeleteIdleHistogram(ctx, "thumbs", "edge-2"), http.StatusNotFound, "DeleteIdleHistogram twice")
+	st, err := s.c.PrewarmStats(ctx, "thumbs")
+	s.Must(err, "PrewarmStats after a site was forgotten")
+	if len(st.Sites) != 1 || st.IdleTimes != 3 {
+		s.t.Errorf("thumbs after forgetting edge-2: %+v", st)
+	}
+}
+
+// prewarmRefusals sends reports the document forbids: the aggregator must
+// refuse them too, with a documented answer.
+func (s *fedContract) prewarmRefusals() {
+	negative := idleHistogram(240, 1, 30)
+	negative.Bins[3] = -1
+	cases := []struct {
+		path, body string
+		want       int
+	}{
+		{"/api/v1/learning/prewarm/Bad_App/sites/edge-1", openapitest.MustJSON(s.t, idleHistogram(240, 1, 30)), http.StatusUnprocessableEntity},
+		{"/api/v1/learning/prewarm/thumbs/sites/edge_1", openapitest.MustJSON(s.t, idleHistogram(240, 1, 30)), http.StatusUnprocessableEntity},
+		{"/api/v1/learning/prewarm/thumbs/sites/edge-1", openapitest.MustJSON(s.t, negative), http.StatusUnprocessableEntity},
+		{"/api/v1/learning/prewarm/thumbs/sites/edge-1", `{"bins": [1], "outOfBounds": -4}`, http.StatusUnprocessableEntity},
+		{"/api/v1/learning/prewarm/thumbs/sites/edge-1", `{"bins": []}`, http.StatusUnprocessableEntity},
+		{"/api/v1/learning/prewarm/fresh/sites/edge-1", openapitest.MustJSON(s.t, idleHistogram(federated.MaxIdleRange+1, 1, 30)), http.StatusUnprocessableEntity},
+		{"/api/v1/learning/prewarm/thumbs/sites/edge-1", `{"bins": [0, 1], "series": [0, 4, 0, 2]}`, http.StatusBadRequest},
+		{"/api/v1/learning/prewarm/thumbs/sites/edge-1", `{"bins": [0, 1.5]}`, http.StatusBadRequest},
+		{"/api/v1/learning/prewarm/thumbs/sites/edge-1", `not json`, http.StatusBadRequest},
+	}
+	for _, c := range cases {
+		req, err := http.NewRequestWithContext(s.t.Context(), http.MethodPut, s.BaseURL+c.path, strings.NewReader(c.body))
 		if err != nil {
 			s.t.Fatal(err)
 		}

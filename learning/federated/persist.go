@@ -26,9 +26,12 @@ type savedState struct {
 	Pending []Update        `json:"pending"`
 }
 
-// useStore loads the models kept in st and makes every later change be
-// written there first.
+// useStore loads the models and pre-warm histograms kept in st and makes
+// every later change be written there first.
 func (a *Aggregator) useStore(ctx context.Context, st store.Store) error {
+	if err := a.prewarm.useStore(ctx, st); err != nil {
+		return err
+	}
 	kvs, err := st.List(ctx, storePrefix)
 	if err != nil {
 		return fmt.Errorf("federated: loading models: %w", err)

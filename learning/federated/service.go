@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cloudskin/cloudskin/api/v1alpha1"
 	"github.com/cloudskin/cloudskin/internal/component"
@@ -53,13 +54,23 @@ type Accepted struct {
 // round averaged) is written to the control plane's store before it is
 // acknowledged, so a restart resumes at the same round with the same
 // pending updates; without a store (tests, a bare Mount) state is in memory.
+//
+// The same component pools the sites' pre-warm statistics (prewarm.go):
+// per application, each site's latest idle-time histogram, merged by
+// adding them up, under PrewarmAPIPrefix.
 type Aggregator struct {
+	// Now stamps the sites' pre-warm reports; time.Now when nil. Set it
+	// before Setup or Mount.
+	Now func() time.Time
+
 	minSites int
 	log      *slog.Logger
 	store    store.Store
 
 	mu     sync.Mutex
 	models map[string]*globalState
+
+	prewarm prewarmPool
 }
 
 type globalState struct {
@@ -78,7 +89,10 @@ func NewAggregator(minSites int) (*Aggregator, error) {
 	if minSites < 1 {
 		return nil, fmt.Errorf("federated: minimum sites per round must be at least 1, got %d", minSites)
 	}
-	return &Aggregator{minSites: minSites, log: slog.New(slog.DiscardHandler), models: map[string]*globalState{}}, nil
+	return &Aggregator{
+		minSites: minSites, log: slog.New(slog.DiscardHandler), models: map[string]*globalState{},
+		prewarm: prewarmPool{apps: map[string]map[string]siteIdle{}},
+	}, nil
 }
 
 // Register adds a model name whose round-0 network is an untrained one of
@@ -118,6 +132,7 @@ func (a *Aggregator) Setup(h *component.Host) error {
 	}
 	a.Mount(h.Server)
 	h.Announce(a.Name(), "federated training aggregator", h.ControlPlaneURL+APIPrefix+"{model}")
+	h.Announce(a.Name(), "federated pre-warm statistics", h.ControlPlaneURL+PrewarmAPIPrefix+"{app}")
 	return nil
 }
 
@@ -127,13 +142,14 @@ type Handler interface {
 	Handle(pattern string, h http.Handler)
 }
 
-// Mount registers the aggregator's routes.
+// Mount registers the aggregator's routes, the pre-warm pool's included.
 func (a *Aggregator) Mount(mux Handler) {
 	mux.Handle("GET "+strings.TrimSuffix(APIPrefix, "/"), http.HandlerFunc(a.serveList))
 	mux.Handle("PUT "+APIPrefix+"{model}", http.HandlerFunc(a.serveRegister))
 	mux.Handle("GET "+APIPrefix+"{model}", http.HandlerFunc(a.serveGlobal))
 	mux.Handle("POST "+APIPrefix+"{model}/updates", http.HandlerFunc(a.serveUpdate))
 	mux.Handle("POST "+APIPrefix+"{model}/aggregate", http.HandlerFunc(a.serveAggregate))
+	a.mountPrewarm(mux)
 }
 
 // Run implements component.Component; the aggregator only answers requests.

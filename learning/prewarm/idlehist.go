@@ -41,7 +41,7 @@ func MergeIdleHistograms(hs ...IdleHistogram) (IdleHistogram, error) {
 	}
 	out := IdleHistogram{Bins: make([]int, len(hs[0].Bins))}
 	for i, h := range hs {
-		if err := h.check(len(out.Bins)); err != nil {
+		if err := h.Check(len(out.Bins)); err != nil {
 			return IdleHistogram{}, fmt.Errorf("prewarm: histogram %d: %w", i, err)
 		}
 		for b, c := range h.Bins {
@@ -52,7 +52,9 @@ func MergeIdleHistograms(hs ...IdleHistogram) (IdleHistogram, error) {
 	return out, nil
 }
 
-func (h IdleHistogram) check(rangeMinutes int) error {
+// Check says what is wrong with a histogram meant to have rangeMinutes
+// one-minute bins: another number of bins, or a negative count.
+func (h IdleHistogram) Check(rangeMinutes int) error {
 	if len(h.Bins) != rangeMinutes || rangeMinutes == 0 {
 		return fmt.Errorf("%d bins, want %d", len(h.Bins), rangeMinutes)
 	}
@@ -70,7 +72,7 @@ func (h IdleHistogram) check(rangeMinutes int) error {
 // Decide is the policy's decision on a histogram learnt elsewhere, say one
 // merged from several sites. Its range must be the policy's.
 func (p Hybrid) Decide(h IdleHistogram) (Decision, error) {
-	if err := h.check(p.Range); err != nil {
+	if err := h.Check(p.Range); err != nil {
 		return Decision{}, fmt.Errorf("prewarm: %w", err)
 	}
 	in := 0
