@@ -30,7 +30,7 @@ number of samples and the series' mean and spread. The aggregator
 averages the parameters weighted by samples (FedAvg) once two sites have
 sent a round. Raw telemetry never leaves the site.`,
 	}
-	cmd.AddCommand(newLPFederatedCreateCommand(g), newLPFederatedListCommand(g), newLPFederatedTrainCommand(g))
+	cmd.AddCommand(newLPFederatedCreateCommand(g), newLPFederatedListCommand(g), newLPFederatedTrainCommand(g), newLPFederatedPrewarmCommand(g))
 	return cmd
 }
 
