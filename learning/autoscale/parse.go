@@ -6,7 +6,7 @@ import (
 )
 
 // ParsePolicy makes a fresh policy from its name: "hpa", "keda",
-// "predictive" (with pred.Model, default holt-winters) or
+// "predictive" (with pred.Model, default seasonal-naive) or
 // "predictive:MODEL" with MODEL a learning/forecast kind. hpa configures
 // the reactive rules, pred the predictive one.
 func ParsePolicy(spec string, hpa HPAConfig, pred PredictiveConfig) (Policy, error) {

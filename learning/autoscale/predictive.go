@@ -16,7 +16,9 @@ type PredictiveConfig struct {
 	// Name is what the policy reports; default "predictive:<model>".
 	Name string
 	// Model is a learning/forecast model kind (forecast.New); default
-	// holt-winters.
+	// seasonal-naive: the policy reads mostly the shape of the model's path
+	// (the level comes from the recent load), and yesterday's shape beat
+	// Holt-Winters' smoothed one on the tuning traces (docs/LEARNING.md).
 	Model string
 	// Resolution is the step of the series the model is fitted on: the
 	// load is averaged over blocks of this length first, so a daily season
@@ -42,27 +44,33 @@ type PredictiveConfig struct {
 	// plus one decision interval, so replicas it starts now are ready in
 	// time.
 	StartupDelay time.Duration
-	// Headroom is the extra fraction of capacity kept above the forecast
-	// (0.1 = 10 %); default 0, a negative value is an error. ErrorQuantile
-	// is the measured alternative to this fixed guess.
+	// Headroom is the extra fraction of capacity kept above the upper
+	// bound (0.1 = 10 %); default 0, a negative value is an error.
 	Headroom float64
+	// LevelWindow is how much recent load sets the level: the forecast's
+	// shape is scaled by the median, over this window, of the load divided
+	// by the forecast of the same intervals, leaving out the intervals the
+	// burst floor served (all of them count if it served the whole
+	// window: then the rise is the new level). The window is short enough
+	// to follow a day unlike the model's last ones (a weekend after
+	// weekdays). Default 10 minutes.
+	LevelWindow time.Duration
 	// ErrorQuantile sizes for an upper prediction bound instead of the
-	// bare forecast: the forecast plus this quantile of the fit's
-	// in-sample errors, each the load of one decision interval minus the
-	// one-step forecast of its Resolution block (so it also covers the
-	// spread of intervals within a block). Default 0.95; a negative value
-	// means none (size for the forecast itself).
+	// level-corrected forecast: the bound is the forecast times (1 + this
+	// quantile of the relative deviations of the load from it), under a
+	// normal law fitted robustly to the deviations measured on the fit's
+	// history. Default 0.99 (about 2.3 standard deviations); a negative
+	// value means none (size for the forecast itself).
 	ErrorQuantile float64
 	// TargetUtilization is the fraction of a replica's capacity the upper
-	// bound (or the current load) may use; default 0.9: the prediction
-	// bound already covers the forecast's error, so less standing
-	// headroom is needed than the HPA's 0.8.
+	// bound may use; default 0.9.
 	TargetUtilization float64
-	// ReactiveTargetUtilization is the target used when the current load
-	// is above the upper prediction bound, that is when the forecast has
-	// just been proved wrong (a burst, a day unlike the last ones): then
-	// the policy sizes for the current load with the reactive rule's
-	// headroom, as the HPA would. Default 0.8, the HPA's.
+	// ReactiveTargetUtilization sizes the burst floor: while the load is
+	// above the upper bound and beyond the ready capacity (a burst the
+	// forecast could not know), the policy keeps at least the count that
+	// serves the current load at this target, as the HPA would, and drops
+	// it as soon as the load is back within the bound. Default 0.8, the
+	// HPA's.
 	ReactiveTargetUtilization float64
 	// Tolerance is a band like the HPA's: the count stays while the load
 	// sized for is within Tolerance of what the current count serves at
@@ -70,18 +78,18 @@ type PredictiveConfig struct {
 	// small forecast wobbles do not move it. Default 0.1; a negative value
 	// means none.
 	Tolerance float64
-	// ScaleDownAfter is the hysteresis window: the policy scales down
-	// only after a lower count has been recommended continuously for this
-	// long, and then to the highest count recommended meanwhile. Default
-	// 300 s, like the HPA's stabilisation window; a negative value means
-	// none (scale down at once).
+	// ScaleDownAfter is the hysteresis window of the forecast count: the
+	// policy lowers it only after a lower count has been recommended
+	// continuously for this long, and then to the highest count
+	// recommended meanwhile. The burst floor does not wait. Default 300 s,
+	// like the HPA's stabilisation window; a negative value means none.
 	ScaleDownAfter time.Duration
-	// EarlyScaleDown, while a forecast is available, replaces the wait:
-	// the policy scales down at once when the upper bound over
-	// StartupDelay plus ScaleDownAfter fits fewer replicas. Measured on
-	// the tuning traces it saved cost on bursty loads but cost more
-	// violations, and lost to the wait on a smooth daily cycle, so it is
-	// off by default (docs/LEARNING.md).
+	// EarlyScaleDown replaces the wait by the forecast (predictive scale
+	// down): while a forecast is available, the count falls at once, but
+	// only as far as the upper bound over StartupDelay plus ScaleDownAfter
+	// allows, so replicas are not stopped just before a forecast rise.
+	// Measured, it is cheaper on the generated traces and lets more demand
+	// through on the real ones, so it is off by default (docs/LEARNING.md).
 	EarlyScaleDown bool
 	// MinReplicas and MaxReplicas as in HPAConfig.
 	MinReplicas, MaxReplicas int
@@ -90,8 +98,17 @@ type PredictiveConfig struct {
 // Defaults of the predictive policy, chosen on the tuning traces (the
 // generated traces with seed 1) and then fixed; docs/LEARNING.md.
 const (
-	DefaultErrorQuantile               = 0.95
+	DefaultErrorQuantile               = 0.99
 	DefaultPredictiveTargetUtilization = 0.9
+	DefaultLevelWindow                 = 10 * time.Minute
+)
+
+// Bounds on the level, the ratio of the recent load to the forecast: a
+// forecast near zero (a quiet night) must not turn a little load into a
+// huge multiplier of the next ramp.
+const (
+	minLevel = 0.1
+	maxLevel = 10
 )
 
 // WithDefaults is c with every zero field set to its default, as the
@@ -100,7 +117,7 @@ func (c PredictiveConfig) WithDefaults() PredictiveConfig { return c.withDefault
 
 func (c PredictiveConfig) withDefaults() PredictiveConfig {
 	if c.Model == "" {
-		c.Model = forecast.KindHoltWinters
+		c.Model = forecast.KindSeasonalNaive
 	}
 	if c.Name == "" {
 		c.Name = "predictive:" + c.Model
@@ -116,6 +133,9 @@ func (c PredictiveConfig) withDefaults() PredictiveConfig {
 	}
 	if c.ReactiveTargetUtilization <= 0 {
 		c.ReactiveTargetUtilization = DefaultTargetUtilization
+	}
+	if c.LevelWindow == 0 {
+		c.LevelWindow = DefaultLevelWindow
 	}
 	c.ErrorQuantile = orDefault(c.ErrorQuantile, DefaultErrorQuantile)
 	c.Tolerance = orDefault(c.Tolerance, DefaultTolerance)
@@ -150,8 +170,8 @@ func (c PredictiveConfig) Validate() error {
 	if c.ReactiveTargetUtilization > 1 || math.IsNaN(c.ReactiveTargetUtilization) {
 		return fmt.Errorf("autoscale: predictive: reactive target utilisation %v is not in (0, 1]", c.ReactiveTargetUtilization)
 	}
-	if c.StartupDelay < 0 || c.Resolution < 0 {
-		return fmt.Errorf("autoscale: predictive: start-up delay %s and resolution %s must not be negative", c.StartupDelay, c.Resolution)
+	if c.StartupDelay < 0 || c.Resolution < 0 || c.LevelWindow < 0 {
+		return fmt.Errorf("autoscale: predictive: start-up delay %s, resolution %s and level window %s must not be negative", c.StartupDelay, c.Resolution, c.LevelWindow)
 	}
 	if _, err := forecast.New(c.Model, c.Season); err != nil {
 		return fmt.Errorf("autoscale: predictive: %w", err)
@@ -159,47 +179,48 @@ func (c PredictiveConfig) Validate() error {
 	return checkRange(c.MinReplicas, c.MaxReplicas)
 }
 
-// predictive sizes the service for the load forecast over the start-up
-// delay. See NewPredictive.
+// predictive sizes the service for the level-corrected forecast over the
+// start-up delay. See NewPredictive.
 type predictive struct {
 	cfg PredictiveConfig
 
-	// The fitted model, the decision step it was fitted at, the number of
-	// Resolution blocks it was fitted on (its forecast origin) and the
-	// ErrorQuantile of its in-sample errors.
-	model    forecast.Model
-	fitStep  int
-	fitBlock int
-	fitErr   error
-	errBound float64 // relative: the bound is forecast × (1 + errBound)
+	fit     *fitted // the last successful fit, nil before it
+	fitStep int     // the decision step of the last fit attempt
+	fitErr  error   // why the last fit failed
 
-	// The scale-down wait (all but EarlyScaleDown): since which step a
-	// lower count has been recommended without a break (-1: not now), and
-	// the highest such count.
-	downSince int
-	downMax   int
+	// held is the forecast count after the scale-down hysteresis (-1
+	// before the first decision); downSince is the step since which a
+	// lower count has been recommended without a break (-1: not now),
+	// downMax the highest such count.
+	held, downSince, downMax int
 
-	// The reactive floor: the count, and the step it lasts until.
-	floor, floorUntil int
+	// floor is the burst floor: the reactive count while the load beats
+	// the upper bound, 0 otherwise; burstSteps are the recent decision
+	// steps it was on at, oldest first, which the level leaves out.
+	floor      int
+	burstSteps []int
 }
 
 // NewPredictive returns the predictive policy. Every RefitEvery decisions
 // it fits cfg.Model on the recent load (averaged to cfg.Resolution) and
-// measures the fit's in-sample errors. It scales up at once for the highest
-// upper prediction bound (forecast + ErrorQuantile of the errors) over the
-// start-up delay plus one interval at TargetUtilization, or for the current
-// load if that is higher; when demand beats both the bound and the ready
-// capacity (a burst the forecast missed) it also keeps, for
-// ScaleDownAfter, the count the reactive rule would choose. It scales down
-// after the lower count has been wanted for ScaleDownAfter (or, with
-// EarlyScaleDown, as soon as the bound over the start-up delay plus
-// ScaleDownAfter allows), and not while the load is within Tolerance below
-// the current count's target. While there is too little history to fit,
-// or a fit fails, it follows the reactive rule with the fixed scale-down
-// wait and says so in Reason. Check cfg with Validate first: an invalid one
-// makes every decision reactive.
+// smooths the fitted and forecast path with a running median, so a burst
+// the model learned yesterday is not forecast again today. It scales that
+// path by the level (the median ratio of the load to the path over
+// LevelWindow, leaving out the minutes the burst floor served), which
+// carries the path's shape to a day busier or quieter than the ones it
+// learned, and sizes at once for the highest upper bound
+// (the path × level × (1 + the ErrorQuantile of the deviations)) over the
+// start-up delay plus one interval. A load beyond that bound and the ready
+// capacity is a burst: the burst floor serves it at
+// ReactiveTargetUtilization while it lasts and not a decision longer.
+// Lower forecast counts wait ScaleDownAfter (or, with EarlyScaleDown, go
+// at once as far as the bound over the longer look-ahead allows), and not
+// while the bound is within Tolerance below the current count's target.
+// While there is too little history to fit, or a fit fails, it follows the
+// reactive rule with the same wait and says so in Reason. Check cfg with
+// Validate first: an invalid one makes every decision reactive.
 func NewPredictive(cfg PredictiveConfig) Policy {
-	return &predictive{cfg: cfg.withDefaults(), fitStep: -1, downSince: -1}
+	return &predictive{cfg: cfg.withDefaults(), fitStep: -1, held: -1, downSince: -1}
 }
 
 // Name implements Policy.
@@ -208,68 +229,103 @@ func (p *predictive) Name() string { return p.cfg.Name }
 // Decide implements Policy.
 func (p *predictive) Decide(o Observation) Decision {
 	now := latest(o.Load)
-	up, down, why := p.forecastBounds(o)
-	if up < 0 { // no forecast: the reactive rule with the fixed wait
+	if p.held < 0 || o.Desired < p.held {
+		// The first decision, or someone else lowered the count: start
+		// from what is in place.
+		p.held = o.Desired
+	}
+	b, why := p.bounds(o)
+	if b.up < 0 { // no forecast: the reactive rule with the fixed wait
+		p.floor = 0
 		rec := p.reactiveReplicas(now, o.Capacity)
-		final, held := p.waitToScaleDown(o, rec)
+		final, held := p.hold(o, rec, rec)
+		p.held = final
 		if held {
-			why = fmt.Sprintf("%s; %d recommended, holding %d for the %s scale-down window", why, rec, final, p.cfg.ScaleDownAfter)
+			why += fmt.Sprintf("; %d recommended, holding %d for the %s scale-down window", rec, final, p.cfg.ScaleDownAfter)
 		}
 		return Decision{Replicas: final, Forecast: now, Reason: why}
 	}
-	floor := p.reactiveFloor(o, now, up)
-	if floor > 0 {
-		why += fmt.Sprintf("; the load beat the bound within %s: at least %d (reactive at target %.2g)", p.cfg.ScaleDownAfter, floor, p.cfg.ReactiveTargetUtilization)
+	// Never below what the current load needs: the forecast may be
+	// right that the load falls, but if it is wrong the replicas cut now
+	// take a start-up delay to come back. Load beyond the bound is a
+	// burst, the burst floor's to serve, not a count to hold.
+	base := math.Min(now, b.now)
+	b.up, b.down = math.Max(b.up, base), math.Max(b.down, base)
+	want := p.replicas(b.up, o.Capacity)
+	downTo, downFor := want, b.up
+	if p.cfg.EarlyScaleDown {
+		downTo, downFor = max(p.replicas(b.down, o.Capacity), want), b.down
 	}
-	sized := math.Max(now, up)
-	want := max(p.replicas(sized, o.Capacity), floor)
+	count, held := p.hold(o, want, downTo)
 	switch {
-	case want > o.Desired:
-		// Scale up at once, for the bound over the start-up delay.
+	case held && p.cfg.EarlyScaleDown:
+		why += fmt.Sprintf("; %d recommended, keeping %d for the bound %.4g over the next %s", want, count, b.down, b.downSpan)
+	case held:
+		why += fmt.Sprintf("; %d recommended, holding %d for the %s scale-down window", want, count, p.cfg.ScaleDownAfter)
+	case count < p.held && p.withinTolerance(downFor, p.held, o.Capacity):
+		why += fmt.Sprintf("; %d recommended, keeping %d within the %.2g tolerance", count, p.held, p.cfg.Tolerance)
+		count = p.held
+	}
+	p.held = count
+	sized := b.up
+	floor := p.burstFloor(o, now, b.now)
+	if floor > 0 {
+		p.burstSteps = append(p.burstSteps, o.Step)
+	}
+	if floor > count {
+		why += fmt.Sprintf("; the load beats the bound %.4g: %d for it at target %.2g until it falls back", b.now, floor, p.cfg.ReactiveTargetUtilization)
+		count, sized = floor, now
+	}
+	return Decision{Replicas: count, Forecast: sized, Reason: why}
+}
+
+// hold is the scale-down hysteresis of the forecast count: it returns the
+// count to answer for rec and whether it holds above it. Without
+// EarlyScaleDown a lower count waits ScaleDownAfter; with it, the count
+// falls at once to downTo (≥ rec).
+func (p *predictive) hold(o Observation, rec, downTo int) (int, bool) {
+	if rec >= p.held {
 		p.downSince = -1
-	case p.cfg.EarlyScaleDown:
-		// Scale down at once, but only as far as the bound over the
-		// longer look-ahead allows: the load will not come back before
-		// replicas started then would be ready.
-		sized = math.Max(now, down)
-		want = min(max(p.replicas(sized, o.Capacity), floor), o.Desired)
-	default:
-		var held bool
-		if want, held = p.waitToScaleDown(o, want); held {
-			why += fmt.Sprintf("; holding %d for the %s scale-down window", want, p.cfg.ScaleDownAfter)
-		}
+		return rec, false
 	}
-	if want < o.Desired && p.withinTolerance(sized, o.Desired, o.Capacity) {
-		why += fmt.Sprintf("; %d recommended, keeping %d within the %.2g tolerance", want, o.Desired, p.cfg.Tolerance)
-		want = o.Desired
+	if p.cfg.EarlyScaleDown && p.fit != nil {
+		return min(downTo, p.held), downTo > rec
 	}
-	return Decision{Replicas: want, Forecast: sized, Reason: why}
+	if p.downSince < 0 {
+		p.downSince, p.downMax = o.Step, rec
+	}
+	p.downMax = max(p.downMax, rec)
+	waited := time.Duration(o.Step-p.downSince+1) * o.Interval
+	if o.Interval > 0 && waited < p.cfg.ScaleDownAfter {
+		return p.held, true
+	}
+	p.downSince = -1
+	return p.downMax, false
+}
+
+// burstFloor is the least count while the load beats the bound: when the
+// current load is above both the upper bound for this interval and the
+// ready capacity, the forecast missed it (a burst, a day unlike the last
+// ones) and demand is going unserved now, so the policy serves the load
+// at the reactive target. It follows the load while it stays above the
+// bound (a burst that decays sheds replicas as it goes) and ends as soon
+// as the load is back within it: unlike the HPA, nothing is kept for a
+// window after a burst, which is most of what the HPA pays for bursts.
+// Loads above the bound that the ready replicas still serve do not start
+// a floor: by the bound's definition a few intervals in fifty exceed it.
+func (p *predictive) burstFloor(o Observation, now, bound float64) int {
+	if now > bound && (p.floor > 0 || now > float64(o.Ready)*o.Capacity) {
+		p.floor = p.reactiveReplicas(now, o.Capacity)
+	} else {
+		p.floor = 0
+	}
+	return p.floor
 }
 
 // replicas is the bounded count that serves load at the target.
 func (p *predictive) replicas(load, capacity float64) int {
 	n := replicasFor(load*(1+p.cfg.Headroom), capacity, p.cfg.TargetUtilization)
 	return clampReplicas(n, p.cfg.MinReplicas, p.cfg.MaxReplicas)
-}
-
-// reactiveFloor is the least count while the forecast is not trusted: when
-// the current load is above both the bound and the ready capacity, the
-// forecast missed it (a burst, a day unlike the last ones) and demand is
-// going unserved now, so the policy serves the load with the reactive
-// rule's headroom and, like the HPA's stabilisation window, keeps the
-// highest such count for ScaleDownAfter. Loads above the bound that the
-// ready replicas still serve do not count: by the bound's definition a few
-// intervals in twenty exceed it, and reacting to those would make the
-// policy the HPA again. 0 when no miss happened for that long.
-func (p *predictive) reactiveFloor(o Observation, now, up float64) int {
-	if o.Step >= p.floorUntil {
-		p.floor = 0
-	}
-	if now > up && now > float64(o.Ready)*o.Capacity {
-		p.floor = max(p.floor, p.reactiveReplicas(now, o.Capacity))
-		p.floorUntil = o.Step + max(stepsIn(p.cfg.ScaleDownAfter, o.Interval), 1)
-	}
-	return p.floor
 }
 
 // reactiveReplicas is the bounded count that serves load at the reactive
@@ -299,134 +355,88 @@ func (p *predictive) blockSteps(interval time.Duration) int {
 	return max(int((p.cfg.Resolution+interval/2)/interval), 1)
 }
 
-// forecastBounds is the highest upper prediction bound over the scale-up
-// horizon (the start-up delay and one interval) and over the scale-down
-// horizon (that and ScaleDownAfter), or -1 with a reason when the policy
-// has to be reactive.
-func (p *predictive) forecastBounds(o Observation) (up, down float64, why string) {
+// bounds are what one decision sizes for.
+type bounds struct {
+	up       float64       // highest upper bound over the scale-up horizon; -1: no forecast
+	down     float64       // highest upper bound over the scale-down look-ahead
+	downSpan time.Duration // that look-ahead
+	now      float64       // the upper bound for the latest interval
+}
+
+// bounds refits when due and reads the level-corrected forecast ahead, or
+// returns up = -1 with a reason when the policy has to be reactive.
+func (p *predictive) bounds(o Observation) (bounds, string) {
 	r := p.blockSteps(o.Interval)
 	blocks := len(o.Load) / r // complete blocks seen, aligned to step 0
 	if blocks < p.cfg.MinHistory {
-		return -1, -1, fmt.Sprintf("reactive: %d of %d history steps needed to fit %s; sized for load %.4g", blocks, p.cfg.MinHistory, p.cfg.Model, latest(o.Load))
+		return bounds{up: -1}, fmt.Sprintf("reactive: %d of %d history steps needed to fit %s; sized for load %.4g", blocks, p.cfg.MinHistory, p.cfg.Model, latest(o.Load))
 	}
 	refitEvery := p.cfg.RefitEvery
 	if refitEvery <= 0 {
 		refitEvery = r
 	}
-	if p.model == nil || o.Step-p.fitStep >= refitEvery {
-		p.fit(o.Load, blocks, r)
+	if p.fitStep < 0 || o.Step-p.fitStep >= refitEvery {
+		p.refit(o, blocks, r, refitEvery)
 		p.fitStep = o.Step
 	}
-	if p.model == nil {
-		return -1, -1, fmt.Sprintf("reactive: %s fit failed (%v); sized for load %.4g", p.cfg.Model, p.fitErr, latest(o.Load))
+	if p.fit == nil {
+		return bounds{up: -1}, fmt.Sprintf("reactive: %s fit failed (%v); sized for load %.4g", p.cfg.Model, p.fitErr, latest(o.Load))
 	}
+	f := p.fit
+	last := len(o.Load) - 1
+	level := f.level(o.Load, p.levelSteps(o.Interval), p.burstIntervals(o))
 	// The decision acts from the next interval; a replica started now is
 	// ready StartupDelay later and must then serve one more interval.
 	upSteps := stepsIn(p.cfg.StartupDelay, o.Interval) + 1
 	downSteps := upSteps + stepsIn(p.cfg.ScaleDownAfter, o.Interval)
-	first := len(o.Load) / r                  // block of the next interval
-	lastUp := (len(o.Load) + upSteps - 1) / r // block of the scale-up horizon's last interval
-	lastDown := (len(o.Load) + downSteps - 1) / r
-	pred, err := p.model.Predict(lastDown - p.fitBlock + 1) // steps after the fit's origin
-	if err != nil {
-		return -1, -1, fmt.Sprintf("reactive: %s predict failed (%v); sized for load %.4g", p.cfg.Model, err, latest(o.Load))
-	}
-	for b := max(first, p.fitBlock); b <= lastDown; b++ {
-		v := pred[b-p.fitBlock] * (1 + p.errBound)
-		if b <= lastUp {
-			up = math.Max(up, v)
+	var b bounds
+	for h := 1; h <= downSteps; h++ {
+		v := f.at(last+h) * level * f.bound
+		if h <= upSteps {
+			b.up = math.Max(b.up, v)
 		}
-		down = math.Max(down, v)
+		b.down = math.Max(b.down, v)
 	}
-	why = fmt.Sprintf("%s forecasts peak %.4g over the next %s with its upper bound (forecast + %.3g %%) (current %.4g)",
-		p.cfg.Model, up, time.Duration(upSteps)*o.Interval, 100*p.errBound, latest(o.Load))
-	return up, down, why
+	b.now = f.at(last) * level * f.bound
+	b.downSpan = time.Duration(downSteps) * o.Interval
+	why := fmt.Sprintf("%s forecasts peak %.4g over the next %s (level %.3g × forecast, + %.3g %% for its error; current %.4g)",
+		p.cfg.Model, b.up, time.Duration(upSteps)*o.Interval, level, 100*(f.bound-1), latest(o.Load))
+	return b, why
 }
 
-// fit refits the model on the last History complete blocks of load and
-// measures its error bound.
-func (p *predictive) fit(load []float64, blocks, r int) {
-	from := max(blocks-p.cfg.History, 0)
-	y := make([]float64, 0, blocks-from)
-	for b := from; b < blocks; b++ {
-		sum := 0.0
-		for _, v := range load[b*r : (b+1)*r] {
-			sum += v
-		}
-		y = append(y, sum/float64(r))
+// burstIntervals reports, by index into o.Load, the intervals of the level
+// window that the burst floor served: a burst of several minutes would
+// otherwise move the median and hold the burst's count as if the whole day
+// had risen. It also forgets the bursts older than the window.
+func (p *predictive) burstIntervals(o Observation) func(i int) bool {
+	oldest := o.Step - p.levelSteps(o.Interval)
+	for len(p.burstSteps) > 0 && p.burstSteps[0] <= oldest {
+		p.burstSteps = p.burstSteps[1:]
 	}
-	m, err := forecast.New(p.cfg.Model, p.cfg.Season)
-	if err == nil {
-		err = m.Fit(y)
+	last := len(o.Load) - 1
+	return func(i int) bool {
+		_, found := slices.BinarySearch(p.burstSteps, o.Step-(last-i))
+		return found
 	}
+}
+
+// levelSteps is LevelWindow in decision intervals, at least one.
+func (p *predictive) levelSteps(interval time.Duration) int {
+	return max(stepsIn(p.cfg.LevelWindow, interval), 1)
+}
+
+// refit fits the model on the last History complete blocks of load; on
+// failure it keeps no fit and records why.
+func (p *predictive) refit(o Observation, blocks, r, refitEvery int) {
+	// Forecast far enough to cover every decision until the next fit,
+	// the longest look-ahead and the smoothing window.
+	lookAhead := stepsIn(p.cfg.StartupDelay, o.Interval) + 1 + stepsIn(p.cfg.ScaleDownAfter, o.Interval)
+	ahead := (refitEvery+lookAhead)/r + 2 + smoothHalfWidth(p.cfg.Season)
+	f, err := fitPath(p.cfg.Model, p.cfg.Season, o.Load, blocks, r, p.cfg.History, ahead)
 	if err != nil {
-		p.model, p.fitErr = nil, err
+		p.fit, p.fitErr = nil, err
 		return
 	}
-	p.model, p.fitBlock, p.fitErr = m, blocks, nil
-	p.errBound = 0
-	if p.cfg.ErrorQuantile > 0 {
-		p.errBound = errorBound(load[from*r:blocks*r], m.Fitted(), r, p.cfg.ErrorQuantile)
-	}
-}
-
-// errorBound is the q-quantile of the relative errors load[i]/fitted[i/r]
-// − 1 (over the intervals whose block has a positive in-sample forecast)
-// under a normal law fitted robustly, by their median and median absolute
-// deviation, and at least 0: how far, as a fraction of the forecast, an
-// interval's load rises above the one-step forecast of its block.
-//
-// Relative, because load noise grows with the load: an absolute bound
-// measured over busy hours would double the replicas of a quiet night.
-// Robust, because rare bursts are errors too: a plain quantile would count
-// them and keep standing capacity for bursts all day long, which costs far
-// more than the minutes it saves; bursts are met by the reactive floor.
-func errorBound(load, fitted []float64, r int, q float64) float64 {
-	errs := make([]float64, 0, len(load))
-	for i, v := range load {
-		f := fitted[i/r]
-		if f > 0 && !math.IsInf(f, 0) { // NaN fails f > 0
-			errs = append(errs, v/f-1)
-		}
-	}
-	if len(errs) == 0 {
-		return 0
-	}
-	med := median(errs)
-	for i, e := range errs {
-		errs[i] = math.Abs(e - med)
-	}
-	sigma := 1.4826 * median(errs) // the MAD's normal-consistent scale
-	z := math.Sqrt2 * math.Erfinv(2*q-1)
-	return math.Max(med+z*sigma, 0)
-}
-
-// median sorts xs and returns its middle value; xs is not empty.
-func median(xs []float64) float64 {
-	slices.Sort(xs)
-	n := len(xs)
-	if n%2 == 1 {
-		return xs[n/2]
-	}
-	return (xs[n/2-1] + xs[n/2]) / 2
-}
-
-// waitToScaleDown is the fixed-window hysteresis: it returns the count to
-// answer and whether it holds above rec.
-func (p *predictive) waitToScaleDown(o Observation, rec int) (int, bool) {
-	if rec >= o.Desired {
-		p.downSince = -1
-		return rec, false
-	}
-	if p.downSince < 0 {
-		p.downSince, p.downMax = o.Step, rec
-	}
-	p.downMax = max(p.downMax, rec)
-	waited := time.Duration(o.Step-p.downSince+1) * o.Interval
-	if o.Interval > 0 && waited < p.cfg.ScaleDownAfter {
-		return o.Desired, true
-	}
-	final := p.downMax
-	p.downSince = -1
-	return final, false
+	f.measure(o.Load, p.levelSteps(o.Interval), p.cfg.ErrorQuantile)
+	p.fit, p.fitErr = f, nil
 }
