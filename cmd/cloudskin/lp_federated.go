@@ -193,17 +193,23 @@ func localSource(cmd *cobra.Command, sf *seriesFlags, prometheus, query string, 
 		}
 		return func(context.Context) ([]float64, error) { return s.Values, nil }, nil
 	case prometheus != "" && query != "":
-		remote, err := telemetry.NewRemote(prometheus, nil)
-		if err != nil {
-			return nil, err
-		}
-		sensor := v1alpha1.Sensor{Name: "local", Query: query, Window: v1alpha1.Duration{Duration: window}, Step: v1alpha1.Duration{Duration: sf.spacing}}
-		return func(ctx context.Context) ([]float64, error) {
-			rd, err := agent.ReadSensor(ctx, remote, sensor, time.Now())
-			return rd.Values, err
-		}, nil
+		return prometheusSeries(prometheus, query, window, sf.spacing)
 	}
 	return nil, errors.New("give the local series: --input FILE, or --prometheus URL with --query PROMQL")
+}
+
+// prometheusSeries reads a series from the site's own Prometheus: query
+// over the last window at step, read at each call.
+func prometheusSeries(prometheus, query string, window, step time.Duration) (federated.Source, error) {
+	remote, err := telemetry.NewRemote(prometheus, nil)
+	if err != nil {
+		return nil, err
+	}
+	sensor := v1alpha1.Sensor{Name: "local", Query: query, Window: v1alpha1.Duration{Duration: window}, Step: v1alpha1.Duration{Duration: step}}
+	return func(ctx context.Context) ([]float64, error) {
+		rd, err := agent.ReadSensor(ctx, remote, sensor, time.Now())
+		return rd.Values, err
+	}, nil
 }
 
 // waitRound waits until the aggregator has moved past round.

@@ -10,11 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cloudskin/cloudskin/api/v1alpha1"
-	"github.com/cloudskin/cloudskin/learning/agent"
 	"github.com/cloudskin/cloudskin/learning/federated"
 	"github.com/cloudskin/cloudskin/learning/trace"
-	"github.com/cloudskin/cloudskin/telemetry"
 )
 
 // newLPFederatedPrewarmCommand groups the pre-warm statistics pool's
@@ -63,15 +60,11 @@ control plane's aggregator, replacing the one this site sent before.`,
 			case input != "":
 				source = fileCounts(input, column, timeColumn)
 			case prometheus != "" && query != "":
-				remote, err := telemetry.NewRemote(prometheus, nil)
+				series, err := prometheusSeries(prometheus, query, window, time.Minute)
 				if err != nil {
 					return err
 				}
-				sensor := v1alpha1.Sensor{Name: "invocations", Query: query, Window: v1alpha1.Duration{Duration: window}, Step: v1alpha1.Duration{Duration: time.Minute}}
-				source = countsOf(func(ctx context.Context) ([]float64, error) {
-					rd, err := agent.ReadSensor(ctx, remote, sensor, time.Now())
-					return rd.Values, err
-				})
+				source = countsOf(series)
 			default:
 				return errors.New("give the invocations per minute: --input FILE, or --prometheus URL with --query PROMQL")
 			}

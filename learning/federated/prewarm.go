@@ -331,43 +331,33 @@ func (p *prewarmPool) remove(app, site string) error {
 
 // mountPrewarm registers the pool's routes.
 func (a *Aggregator) mountPrewarm(mux Handler) {
-	mux.Handle("GET "+strings.TrimSuffix(PrewarmAPIPrefix, "/"), http.HandlerFunc(a.servePrewarmList))
-	mux.Handle("GET "+PrewarmAPIPrefix+"{app}", http.HandlerFunc(a.servePrewarmStats))
-	mux.Handle("PUT "+PrewarmAPIPrefix+"{app}/sites/{site}", http.HandlerFunc(a.servePutIdleHistogram))
-	mux.Handle("DELETE "+PrewarmAPIPrefix+"{app}/sites/{site}", http.HandlerFunc(a.serveDeleteIdleHistogram))
-}
-
-func (a *Aggregator) servePrewarmList(w http.ResponseWriter, _ *http.Request) {
-	httpapi.WriteJSON(w, http.StatusOK, PrewarmAppList{Items: a.PrewarmApps()})
-}
-
-func (a *Aggregator) servePrewarmStats(w http.ResponseWriter, r *http.Request) {
-	st, err := a.PrewarmStats(r.PathValue("app"))
-	if err != nil {
-		httpapi.WriteError(w, a.log, err)
-		return
+	handle := func(fn httpapi.HandlerFunc) http.Handler {
+		return httpapi.Handle(a.log, func(err error) error { return err }, fn)
 	}
-	httpapi.WriteJSON(w, http.StatusOK, st)
+	mux.Handle("GET "+strings.TrimSuffix(PrewarmAPIPrefix, "/"), handle(a.servePrewarmList))
+	mux.Handle("GET "+PrewarmAPIPrefix+"{app}", handle(a.servePrewarmStats))
+	mux.Handle("PUT "+PrewarmAPIPrefix+"{app}/sites/{site}", handle(a.servePutIdleHistogram))
+	mux.Handle("DELETE "+PrewarmAPIPrefix+"{app}/sites/{site}", handle(a.serveDeleteIdleHistogram))
 }
 
-func (a *Aggregator) servePutIdleHistogram(w http.ResponseWriter, r *http.Request) {
+func (a *Aggregator) servePrewarmList(_ http.ResponseWriter, _ *http.Request) (int, any, error) {
+	return http.StatusOK, PrewarmAppList{Items: a.PrewarmApps()}, nil
+}
+
+func (a *Aggregator) servePrewarmStats(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	st, err := a.PrewarmStats(r.PathValue("app"))
+	return http.StatusOK, st, err
+}
+
+func (a *Aggregator) servePutIdleHistogram(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var h prewarm.IdleHistogram
 	if err := httpapi.DecodeJSON(w, r, &h); err != nil {
-		httpapi.WriteError(w, a.log, err)
-		return
+		return 0, nil, err
 	}
 	st, err := a.PutIdleHistogram(r.PathValue("app"), r.PathValue("site"), h)
-	if err != nil {
-		httpapi.WriteError(w, a.log, err)
-		return
-	}
-	httpapi.WriteJSON(w, http.StatusOK, st)
+	return http.StatusOK, st, err
 }
 
-func (a *Aggregator) serveDeleteIdleHistogram(w http.ResponseWriter, r *http.Request) {
-	if err := a.DeleteIdleHistogram(r.PathValue("app"), r.PathValue("site")); err != nil {
-		httpapi.WriteError(w, a.log, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+func (a *Aggregator) serveDeleteIdleHistogram(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	return http.StatusNoContent, nil, a.DeleteIdleHistogram(r.PathValue("app"), r.PathValue("site"))
 }
