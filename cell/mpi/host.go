@@ -46,7 +46,7 @@ const statusSize = 16
 
 // host is one rank's binding state. Only the cell's own calls use it.
 type host struct {
-	r           *Rank
+	r           endpoint
 	initialized bool
 	finalized   bool
 	reqs        []*Request // handle h is reqs[h-1]; nil is a free slot
@@ -70,11 +70,14 @@ const (
 // declared in include/mpi.h, bound to this rank. Build it once per cell.
 // In a world made by RestoreWorld it carries the restored tables.
 func (r *Rank) Module() engine.HostModule {
-	h := r.host
-	if h == nil {
-		h = &host{r: r}
-		r.host = h
+	if r.host == nil {
+		r.host = &host{r: r}
 	}
+	return r.host.module()
+}
+
+// module is the "mpi" host module bound to h.
+func (h *host) module() engine.HostModule {
 	return engine.HostModule{Name: "mpi", Funcs: []engine.HostFunc{
 		h.fn("MPI_Init", 2, isInit, h.init),
 		h.fn("MPI_Init_thread", 4, isInit, h.initThread),
@@ -140,10 +143,13 @@ func (h *host) fn(name string, params int, g gate, f func(*args) error) engine.H
 }
 
 // bind points restored receive buffers at the cell's memory. Senders
-// read a request's buffer under the rank's lock, so it is taken here.
+// read a local rank's request buffers under the rank's lock, so it is
+// taken here.
 func (h *host) bind(mem engine.Memory) {
-	h.r.mu.Lock()
-	defer h.r.mu.Unlock()
+	if r, ok := h.r.(*Rank); ok {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+	}
 	for _, q := range h.reqs {
 		if q != nil {
 			if _, ok := q.buf.mem.(unboundMemory); ok {
@@ -318,7 +324,7 @@ func completed(st Status, err error) bool { return err == nil || st.Err != nil }
 
 func (h *host) init(a *args) error {
 	h.initialized = true // argc and argv are not used, and may be NULL
-	h.r.initialized.Store(true)
+	h.r.markInit()
 	return nil
 }
 
@@ -333,13 +339,13 @@ func (h *host) initThread(a *args) error {
 	// Cells have one thread that calls MPI; FUNNELED is all we promise.
 	a.store(provided, min(required, 1))
 	h.initialized = true
-	h.r.initialized.Store(true)
+	h.r.markInit()
 	return nil
 }
 
 func (h *host) finalize(a *args) error {
 	h.finalized = true
-	h.r.finalized.Store(true)
+	h.r.markFinalized()
 	return nil
 }
 
@@ -347,13 +353,17 @@ func (h *host) abort(a *args) error {
 	return h.r.Abort(a.comm(0), a.int(1))
 }
 
-func (h *host) commRank(a *args) error { return storeCommInt(a, h.r.CommRank) }
-func (h *host) commSize(a *args) error { return storeCommInt(a, h.r.CommSize) }
+func (h *host) commRank(a *args) error { return h.storeCommInt(a, false) }
+func (h *host) commSize(a *args) error { return h.storeCommInt(a, true) }
 
-// storeCommInt answers MPI_Comm_rank and MPI_Comm_size: what get says of
-// the communicator in argument 0, stored at the int pointer in argument 1.
-func storeCommInt(a *args, get func(Comm) (int, error)) error {
-	n, err := get(a.comm(0))
+// storeCommInt answers MPI_Comm_rank and MPI_Comm_size: the rank in, or
+// the size of, the communicator in argument 0, stored at the int pointer
+// in argument 1.
+func (h *host) storeCommInt(a *args, size bool) error {
+	rank, n, err := h.commInfo(a.comm(0))
+	if !size {
+		n = rank
+	}
 	if err != nil {
 		return err
 	}
@@ -635,12 +645,21 @@ func (h *host) bcast(a *args) error {
 // rootOf looks up a rooted collective's communicator and says whether this
 // rank is the root; arguments significant only at the root are decoded
 // only there, as MPI lets the others pass anything.
-func (h *host) rootOf(hc Comm, root int) (ref *commRef, isRoot bool, err error) {
-	ref, err = h.r.comm(hc)
+func (h *host) rootOf(hc Comm, root int) (size int, isRoot bool, err error) {
+	rank, size, err := h.commInfo(hc)
 	if err != nil {
-		return nil, false, err
+		return 0, false, err
 	}
-	return ref, root == ref.rank, nil
+	return size, root == rank, nil
+}
+
+// commInfo is the rank's rank in communicator hc and hc's size, once the
+// world is known to be up.
+func (h *host) commInfo(hc Comm) (rank, size int, err error) {
+	if err := h.r.check(); err != nil {
+		return 0, 0, err
+	}
+	return h.r.commInfo(hc)
 }
 
 func (h *host) reduce(a *args) error {
@@ -667,7 +686,7 @@ func (h *host) allreduce(a *args) error {
 
 func (h *host) gather(a *args) error {
 	hc, root := a.comm(7), a.int(6)
-	ref, isRoot, err := h.rootOf(hc, root)
+	size, isRoot, err := h.rootOf(hc, root)
 	if err != nil {
 		return err
 	}
@@ -677,14 +696,14 @@ func (h *host) gather(a *args) error {
 		send = a.data(sp, a.count(1), a.dtype(2), 1)
 	}
 	if isRoot {
-		recv = a.data(a.ptr(3), a.count(4), a.dtype(5), len(ref.c.ranks))
+		recv = a.data(a.ptr(3), a.count(4), a.dtype(5), size)
 	}
 	return h.r.gather(a.ctx, hc, send, recv, nil, nil, root, a.err)
 }
 
 func (h *host) gatherv(a *args) error {
 	hc, root := a.comm(8), a.int(7)
-	ref, isRoot, err := h.rootOf(hc, root)
+	size, isRoot, err := h.rootOf(hc, root)
 	if err != nil {
 		return err
 	}
@@ -696,7 +715,7 @@ func (h *host) gatherv(a *args) error {
 	counts, displs := []int{}, []int(nil)
 	if isRoot {
 		t := a.dtype(6)
-		counts, displs, recv = a.vector(a.ptr(3), a.ptr(4), a.ptr(5), t, len(ref.c.ranks))
+		counts, displs, recv = a.vector(a.ptr(3), a.ptr(4), a.ptr(5), t, size)
 	}
 	return h.r.gather(a.ctx, hc, send, recv, counts, displs, root, a.err)
 }
@@ -734,13 +753,13 @@ func (a *args) vector(p, cp, dp uint32, t Datatype, n int) (counts, displs []int
 
 func (h *host) scatter(a *args) error {
 	hc, root := a.comm(7), a.int(6)
-	ref, isRoot, err := h.rootOf(hc, root)
+	size, isRoot, err := h.rootOf(hc, root)
 	if err != nil {
 		return err
 	}
 	var send, recv []byte
 	if isRoot {
-		send = a.data(a.ptr(0), a.count(1), a.dtype(2), len(ref.c.ranks))
+		send = a.data(a.ptr(0), a.count(1), a.dtype(2), size)
 	}
 	rp := a.ptr(3)
 	if !isRoot || rp != inPlace {
@@ -751,7 +770,7 @@ func (h *host) scatter(a *args) error {
 
 func (h *host) scatterv(a *args) error {
 	hc, root := a.comm(8), a.int(7)
-	ref, isRoot, err := h.rootOf(hc, root)
+	size, isRoot, err := h.rootOf(hc, root)
 	if err != nil {
 		return err
 	}
@@ -759,7 +778,7 @@ func (h *host) scatterv(a *args) error {
 	counts, displs := []int{}, []int(nil)
 	if isRoot {
 		t := a.dtype(3)
-		counts, displs, send = a.vector(a.ptr(0), a.ptr(1), a.ptr(2), t, len(ref.c.ranks))
+		counts, displs, send = a.vector(a.ptr(0), a.ptr(1), a.ptr(2), t, size)
 	}
 	rp := a.ptr(4)
 	if !isRoot || rp != inPlace {
@@ -770,7 +789,7 @@ func (h *host) scatterv(a *args) error {
 
 func (h *host) allgather(a *args) error {
 	hc := a.comm(6)
-	ref, err := h.r.comm(hc)
+	_, size, err := h.commInfo(hc)
 	if err != nil {
 		return err
 	}
@@ -778,17 +797,16 @@ func (h *host) allgather(a *args) error {
 	if sp := a.ptr(0); sp != inPlace {
 		send = a.data(sp, a.count(1), a.dtype(2), 1)
 	}
-	recv := a.data(a.ptr(3), a.count(4), a.dtype(5), len(ref.c.ranks))
+	recv := a.data(a.ptr(3), a.count(4), a.dtype(5), size)
 	return h.r.allgather(a.ctx, hc, send, recv, a.err)
 }
 
 func (h *host) alltoall(a *args) error {
 	hc := a.comm(6)
-	ref, err := h.r.comm(hc)
+	_, n, err := h.commInfo(hc)
 	if err != nil {
 		return err
 	}
-	n := len(ref.c.ranks)
 	var send []byte
 	if sp := a.ptr(0); sp != inPlace {
 		send = a.data(sp, a.count(1), a.dtype(2), n)

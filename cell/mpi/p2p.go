@@ -81,6 +81,13 @@ type Request struct {
 	// running (so its memory could move); the owner copies it in when it
 	// completes the request.
 	pending []byte
+
+	// For a rank that moved out of its world's process (remote.go):
+	// home is, at the mover, the request's handle at the home; resident
+	// says, at the home, that the received data is in the cell's memory
+	// already (it arrived before the move), so no bytes follow the status.
+	home     int32
+	resident bool
 }
 
 func (q *Request) matches(env Envelope) bool {

@@ -48,6 +48,11 @@ type World struct {
 	// stopMu guards stop: where ranks stop for migration (state.go).
 	stopMu sync.Mutex
 	stop   stopState
+
+	// movesMu guards moves: ranks offered to, or moved to, another
+	// process (home.go).
+	movesMu sync.Mutex
+	moves   map[int]*Move
 }
 
 // Context ids of the predefined communicators. SELF's context is shared by

@@ -1,0 +1,473 @@
+package mpi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// One rank moves; the others keep running. The rank's cell stops at a call
+// into the host, its snapshot goes to another process (the mover), and the
+// rank's MPI state stays where it was, at the world's home: its place in
+// every communicator, the messages queued for it, its posted receives. The
+// mover's bindings send each MPI call of the cell to the home, which makes
+// it on the rank's behalf (Move.serve) and replies. So no message is in
+// flight between two places at the move, nothing is lost or received twice,
+// and the other ranks do not know the rank moved. The price is one round
+// trip per MPI call of the moved rank, and the home must stay up.
+
+// moveState is where a move is.
+type moveState uint8
+
+const (
+	moveOffered   moveState = iota // waiting for the mover
+	moveTaken                      // a mover has the cell, not yet attached
+	moveAttached                   // the rank runs at the mover
+	moveAbandoned                  // no mover attached in time: the rank stays
+)
+
+// Move is one rank's move out of its world's process, seen from the home.
+type Move struct {
+	r     *Rank
+	token string
+	cell  []byte
+	table movedTable
+	// converted are the receives whose buffers Offer took out of the
+	// cell's memory, so Reattach can put them back.
+	converted []*Request
+	stdout    io.Writer
+	stderr    io.Writer
+
+	mu       sync.Mutex
+	state    moveState
+	attached chan struct{} // closed on attach
+	done     chan struct{} // closed when the moved rank ended or was lost
+	exit     MoveExit
+}
+
+// MoveExit is how a moved rank ended.
+type MoveExit struct {
+	// Code is the cell's exit code and Message its error, as the mover
+	// reported them.
+	Code    int
+	Message string
+	// Lost is set if the connection to the mover broke before the cell
+	// ended: the rank is gone, and its world must fail.
+	Lost error
+}
+
+// Offer makes rank's stopped cell, cell (its snapshot, opaque here),
+// available to a mover that presents token, and readies the rank's MPI
+// state to be served to it. The rank's cell must have stopped at a host
+// call and must not run here unless Reattach is called. The moved cell's
+// output goes to stdout and stderr.
+func (w *World) Offer(rank int, cell []byte, token string, stdout, stderr io.Writer) (*Move, error) {
+	if rank < 0 || rank >= len(w.ranks) {
+		return nil, fmt.Errorf("mpi: offer rank %d of a world of %d", rank, len(w.ranks))
+	}
+	r := w.ranks[rank]
+	if r.host == nil {
+		return nil, fmt.Errorf("mpi: offer rank %d: it has no cell bound", rank)
+	}
+	w.movesMu.Lock()
+	defer w.movesMu.Unlock()
+	if m := w.moves[rank]; m != nil {
+		return nil, fmt.Errorf("mpi: offer rank %d: it has moved already", rank)
+	}
+	m := &Move{r: r, token: token, cell: cell, stdout: stdout, stderr: stderr,
+		attached: make(chan struct{}), done: make(chan struct{})}
+	m.table, m.converted = r.detach()
+	if w.moves == nil {
+		w.moves = make(map[int]*Move)
+	}
+	w.moves[rank] = m
+	return m, nil
+}
+
+// detach takes the rank's receive buffers out of its cell's memory, which
+// is leaving, into Go buffers the home fills and the mover reads, and
+// describes the request table for the mover.
+func (r *Rank) detach() (movedTable, []*Request) {
+	h := r.host
+	t := movedTable{Initialized: h.initialized, Finalized: h.finalized, Free: append([]int32(nil), h.free...)}
+	var converted []*Request
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, q := range h.reqs {
+		if q == nil {
+			t.Requests = append(t.Requests, movedRequest{})
+			continue
+		}
+		mr := movedRequest{Used: true, Home: int32(i + 1)}
+		if q.comm != nil {
+			mr.IsRecv, mr.Off, mr.Len = true, q.buf.off, q.buf.n
+			if q.buf.mem != nil {
+				converted = append(converted, q)
+				if q.done && q.pending == nil {
+					// The data is in the cell's memory already.
+					q.buf = buffer{off: q.buf.off, n: q.buf.n}
+					q.resident = true
+				} else {
+					q.buf = buffer{b: make([]byte, q.buf.n), off: q.buf.off, n: q.buf.n}
+				}
+			}
+		}
+		t.Requests = append(t.Requests, mr)
+	}
+	return t, converted
+}
+
+// Reattach undoes Offer when no mover attached: the rank's cell resumes in
+// this process from the same snapshot, and its receive buffers are in that
+// cell's memory again, bound at its first MPI call.
+func (m *Move) Reattach() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.state != moveAbandoned {
+		return errors.New("mpi: reattach a move that was not abandoned")
+	}
+	r := m.r
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, q := range m.converted {
+		if q.done && !q.resident && q.pending == nil && q.status.Count > 0 {
+			q.pending = q.buf.b[:q.status.Count]
+		}
+		q.buf = buffer{mem: unboundMemory{}, off: q.buf.off, n: q.buf.n}
+		q.resident = false
+	}
+	r.host.unbound = true
+	r.w.movesMu.Lock()
+	delete(r.w.moves, r.rank)
+	r.w.movesMu.Unlock()
+	return nil
+}
+
+// Wait waits for the move: for a mover to attach within attachWithin, and
+// then for the moved rank to end. It reports false if none attached in
+// time (or ctx ended first); the move is then abandoned, a late mover is
+// refused, and the caller resumes the cell here after Reattach.
+func (m *Move) Wait(ctx context.Context, attachWithin time.Duration) (bool, MoveExit) {
+	t := time.NewTimer(attachWithin)
+	defer t.Stop()
+	select {
+	case <-m.attached:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	m.mu.Lock()
+	if m.state != moveAttached {
+		m.state = moveAbandoned
+		m.mu.Unlock()
+		return false, MoveExit{}
+	}
+	m.mu.Unlock()
+	select {
+	case <-m.done:
+	case <-ctx.Done():
+		return true, MoveExit{Lost: ctx.Err()}
+	}
+	return true, m.exit
+}
+
+// maxMovedBuffer bounds a moved rank's receive buffers: 4 GiB, a wasm32
+// cell's whole memory.
+const maxMovedBuffer = 1 << 32
+
+// handshakeTimeout bounds each step of a mover's hello and attach.
+const handshakeTimeout = 30 * time.Second
+
+// Accept serves one mover's connection: the handshake, then the moved
+// rank's calls until it ends or the connection breaks. It closes conn.
+func (w *World) Accept(ctx context.Context, conn net.Conn) error {
+	defer conn.Close()
+	wc := newWireConn(conn)
+	conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	var hi hello
+	if err := wc.recv(&hi); err != nil {
+		return err
+	}
+	m, err := w.take(hi)
+	if err != nil {
+		wc.send(&welcome{Err: err.Error()})
+		return err
+	}
+	if err := m.handshake(wc); err != nil {
+		m.release()
+		return err
+	}
+	conn.SetDeadline(time.Time{})
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	m.finish(m.serve(ctx, wc))
+	return nil
+}
+
+// take finds the move a hello asks for and marks it taken.
+func (w *World) take(hi hello) (*Move, error) {
+	if hi.Version != protocolVersion {
+		return nil, fmt.Errorf("mpi: mover speaks protocol %d, the home %d", hi.Version, protocolVersion)
+	}
+	w.movesMu.Lock()
+	m := w.moves[hi.Rank]
+	w.movesMu.Unlock()
+	if m == nil || m.token != hi.Token {
+		return nil, fmt.Errorf("mpi: no move of rank %d with that token", hi.Rank)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.state != moveOffered {
+		return nil, fmt.Errorf("mpi: the move of rank %d is taken or over", hi.Rank)
+	}
+	m.state = moveTaken
+	return m, nil
+}
+
+// release makes a move offered again after a mover dropped out before
+// attaching, so that another may take it.
+func (m *Move) release() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.state == moveTaken {
+		m.state = moveOffered
+	}
+}
+
+// handshake sends the cell and waits for the mover to attach. The move
+// commits when the home acknowledges the attach, unless Wait gave up first.
+func (m *Move) handshake(wc *wireConn) error {
+	err := wc.send(&welcome{Cell: m.cell, Table: m.table, Wtime: m.r.Wtime(), Name: m.r.ProcessorName()})
+	if err != nil {
+		return err
+	}
+	var at attach
+	if err := wc.recv(&at); err != nil {
+		return err
+	}
+	if !at.OK {
+		return fmt.Errorf("mpi: the mover of rank %d could not restore the cell", m.r.rank)
+	}
+	m.mu.Lock()
+	if m.state != moveTaken {
+		m.mu.Unlock()
+		wc.send(&reply{Err: &wireErr{Kind: errFailed, Rank: m.r.rank, Msg: "the move was abandoned: the rank resumed at its home"}})
+		return errors.New("mpi: a mover attached after the move was abandoned")
+	}
+	m.state = moveAttached
+	close(m.attached)
+	m.mu.Unlock()
+	// From here the rank is the mover's, even if this ack is lost: a cell
+	// that runs nowhere fails its world, one that ran twice would corrupt it.
+	if err := wc.send(&reply{}); err != nil {
+		return nil // serve sees the broken connection and reports the rank lost
+	}
+	return nil
+}
+
+func (m *Move) finish(exit MoveExit) {
+	m.exit = exit
+	close(m.done)
+}
+
+// serve makes the moved rank's calls until it reports its end.
+func (m *Move) serve(ctx context.Context, wc *wireConn) MoveExit {
+	for {
+		var c call
+		if err := wc.recv(&c); err != nil {
+			return MoveExit{Lost: fmt.Errorf("mpi: connection to rank %d lost: %w", m.r.rank, err)}
+		}
+		if c.Op == opExit {
+			wc.send(&reply{})
+			return MoveExit{Code: c.Code, Message: c.Message}
+		}
+		rp := m.do(ctx, &c)
+		if err := wc.send(rp); err != nil {
+			return MoveExit{Lost: fmt.Errorf("mpi: connection to rank %d lost: %w", m.r.rank, err)}
+		}
+	}
+}
+
+// do makes one call of the moved rank here.
+func (m *Move) do(ctx context.Context, c *call) *reply {
+	r, h := m.r, m.r.host
+	switch c.Op {
+	case opStdout:
+		m.stdout.Write(c.Send)
+		return &reply{}
+	case opStderr:
+		m.stderr.Write(c.Send)
+		return &reply{}
+	}
+	if err := r.check(); err != nil {
+		return &reply{Err: encodeErr(err)}
+	}
+	if c.RecvLen < 0 || c.RecvLen > maxMovedBuffer {
+		return &reply{Err: encodeErr(fmt.Errorf("mpi: %w: a %d-byte receive buffer", ErrCount, c.RecvLen))}
+	}
+	bad := c.Bad.decode()
+	rp := &reply{}
+	var err error
+	switch c.Op {
+	case opInit:
+		h.initialized = true
+		r.markInit()
+	case opFinalize:
+		h.finalized = true
+		r.markFinalized()
+	case opCommInfo:
+		rp.Int, rp.Int2, err = r.commInfo(c.Comm)
+	case opSplit:
+		var nc Comm
+		nc, err = r.split(ctx, c.Comm, c.Kind, c.Color, c.Key, bad)
+		rp.Int = int(nc)
+	case opCommFree:
+		err = r.CommFree(c.Comm)
+	case opAbort:
+		err = r.Abort(c.Comm, c.Code)
+	case opSend:
+		err = r.Send(ctx, c.Send, c.Peer, c.Tag, c.Comm)
+	case opRecv:
+		buf := make([]byte, c.RecvLen)
+		var st Status
+		st, err = r.recv(ctx, sliceBuffer(buf), c.Peer, c.Tag, c.Comm)
+		rp.received(st, err, buf)
+	case opSendrecv:
+		buf := make([]byte, c.RecvLen)
+		var st Status
+		st, err = r.sendrecv(ctx, c.Send, c.Peer, c.Tag, sliceBuffer(buf), c.Peer2, c.Tag2, c.Comm)
+		rp.received(st, err, buf)
+	case opIsend:
+		var q *Request
+		if q, err = r.Isend(ctx, c.Send, c.Peer, c.Tag, c.Comm); err == nil {
+			rp.Int = int(h.addReq(q))
+		}
+	case opIrecv:
+		var q *Request
+		buf := buffer{b: make([]byte, c.RecvLen), off: c.RecvOff, n: c.RecvLen}
+		if q, err = r.irecv(buf, c.Peer, c.Tag, c.Comm); err == nil {
+			rp.Int = int(h.addReq(q))
+		}
+	case opWait, opWaitall, opTest:
+		err = m.complete(ctx, c, rp)
+	default:
+		err = m.collective(ctx, c, bad, rp)
+	}
+	if err != nil && rp.Err == nil && len(rp.Statuses) == 0 {
+		rp.Err = encodeErr(err)
+	}
+	return rp
+}
+
+// received fills the reply of a blocking receive: its status, if it
+// completed, and the bytes received.
+func (rp *reply) received(st Status, err error, buf []byte) {
+	if !completed(st, err) {
+		rp.Err = encodeErr(err)
+		return
+	}
+	rp.Statuses = []wireStatus{encodeStatus(st)}
+	rp.Data = [][]byte{buf[:st.Count]}
+}
+
+// complete answers MPI_Wait, MPI_Waitall and MPI_Test on handles of the
+// home's request table.
+func (m *Move) complete(ctx context.Context, c *call, rp *reply) error {
+	r, h := m.r, m.r.host
+	qs := make([]*Request, len(c.Handles))
+	for i, hd := range c.Handles {
+		q, err := h.req(int(hd))
+		if err != nil {
+			return err
+		}
+		qs[i] = q
+	}
+	var sts []Status
+	var err error
+	switch c.Op {
+	case opWait:
+		if len(qs) != 1 {
+			return fmt.Errorf("mpi: %w: wait for %d requests", ErrRequest, len(qs))
+		}
+		var st Status
+		st, err = r.Wait(ctx, qs[0])
+		if completed(st, err) {
+			sts = []Status{st}
+		}
+	case opWaitall:
+		sts, err = r.Waitall(ctx, qs)
+	case opTest:
+		if len(qs) != 1 {
+			return fmt.Errorf("mpi: %w: test %d requests", ErrRequest, len(qs))
+		}
+		var st Status
+		st, rp.Done, err = r.Test(qs[0])
+		if !rp.Done {
+			return err
+		}
+		sts = []Status{st}
+	}
+	if sts == nil {
+		return err
+	}
+	rp.Done = true
+	for i, q := range qs {
+		h.freeReq(int(c.Handles[i]))
+		rp.Statuses = append(rp.Statuses, encodeStatus(sts[i]))
+		var data []byte
+		if q != nil && q.comm != nil && !q.resident {
+			data = q.buf.b[:sts[i].Count]
+		}
+		rp.Data = append(rp.Data, data)
+	}
+	return nil
+}
+
+// collective makes a collective call; its receive buffer travels back.
+func (m *Move) collective(ctx context.Context, c *call, bad error, rp *reply) error {
+	r := m.r
+	send := c.Send
+	if c.HasSend && send == nil {
+		send = []byte{}
+	}
+	if !c.HasSend {
+		send = nil
+	}
+	var recv []byte
+	if c.HasRecv {
+		recv = c.Recv
+		if recv == nil || len(recv) < c.RecvLen {
+			recv = make([]byte, c.RecvLen)
+		}
+	}
+	var counts, displs []int
+	if c.HasCounts {
+		counts, displs = append([]int{}, c.Counts...), c.Displs
+	}
+	var err error
+	switch c.Op {
+	case opBarrier:
+		err = r.Barrier(ctx, c.Comm)
+	case opBcast:
+		err = r.bcast(ctx, c.Comm, recv, c.Peer, bad)
+	case opReduce:
+		err = r.reduce(ctx, c.Comm, send, recv, c.Type, c.ReduceOp, c.Peer, bad)
+	case opAllreduce:
+		err = r.allreduce(ctx, c.Comm, send, recv, c.Type, c.ReduceOp, bad)
+	case opGather:
+		err = r.gather(ctx, c.Comm, send, recv, counts, displs, c.Peer, bad)
+	case opScatter:
+		err = r.scatter(ctx, c.Comm, send, counts, displs, recv, c.Peer, bad)
+	case opAllgather:
+		err = r.allgather(ctx, c.Comm, send, recv, bad)
+	case opAlltoall:
+		err = r.alltoall(ctx, c.Comm, send, recv, bad)
+	default:
+		return fmt.Errorf("mpi: %w: unknown call %d from a moved rank", ErrOther, c.Op)
+	}
+	rp.Recv = recv
+	return err
+}
