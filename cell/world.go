@@ -22,8 +22,12 @@ type WorldStop struct {
 	// Collective-th world collective, counted from 1 over its whole life.
 	Collective uint64
 	// Request, when closed, stops the world at the next world collective
-	// that no rank has entered yet.
+	// that no rank has entered yet. A world with a rank moved out of this
+	// process (Move) can no longer stop as a whole and ignores it.
 	Request <-chan struct{}
+	// Move delivers requests to move one rank to another process while
+	// the others run on (see RankMove).
+	Move <-chan RankMove
 }
 
 // RunMPIStoppable runs an MPI world of n migratable cells of this program
@@ -41,6 +45,13 @@ func (p *Program) RunMPIStoppable(ctx context.Context, n int, spec func(rank int
 	n = world.Size()
 	done := make(chan struct{})
 	defer close(done)
+	movers := make([]*mover, n)
+	for i := range movers {
+		movers[i] = &mover{}
+	}
+	if stop.Move != nil {
+		go watchMoves(stop.Move, movers, done)
+	}
 	if stop.Request != nil {
 		go func() {
 			select {
@@ -63,8 +74,8 @@ func (p *Program) RunMPIStoppable(ctx context.Context, n int, spec func(rank int
 			if from != nil {
 				start = from[i]
 			}
-			snaps[i], results[i], errs[i] = p.runRank(ctx, spec(i), world.Rank(i), start)
 			rank := world.Rank(i)
+			snaps[i], results[i], errs[i] = p.runMovableRank(ctx, world, spec(i), rank, start, movers[i])
 			switch {
 			case snaps[i] != nil:
 			case errs[i] != nil:
@@ -123,13 +134,42 @@ func (p *Program) world(n int, from []*snapshot.Snapshot, stop WorldStop) (*mpi.
 	return world, nil
 }
 
+// runMovableRank runs one rank's cell until it ends, stops with its
+// world, or moves to another process (then its result is the moved
+// cell's). A rank whose move no mover takes goes on here.
+func (p *Program) runMovableRank(ctx context.Context, world *mpi.World, spec Spec, rank *mpi.Rank, from *snapshot.Snapshot, mv *mover) (*snapshot.Snapshot, Result, error) {
+	for {
+		snap, res, err := p.runRank(ctx, spec, rank, from, mv)
+		if snap == nil || !mv.stopped {
+			return snap, res, err
+		}
+		mv.stopped = false
+		res, moved, err := p.moveRank(ctx, world, rank.Index(), spec, snap, mv.req)
+		if moved {
+			return nil, res, err
+		}
+		from = snap
+		mv.requested.Store(false) // it may be asked again
+	}
+}
+
 // runRank runs one rank's cell through package migrate until it ends or
-// stops with its world.
-func (p *Program) runRank(ctx context.Context, spec Spec, rank *mpi.Rank, from *snapshot.Snapshot) (*snapshot.Snapshot, Result, error) {
+// stops with its world, or alone at any host call to move (mv.stopped).
+func (p *Program) runRank(ctx context.Context, spec Spec, rank *mpi.Rank, from *snapshot.Snapshot, mv *mover) (*snapshot.Snapshot, Result, error) {
 	c, err := p.migrateCell(spec, migrate.Cell{
 		Hosts: []engine.HostModule{rank.Module(), cloudskinHost(spec, -1)},
 		StopBefore: func(module, name string, args []uint64) bool {
-			return module == "mpi" && rank.StopBefore(name, args)
+			// A world collective is counted first (and a stop of the
+			// whole world there wins), as a call re-made on resuming is
+			// not asked about again.
+			if module == "mpi" && rank.StopBefore(name, args) {
+				return true
+			}
+			if mv.requested.Load() {
+				mv.stopped = true
+				return true
+			}
+			return false
 		},
 	})
 	if err != nil {

@@ -2,10 +2,12 @@ package mpi
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"time"
 )
@@ -32,6 +34,7 @@ const (
 
 // Move is one rank's move out of its world's process, seen from the home.
 type Move struct {
+	home  *Home
 	r     *Rank
 	token string
 	cell  []byte
@@ -42,11 +45,12 @@ type Move struct {
 	stdout    io.Writer
 	stderr    io.Writer
 
-	mu       sync.Mutex
-	state    moveState
-	attached chan struct{} // closed on attach
-	done     chan struct{} // closed when the moved rank ended or was lost
-	exit     MoveExit
+	mu         sync.Mutex
+	state      moveState
+	attached   chan struct{} // closed on attach
+	attachedAt time.Time
+	done       chan struct{} // closed when the moved rank ended or was lost
+	exit       MoveExit
 }
 
 // MoveExit is how a moved rank ended.
@@ -60,12 +64,24 @@ type MoveExit struct {
 	Lost error
 }
 
+// Home is where the ranks that moved out of this process's worlds are
+// served: it keeps their moves by token and serves their movers'
+// connections (Accept). One Home serves every world of a process, so one
+// listening socket does.
+type Home struct {
+	mu    sync.Mutex
+	moves map[string]*Move
+}
+
+// NewHome makes a Home with no moves.
+func NewHome() *Home { return &Home{moves: make(map[string]*Move)} }
+
 // Offer makes rank's stopped cell, cell (its snapshot, opaque here),
-// available to a mover that presents token, and readies the rank's MPI
-// state to be served to it. The rank's cell must have stopped at a host
-// call and must not run here unless Reattach is called. The moved cell's
-// output goes to stdout and stderr.
-func (w *World) Offer(rank int, cell []byte, token string, stdout, stderr io.Writer) (*Move, error) {
+// available to the mover that presents the move's Token, and readies the
+// rank's MPI state to be served to it. The rank's cell must have stopped
+// at a host call and must not run here unless Reattach is called. The
+// moved cell's output goes to stdout and stderr.
+func (hm *Home) Offer(w *World, rank int, cell []byte, stdout, stderr io.Writer) (*Move, error) {
 	if rank < 0 || rank >= len(w.ranks) {
 		return nil, fmt.Errorf("mpi: offer rank %d of a world of %d", rank, len(w.ranks))
 	}
@@ -73,19 +89,50 @@ func (w *World) Offer(rank int, cell []byte, token string, stdout, stderr io.Wri
 	if r.host == nil {
 		return nil, fmt.Errorf("mpi: offer rank %d: it has no cell bound", rank)
 	}
-	w.movesMu.Lock()
-	defer w.movesMu.Unlock()
-	if m := w.moves[rank]; m != nil {
+	w.stopMu.Lock()
+	defer w.stopMu.Unlock()
+	if w.moved[rank] {
 		return nil, fmt.Errorf("mpi: offer rank %d: it has moved already", rank)
 	}
-	m := &Move{r: r, token: token, cell: cell, stdout: stdout, stderr: stderr,
+	if w.stop.target != 0 {
+		return nil, fmt.Errorf("mpi: offer rank %d: the world is stopping as a whole", rank)
+	}
+	m := &Move{home: hm, r: r, token: strings.ToLower(rand.Text()), cell: cell, stdout: stdout, stderr: stderr,
 		attached: make(chan struct{}), done: make(chan struct{})}
 	m.table, m.converted = r.detach()
-	if w.moves == nil {
-		w.moves = make(map[int]*Move)
+	if w.moved == nil {
+		w.moved = make(map[int]bool)
 	}
-	w.moves[rank] = m
+	w.moved[rank] = true
+	hm.mu.Lock()
+	hm.moves[m.token] = m
+	hm.mu.Unlock()
 	return m, nil
+}
+
+// AttachedAt is when the mover attached; zero if it has not.
+func (m *Move) AttachedAt() time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.attachedAt
+}
+
+// Token is what the mover presents to take the move.
+func (m *Move) Token() string { return m.token }
+
+// Moved reports whether a rank of w has moved out (or is being offered):
+// the world can then no longer stop as a whole.
+func (w *World) Moved() bool {
+	w.stopMu.Lock()
+	defer w.stopMu.Unlock()
+	return len(w.moved) > 0
+}
+
+// forget drops the move from its home.
+func (m *Move) forget() {
+	m.home.mu.Lock()
+	delete(m.home.moves, m.token)
+	m.home.mu.Unlock()
 }
 
 // detach takes the rank's receive buffers out of its cell's memory, which
@@ -141,17 +188,17 @@ func (m *Move) Reattach() error {
 		q.resident = false
 	}
 	r.host.unbound = true
-	r.w.movesMu.Lock()
-	delete(r.w.moves, r.rank)
-	r.w.movesMu.Unlock()
+	r.w.stopMu.Lock()
+	delete(r.w.moved, r.rank)
+	r.w.stopMu.Unlock()
 	return nil
 }
 
-// Wait waits for the move: for a mover to attach within attachWithin, and
-// then for the moved rank to end. It reports false if none attached in
-// time (or ctx ended first); the move is then abandoned, a late mover is
-// refused, and the caller resumes the cell here after Reattach.
-func (m *Move) Wait(ctx context.Context, attachWithin time.Duration) (bool, MoveExit) {
+// WaitAttached waits up to attachWithin for a mover to attach, and reports
+// whether one did. If none did (or ctx ended first) the move is abandoned:
+// a late mover is refused, and the caller resumes the cell here after
+// Reattach.
+func (m *Move) WaitAttached(ctx context.Context, attachWithin time.Duration) bool {
 	t := time.NewTimer(attachWithin)
 	defer t.Stop()
 	select {
@@ -160,18 +207,23 @@ func (m *Move) Wait(ctx context.Context, attachWithin time.Duration) (bool, Move
 	case <-ctx.Done():
 	}
 	m.mu.Lock()
-	if m.state != moveAttached {
-		m.state = moveAbandoned
-		m.mu.Unlock()
-		return false, MoveExit{}
+	defer m.mu.Unlock()
+	if m.state == moveAttached {
+		return true
 	}
-	m.mu.Unlock()
+	m.state = moveAbandoned
+	m.forget()
+	return false
+}
+
+// WaitEnd waits for an attached rank to end at its mover.
+func (m *Move) WaitEnd(ctx context.Context) MoveExit {
 	select {
 	case <-m.done:
+		return m.exit
 	case <-ctx.Done():
-		return true, MoveExit{Lost: ctx.Err()}
+		return MoveExit{Lost: ctx.Err()}
 	}
-	return true, m.exit
 }
 
 // maxMovedBuffer bounds a moved rank's receive buffers: 4 GiB, a wasm32
@@ -183,7 +235,7 @@ const handshakeTimeout = 30 * time.Second
 
 // Accept serves one mover's connection: the handshake, then the moved
 // rank's calls until it ends or the connection breaks. It closes conn.
-func (w *World) Accept(ctx context.Context, conn net.Conn) error {
+func (hm *Home) Accept(ctx context.Context, conn net.Conn) error {
 	defer conn.Close()
 	wc := newWireConn(conn)
 	conn.SetDeadline(time.Now().Add(handshakeTimeout))
@@ -191,7 +243,7 @@ func (w *World) Accept(ctx context.Context, conn net.Conn) error {
 	if err := wc.recv(&hi); err != nil {
 		return err
 	}
-	m, err := w.take(hi)
+	m, err := hm.take(hi)
 	if err != nil {
 		wc.send(&welcome{Err: err.Error()})
 		return err
@@ -208,14 +260,14 @@ func (w *World) Accept(ctx context.Context, conn net.Conn) error {
 }
 
 // take finds the move a hello asks for and marks it taken.
-func (w *World) take(hi hello) (*Move, error) {
+func (hm *Home) take(hi hello) (*Move, error) {
 	if hi.Version != protocolVersion {
 		return nil, fmt.Errorf("mpi: mover speaks protocol %d, the home %d", hi.Version, protocolVersion)
 	}
-	w.movesMu.Lock()
-	m := w.moves[hi.Rank]
-	w.movesMu.Unlock()
-	if m == nil || m.token != hi.Token {
+	hm.mu.Lock()
+	m := hm.moves[hi.Token]
+	hm.mu.Unlock()
+	if m == nil || m.r.rank != hi.Rank {
 		return nil, fmt.Errorf("mpi: no move of rank %d with that token", hi.Rank)
 	}
 	m.mu.Lock()
@@ -258,6 +310,7 @@ func (m *Move) handshake(wc *wireConn) error {
 		return errors.New("mpi: a mover attached after the move was abandoned")
 	}
 	m.state = moveAttached
+	m.attachedAt = time.Now()
 	close(m.attached)
 	m.mu.Unlock()
 	// From here the rank is the mover's, even if this ack is lost: a cell
@@ -269,6 +322,7 @@ func (m *Move) handshake(wc *wireConn) error {
 }
 
 func (m *Move) finish(exit MoveExit) {
+	m.forget()
 	m.exit = exit
 	close(m.done)
 }

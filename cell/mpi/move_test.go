@@ -25,8 +25,8 @@ func moduleCell(mod engine.HostModule, mem engine.Memory) *cell {
 	return c
 }
 
-// home listens on loopback and serves movers of w until the test ends.
-func home(t *testing.T, ctx context.Context, w *mpi.World) string {
+// home listens on loopback and serves movers of hm until the test ends.
+func home(t *testing.T, ctx context.Context, hm *mpi.Home) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -40,7 +40,7 @@ func home(t *testing.T, ctx context.Context, w *mpi.World) string {
 			if err != nil {
 				return
 			}
-			wg.Go(func() { w.Accept(ctx, conn) })
+			wg.Go(func() { hm.Accept(ctx, conn) })
 		}
 	})
 	return ln.Addr().String()
@@ -90,7 +90,8 @@ func TestMoveOneRank(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	w := newWorld(3)
-	addr := home(t, ctx, w)
+	hm := mpi.NewHome()
+	addr := home(t, ctx, hm)
 	var out syncBuffer
 	c2 := newCell(w.Rank(2), make(fakeMem, 1<<16))
 	step := make([]chan struct{}, 5)
@@ -119,7 +120,7 @@ func TestMoveOneRank(t *testing.T) {
 		// The cell stops; its memory travels in its snapshot.
 		mem := append(fakeMem(nil), c2.mem.(fakeMem)...)
 		var err error
-		moved, err = w.Offer(2, []byte("the cell"), "t0k3n", &out, &out)
+		moved, err = hm.Offer(w, 2, []byte("the cell"), &out, &out)
 		if err != nil {
 			return err
 		}
@@ -127,7 +128,7 @@ func TestMoveOneRank(t *testing.T) {
 		if _, err := join(ctx, addr, 2, "wrong"); err == nil {
 			return errors.New("a mover with the wrong token was let in")
 		}
-		j, err := join(ctx, addr, 2, "t0k3n")
+		j, err := join(ctx, addr, 2, moved.Token())
 		if err != nil {
 			return err
 		}
@@ -207,9 +208,11 @@ func TestMoveOneRank(t *testing.T) {
 			if err := rank2(); err != nil {
 				return err
 			}
-			ok, exit := moved.Wait(ctx, time.Second)
-			if !ok || exit.Code != 0 || exit.Lost != nil {
-				return fmt.Errorf("move: attached %v, exit %+v", ok, exit)
+			if !moved.WaitAttached(ctx, time.Second) {
+				return errors.New("the mover did not attach")
+			}
+			if exit := moved.WaitEnd(ctx); exit.Code != 0 || exit.Lost != nil {
+				return fmt.Errorf("move: exit %+v", exit)
 			}
 			return nil
 		}
@@ -230,7 +233,8 @@ func TestMoveAbandoned(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	w := newWorld(2)
-	addr := home(t, ctx, w)
+	hm := mpi.NewHome()
+	addr := home(t, ctx, hm)
 	c1 := newCell(w.Rank(1), make(fakeMem, 1<<16))
 	offered := make(chan struct{})
 	run(t, w, func(ctx context.Context, r *mpi.Rank) error {
@@ -245,15 +249,15 @@ func TestMoveAbandoned(t *testing.T) {
 			return fmt.Errorf("MPI_Irecv: %v", got)
 		}
 		mem := append(fakeMem(nil), c1.mem.(fakeMem)...)
-		m, err := w.Offer(1, []byte("cell"), "tok", &syncBuffer{}, &syncBuffer{})
+		m, err := hm.Offer(w, 1, []byte("cell"), &syncBuffer{}, &syncBuffer{})
 		if err != nil {
 			return err
 		}
 		close(offered)
-		if ok, _ := m.Wait(ctx, 50*time.Millisecond); ok {
+		if m.WaitAttached(ctx, 50*time.Millisecond) {
 			return errors.New("a move nobody joined was attached")
 		}
-		if _, err := join(ctx, addr, 1, "tok"); err == nil {
+		if _, err := join(ctx, addr, 1, m.Token()); err == nil {
 			return errors.New("a late mover was let in")
 		}
 		if err := m.Reattach(); err != nil {
@@ -274,17 +278,18 @@ func TestMoveLost(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	w := newWorld(2)
-	addr := home(t, ctx, w)
+	hm := mpi.NewHome()
+	addr := home(t, ctx, hm)
 	c1 := newCell(w.Rank(1), make(fakeMem, 1<<16))
 	if got := c1.code(ctx, "MPI_Init", 0, 0); got != mpi.Success {
 		t.Fatal(got)
 	}
-	m, err := w.Offer(1, nil, "tok", &syncBuffer{}, &syncBuffer{})
+	m, err := hm.Offer(w, 1, nil, &syncBuffer{}, &syncBuffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	moverCtx, die := context.WithCancel(ctx)
-	j, err := join(moverCtx, addr, 1, "tok")
+	j, err := join(moverCtx, addr, 1, m.Token())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,9 +302,12 @@ func TestMoveLost(t *testing.T) {
 		recvErr <- err
 	}()
 	die() // the mover's process ends
-	ok, exit := m.Wait(ctx, time.Second)
-	if !ok || exit.Lost == nil {
-		t.Fatalf("move: attached %v, exit %+v; want the rank lost", ok, exit)
+	if !m.WaitAttached(ctx, time.Second) {
+		t.Fatal("the mover did not attach")
+	}
+	exit := m.WaitEnd(ctx)
+	if exit.Lost == nil {
+		t.Fatalf("move: exit %+v; want the rank lost", exit)
 	}
 	w.Fail(1, exit.Lost)
 	var failed *mpi.FailedError

@@ -56,10 +56,14 @@ type stopState struct {
 
 // RequestStop asks every rank to stop at the next world collective that
 // none has entered yet (see StopBefore). It reports the collective's
-// number, counted from 1 over the world's life.
+// number, counted from 1 over the world's life, or 0 if a rank has moved
+// out of the process: such a world cannot stop as a whole.
 func (w *World) RequestStop() uint64 {
 	w.stopMu.Lock()
 	defer w.stopMu.Unlock()
+	if len(w.moved) > 0 {
+		return 0
+	}
 	if w.stop.target == 0 {
 		w.stop.target = slices.Max(w.stop.entered) + 1
 	}

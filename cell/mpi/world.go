@@ -45,14 +45,13 @@ type World struct {
 	down     chan struct{}
 	downErr  error
 
-	// stopMu guards stop: where ranks stop for migration (state.go).
+	// stopMu guards stop, where ranks stop for migration (state.go), and
+	// moved, the ranks offered to or moved to another process (home.go):
+	// a world with a moved rank cannot stop as a whole, and a rank cannot
+	// move out of a world that is stopping.
 	stopMu sync.Mutex
 	stop   stopState
-
-	// movesMu guards moves: ranks offered to, or moved to, another
-	// process (home.go).
-	movesMu sync.Mutex
-	moves   map[int]*Move
+	moved  map[int]bool
 }
 
 // Context ids of the predefined communicators. SELF's context is shared by

@@ -1,0 +1,179 @@
+package cell
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/cloudskin/cloudskin/cell/engine"
+	"github.com/cloudskin/cloudskin/cell/migrate"
+	"github.com/cloudskin/cloudskin/cell/mpi"
+	"github.com/cloudskin/cloudskin/cell/snapshot"
+)
+
+// RankMove asks a running MPI world (RunMPIStoppable, WorldStop.Move) to
+// move one rank to another process while the other ranks run on. The
+// rank's cell stops at its next host call and is offered at Home; a mover
+// (RunMovedRank, given the token) takes it over TCP and runs it to its
+// end, its MPI calls made here (see package cell/mpi, home.go). If no
+// mover attaches within AttachWithin, the rank goes on here.
+type RankMove struct {
+	Rank         int
+	Home         *mpi.Home
+	AttachWithin time.Duration
+	// Offered, if set, is called once the rank is offered, with what a
+	// mover needs (the token) and what it will carry.
+	Offered func(RankOffer)
+	// Moved, if set, is called when the move is decided: a mover
+	// attached, or the rank stays here and why.
+	Moved func(RankMoveResult)
+}
+
+// RankOffer describes an offered rank.
+type RankOffer struct {
+	Rank     int
+	Token    string
+	Bytes    int    // the encoded snapshot the mover fetches
+	HostCall uint64 // where the cell stopped
+	Stopped  time.Time
+}
+
+// RankMoveResult is how a move went.
+type RankMoveResult struct {
+	Rank     int
+	Attached bool
+	// Downtime runs from the cell's stop here to the mover's attach.
+	Downtime time.Duration
+	// Err says why a move that did not happen did not.
+	Err error
+}
+
+// mover is one rank's part in moves: a flag its StopBefore hook reads on
+// every host call, and the pending request.
+type mover struct {
+	requested atomic.Bool
+	req       RankMove
+	// stopped says the rank's cell stopped to move; only the rank's
+	// goroutine uses it.
+	stopped bool
+}
+
+// watchMoves hands rank moves from ch to the ranks' movers until done.
+// A request for a rank out of range or already moving is dropped: the
+// caller learns of each move it asked for through Offered and Ended.
+func watchMoves(ch <-chan RankMove, movers []*mover, done <-chan struct{}) {
+	for {
+		select {
+		case rm := <-ch:
+			if rm.Rank < 0 || rm.Rank >= len(movers) || rm.Home == nil {
+				continue
+			}
+			m := movers[rm.Rank]
+			if m.requested.Load() {
+				continue
+			}
+			m.req = rm
+			m.requested.Store(true) // publishes req to the rank's goroutine
+		case <-done:
+			return
+		}
+	}
+}
+
+// moveRank offers rank's stopped cell and waits for the move. It returns
+// the rank's result if it moved, or moved false if it stays (then the
+// caller resumes snap here).
+func (p *Program) moveRank(ctx context.Context, world *mpi.World, rank int, spec Spec, snap *snapshot.Snapshot, rm RankMove) (res Result, moved bool, err error) {
+	stopped := time.Now()
+	notMoved := func(err error) (Result, bool, error) {
+		if rm.Moved != nil {
+			rm.Moved(RankMoveResult{Rank: rank, Err: err})
+		}
+		return Result{}, false, nil
+	}
+	snap.MPI = nil // the rank's MPI state stays here
+	var buf bytes.Buffer
+	if err := snapshot.Encode(&buf, snap); err != nil {
+		return notMoved(fmt.Errorf("rank %d: encode its snapshot to move: %w", rank, err))
+	}
+	mv, err := rm.Home.Offer(world, rank, buf.Bytes(), writerOrDiscard(spec.Stdout), writerOrDiscard(spec.Stderr))
+	if err != nil {
+		return notMoved(err)
+	}
+	if rm.Offered != nil {
+		rm.Offered(RankOffer{Rank: rank, Token: mv.Token(), Bytes: buf.Len(), HostCall: snap.HostCalls, Stopped: stopped})
+	}
+	attachWithin := rm.AttachWithin
+	if attachWithin <= 0 {
+		attachWithin = 30 * time.Second
+	}
+	if !mv.WaitAttached(ctx, attachWithin) {
+		if err := mv.Reattach(); err != nil {
+			return Result{}, true, err
+		}
+		return notMoved(fmt.Errorf("rank %d: no mover attached within %s", rank, attachWithin))
+	}
+	if rm.Moved != nil {
+		rm.Moved(RankMoveResult{Rank: rank, Attached: true, Downtime: mv.AttachedAt().Sub(stopped)})
+	}
+	exit := mv.WaitEnd(ctx)
+	switch {
+	case exit.Lost != nil:
+		return Result{}, true, fmt.Errorf("rank %d moved and was lost: %w", rank, exit.Lost)
+	case exit.Message != "":
+		return Result{ExitCode: exit.Code}, true, fmt.Errorf("rank %d (moved): %s", rank, exit.Message)
+	}
+	return Result{ExitCode: exit.Code, Elapsed: time.Since(stopped)}, true, nil
+}
+
+func writerOrDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
+}
+
+// RunMovedRank takes over rank of a world that runs elsewhere: it joins the
+// world's home over conn with the move's token, fetches the rank's cell,
+// restores it and runs it here to its end, its MPI calls and its output
+// going to the home. If the cell cannot be restored here the home is told,
+// and the rank goes on at home. It closes conn.
+func (p *Program) RunMovedRank(ctx context.Context, spec Spec, conn net.Conn, rank int, token string) (Result, error) {
+	if !p.Migratable || !p.UsesMPI {
+		conn.Close()
+		return Result{}, errors.New("run a moved rank: the program is not a migratable MPI program")
+	}
+	j, err := mpi.Join(ctx, conn, rank, token)
+	if err != nil {
+		return Result{}, err
+	}
+	snap, err := snapshot.Decode(bytes.NewReader(j.Cell), &p.sum)
+	if err != nil {
+		j.Refuse()
+		return Result{}, fmt.Errorf("run a moved rank: %w", err)
+	}
+	spec.Stdout, spec.Stderr = j.Stdout(), j.Stderr()
+	c, err := p.migrateCell(spec, migrate.Cell{Hosts: []engine.HostModule{j.Module(), cloudskinHost(spec, -1)}})
+	if err != nil {
+		j.Refuse()
+		return Result{}, err
+	}
+	if err := j.Attach(); err != nil {
+		return Result{}, fmt.Errorf("run a moved rank: %w", err)
+	}
+	ctx, cancel := withTimeout(ctx, spec)
+	defer cancel()
+	defer spec.Usage.begin()()
+	start := time.Now()
+	_, runErr := migrate.Run(ctx, c, snap, 0)
+	_, res, err := ended(ctx, start, nil, runErr)
+	if xerr := j.Exit(res.ExitCode, err); xerr != nil && err == nil {
+		err = fmt.Errorf("run a moved rank: report its end to the home: %w", xerr)
+	}
+	return res, err
+}

@@ -1,0 +1,183 @@
+package cell_test
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cloudskin/cloudskin/cell"
+	"github.com/cloudskin/cloudskin/cell/mpi"
+)
+
+// serveHome accepts movers' connections for hm on loopback until the test
+// ends, and returns the address.
+func serveHome(t *testing.T, hm *mpi.Home) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() { hm.Accept(ctx, conn) })
+		}
+	})
+	return ln.Addr().String()
+}
+
+// moveRun is one world run in which one rank is asked to move.
+type moveRun struct {
+	out     bytes.Buffer
+	results []cell.Result
+	err     error
+	moved   cell.RankMoveResult
+	offer   cell.RankOffer
+}
+
+// runMoving runs mpimove on 4 ranks with from, asks rank to move after
+// delay, and has mover (if any) take it to the end.
+func runMoving(t *testing.T, from *cell.Program, rank int, delay, attachWithin time.Duration, mover func(addr string, o cell.RankOffer)) *moveRun {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	hm := mpi.NewHome()
+	addr := serveHome(t, hm)
+	run := &moveRun{}
+	moves := make(chan cell.RankMove, 1)
+	var moverDone sync.WaitGroup
+	go func() {
+		time.Sleep(delay)
+		moves <- cell.RankMove{
+			Rank: rank, Home: hm, AttachWithin: attachWithin,
+			Offered: func(o cell.RankOffer) {
+				run.offer = o
+				if mover != nil {
+					moverDone.Go(func() { mover(addr, o) })
+				}
+			},
+			Moved: func(r cell.RankMoveResult) { run.moved = r },
+		}
+	}()
+	snaps, results, err := from.RunMPIStoppable(ctx, 4, worldSpec(&run.out, "6", "20"), nil, cell.WorldStop{Move: moves})
+	moverDone.Wait()
+	if snaps != nil {
+		t.Fatalf("the world stopped (%d snapshots); nothing asked it to", len(snaps))
+	}
+	run.results, run.err = results, err
+	return run
+}
+
+// One rank of a running world moves to another engine over TCP, mid-run,
+// while the other three run on: the world's output (rank 0 prints, so when
+// it moves its output travels home too) is byte for byte that of a world
+// that never moved, and every rank exits 0.
+func TestMPIRankMovesWhileTheOthersRun(t *testing.T) {
+	progs := map[cell.EngineChoice]*cell.Program{}
+	for _, e := range engines {
+		progs[e] = load(t, "mpimove-m", e)
+	}
+	var want bytes.Buffer
+	if _, res, err := progs[cell.Wazero].RunMPIStoppable(context.Background(), 4, worldSpec(&want, "6", "20"), nil, cell.WorldStop{}); err != nil || res[0].ExitCode != 0 {
+		t.Fatalf("world that does not move: %v %+v", err, res)
+	}
+	for _, tc := range []struct {
+		rank     int
+		from, to cell.EngineChoice
+	}{{0, cell.Wazero, cell.Wasmtime}, {3, cell.Wasmtime, cell.Wazero}} {
+		t.Run(string(tc.from)+" to "+string(tc.to), func(t *testing.T) {
+			var moverRes cell.Result
+			var moverErr error
+			run := runMoving(t, progs[tc.from], tc.rank, 50*time.Millisecond, 10*time.Second, func(addr string, o cell.RankOffer) {
+				conn, err := net.Dial("tcp", addr)
+				if err != nil {
+					moverErr = err
+					return
+				}
+				moverRes, moverErr = progs[tc.to].RunMovedRank(context.Background(), cell.Spec{Name: "mpimove"}, conn, o.Rank, o.Token)
+			})
+			if run.err != nil || moverErr != nil {
+				t.Fatalf("world: %v; mover: %v", run.err, moverErr)
+			}
+			if !run.moved.Attached || run.moved.Downtime <= 0 || run.offer.Bytes == 0 {
+				t.Fatalf("move %+v, offer %+v", run.moved, run.offer)
+			}
+			for i, r := range run.results {
+				if r.ExitCode != 0 {
+					t.Fatalf("rank %d exit %d", i, r.ExitCode)
+				}
+			}
+			if moverRes.ExitCode != 0 {
+				t.Fatalf("moved rank exit %d", moverRes.ExitCode)
+			}
+			if run.out.String() != want.String() {
+				t.Fatalf("with rank %d moved:\n%s\nwant:\n%s", tc.rank, run.out.String(), want.String())
+			}
+			t.Logf("rank %d moved at host call %d: %d bytes, downtime %s", tc.rank, run.offer.HostCall, run.offer.Bytes, run.moved.Downtime)
+		})
+	}
+}
+
+// A move no mover takes in time is abandoned: the rank goes on where it
+// was and the world's output is unchanged. A mover that cannot restore
+// the cell (another module) refuses it and leaves it to the home.
+func TestMPIRankMoveNobodyTakes(t *testing.T) {
+	p := load(t, "mpimove-m", cell.Wazero)
+	other := load(t, "ring-m", cell.Wazero)
+	var want bytes.Buffer
+	if _, _, err := p.RunMPIStoppable(context.Background(), 4, worldSpec(&want, "6", "20"), nil, cell.WorldStop{}); err != nil {
+		t.Fatal(err)
+	}
+	var refusal error
+	run := runMoving(t, p, 2, 30*time.Millisecond, 300*time.Millisecond, func(addr string, o cell.RankOffer) {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			refusal = err
+			return
+		}
+		_, refusal = other.RunMovedRank(context.Background(), cell.Spec{}, conn, o.Rank, o.Token)
+	})
+	if run.err != nil {
+		t.Fatal(run.err)
+	}
+	if refusal == nil || !strings.Contains(refusal.Error(), "module") {
+		t.Fatalf("a mover of another module: %v", refusal)
+	}
+	if run.moved.Attached || run.moved.Err == nil {
+		t.Fatalf("move %+v: want it abandoned with a reason", run.moved)
+	}
+	if run.out.String() != want.String() {
+		t.Fatalf("after an abandoned move:\n%s\nwant:\n%s", run.out.String(), want.String())
+	}
+}
+
+// A mover killed after it attached loses the rank: the world fails with an
+// error that names it, rather than hanging or running the rank twice.
+func TestMPIRankMoverDies(t *testing.T) {
+	p := load(t, "mpimove-m", cell.Wazero)
+	run := runMoving(t, p, 1, 30*time.Millisecond, 10*time.Second, func(addr string, o cell.RankOffer) {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			return
+		}
+		ctx, kill := context.WithCancel(context.Background())
+		time.AfterFunc(60*time.Millisecond, kill)
+		p.RunMovedRank(ctx, cell.Spec{Name: "mpimove"}, conn, o.Rank, o.Token)
+	})
+	if !run.moved.Attached {
+		t.Fatalf("move %+v: want attached", run.moved)
+	}
+	if run.err == nil || !strings.Contains(run.err.Error(), "rank 1") {
+		t.Fatalf("world with its moved rank killed: %v", run.err)
+	}
+}
