@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 
 	"github.com/cloudskin/cloudskin/api/v1alpha1"
 	"github.com/cloudskin/cloudskin/cell"
+	"github.com/cloudskin/cloudskin/cell/mpi"
 	"github.com/cloudskin/cloudskin/client"
 	"github.com/cloudskin/cloudskin/internal/component"
 	"github.com/cloudskin/cloudskin/internal/version"
@@ -44,6 +46,14 @@ type Agent struct {
 	usage      *cellUsage           // each running cell's CPU and memory
 	streams    cell.Streams         // the stream store cells read and append to
 	info       v1alpha1.AgentInfo
+
+	// Moving single ranks of MPI worlds (ranks.go): the listener where
+	// other sites' agents fetch ranks moving there, the home that serves
+	// them, and each running run's moves.
+	rankListen string
+	rankLn     net.Listener
+	home       *mpi.Home
+	ranks      rankBooks
 }
 
 var _ component.Component = (*Agent)(nil)
@@ -125,6 +135,9 @@ func (a *Agent) Setup(h *component.Host) error {
 		return fmt.Errorf("%s: %w", a.Name(), err)
 	}
 	a.streams = cell.StreamsFromAPI(sc)
+	if err := a.listenRanks(); err != nil {
+		return err
+	}
 	h.Announce(a.Name(), string(a.site.Spec.Type)+" site", server+"/api/v1/sites/"+a.site.Metadata.Name)
 	return nil
 }

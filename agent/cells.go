@@ -64,6 +64,8 @@ func (a *Agent) runCells(ctx context.Context) {
 	defer rt.Close(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	wg.Go(func() { a.serveRanks(ctx) })
+	taken := map[string]bool{} // offered ranks this agent took, by token
 	cs := &cells{running: map[string]chan struct{}{}, kill: map[string]context.CancelFunc{}, unconfirmed: map[string]claimed{}}
 	site := a.site.Metadata.Name
 	version := ""
@@ -95,6 +97,10 @@ func (a *Agent) runCells(ctx context.Context) {
 			if c, ok := cs.confirmed(run); ok {
 				a.start(ctx, rt, cs, &wg, c)
 			}
+			if run.Status.Phase == v1alpha1.CellRunning && run.Status.Site == site {
+				a.askMoves(ctx, run)
+			}
+			a.takeRanks(ctx, rt, taken, &wg, run)
 		}
 	}
 }
@@ -223,12 +229,14 @@ func (a *Agent) start(ctx context.Context, rt *cell.Runtime, cs *cells, wg *sync
 	cs.running[run.Metadata.Name] = stop
 	cs.kill[run.Metadata.Name] = kill
 	cs.mu.Unlock()
+	book := a.ranks.open(run.Metadata.Name)
 	wg.Add(1)
 	a.running.Inc()
 	go func() {
 		defer wg.Done()
 		defer a.running.Dec()
 		defer kill()
+		defer a.ranks.close(run.Metadata.Name)
 		renew := func() <-chan struct{} {
 			next := make(chan struct{})
 			cs.mu.Lock()
@@ -236,7 +244,7 @@ func (a *Agent) start(ctx context.Context, rt *cell.Runtime, cs *cells, wg *sync
 			cs.mu.Unlock()
 			return next
 		}
-		final, outcome := a.runCell(cellCtx, rt, run, st, snaps, stop, renew)
+		final, outcome := a.runCell(cellCtx, rt, run, st, snaps, stop, renew, book.moves)
 		cs.mu.Lock()
 		delete(cs.running, run.Metadata.Name)
 		delete(cs.kill, run.Metadata.Name)
@@ -266,7 +274,9 @@ func (a *Agent) start(ctx context.Context, rt *cell.Runtime, cs *cells, wg *sync
 //
 // renew registers and returns a new stop channel, for a cell that goes on
 // here after a failed move.
-func (a *Agent) runCell(ctx context.Context, rt *cell.Runtime, run v1alpha1.CellRun, st v1alpha1.CellRunStatus, from []*snapshot.Snapshot, stop <-chan struct{}, renew func() <-chan struct{}) (v1alpha1.CellRunStatus, outcome) {
+//
+// moves delivers requests to move single ranks of the run's MPI world.
+func (a *Agent) runCell(ctx context.Context, rt *cell.Runtime, run v1alpha1.CellRun, st v1alpha1.CellRunStatus, from []*snapshot.Snapshot, stop <-chan struct{}, renew func() <-chan struct{}, moves <-chan cell.RankMove) (v1alpha1.CellRunStatus, outcome) {
 	fail := func(err error) (v1alpha1.CellRunStatus, outcome) {
 		now := time.Now().UTC()
 		st.Phase, st.ExitCode, st.Message, st.FinishTime = v1alpha1.CellFailed, -1, err.Error(), &now
@@ -304,7 +314,7 @@ func (a *Agent) runCell(ctx context.Context, rt *cell.Runtime, run v1alpha1.Cell
 		seg := newSegment(stop, run.Spec.CheckpointInterval.Duration)
 		var snaps []*snapshot.Snapshot
 		endLogs := a.reportOutput(ctx, run.Metadata.Name, st, earlier, out)
-		snaps, res, err = runStoppable(ctx, prog, run.Spec.Ranks, spec, from, seg.stop)
+		snaps, res, err = runStoppable(ctx, prog, run.Spec.Ranks, spec, from, seg.stop, moves)
 		endLogs()
 		seg.end()
 		if err != nil || snaps == nil {
@@ -467,7 +477,7 @@ func (a *Agent) checkpoint(ctx context.Context, name string, snaps []*snapshot.S
 		ID: id, Time: time.Now().UTC(), Site: a.site.Metadata.Name,
 		HostCall: snaps[0].HostCalls, Bytes: int64(buf.Len()),
 	}
-	if _, err := a.client.SetCellRunStatus(ctx, name, st); err != nil {
+	if _, err := a.client.SetCellRunStatus(ctx, name, a.ranks.merge(name, st)); err != nil {
 		return st, err
 	}
 	return st, nil
@@ -501,7 +511,8 @@ func runToEnd(ctx context.Context, prog *cell.Program, ranks int, spec cell.Spec
 
 // runStoppable runs a migratable program from its start or from snapshots
 // until it ends or stop is closed; a stopped one returns its snapshots.
-func runStoppable(ctx context.Context, prog *cell.Program, ranks int, spec cell.Spec, from []*snapshot.Snapshot, stop <-chan struct{}) ([]*snapshot.Snapshot, cell.Result, error) {
+// moves asks an MPI world to move single ranks elsewhere.
+func runStoppable(ctx context.Context, prog *cell.Program, ranks int, spec cell.Spec, from []*snapshot.Snapshot, stop <-chan struct{}, moves <-chan cell.RankMove) ([]*snapshot.Snapshot, cell.Result, error) {
 	if !prog.UsesMPI {
 		var start *snapshot.Snapshot
 		if len(from) > 0 {
@@ -513,7 +524,7 @@ func runStoppable(ctx context.Context, prog *cell.Program, ranks int, spec cell.
 		}
 		return []*snapshot.Snapshot{snap}, res, err
 	}
-	snaps, results, err := prog.RunMPIStoppable(ctx, max(ranks, 1), func(int) cell.Spec { return spec }, from, cell.WorldStop{Request: stop})
+	snaps, results, err := prog.RunMPIStoppable(ctx, max(ranks, 1), func(int) cell.Spec { return spec }, from, cell.WorldStop{Request: stop, Move: moves})
 	return snaps, worldResult(results), err
 }
 
@@ -569,6 +580,7 @@ const (
 // setStatus sends a status, retrying while the control plane cannot be
 // reached or fails (see retry).
 func (a *Agent) setStatus(ctx context.Context, name string, st v1alpha1.CellRunStatus, tries int) error {
+	st = a.ranks.merge(name, st)
 	return retry(ctx, tries, func(ctx context.Context) error {
 		_, err := a.client.SetCellRunStatus(ctx, name, st)
 		return err

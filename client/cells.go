@@ -94,6 +94,14 @@ func (c *Client) MigrateCellRun(ctx context.Context, name, site string) (v1alpha
 	return out, err
 }
 
+// MigrateCellRank asks one rank of a running MPI world to move to site
+// while the others run on.
+func (c *Client) MigrateCellRank(ctx context.Context, name string, rank int, site string) (v1alpha1.CellRun, error) {
+	var out v1alpha1.CellRun
+	err := c.do(ctx, http.MethodPost, "/api/v1/cells/"+url.PathEscape(name)+"/migrate", v1alpha1.CellMigrationRequest{To: site, Rank: &rank}, &out)
+	return out, err
+}
+
 // PutSnapshot hands a migrating cell's snapshot to the control plane;
 // claim is the agent's claim on the run (status.claim). A non-empty
 // checkpoint also keeps it as a checkpoint upload of that id, which the

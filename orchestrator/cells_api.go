@@ -54,6 +54,14 @@ func (cp *ControlPlane) migrateCell(w http.ResponseWriter, r *http.Request) (int
 	if _, err := cp.sites.Get(r.Context(), req.To); err != nil {
 		return 0, nil, httpapi.BadRequest(fmt.Errorf("to: %w", err))
 	}
+	if req.Rank != nil {
+		c, err := cp.cells.MigrateRank(r.Context(), r.PathValue("name"), *req.Rank, req.To)
+		if err != nil {
+			return 0, nil, cellError(err)
+		}
+		cp.log.Info("rank migration requested", "cell", c.Metadata.Name, "rank", *req.Rank, "from", c.Status.Site, "to", req.To)
+		return http.StatusAccepted, c, nil
+	}
 	c, err := cp.cells.Migrate(r.Context(), r.PathValue("name"), req.To)
 	if err != nil {
 		return 0, nil, cellError(err)

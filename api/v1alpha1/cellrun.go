@@ -49,6 +49,45 @@ type CellRunSpec struct {
 	// the control plane resumes the cell at another site from its last
 	// checkpoint.
 	CheckpointInterval Duration `json:"checkpointInterval,omitzero" yaml:"checkpointInterval,omitempty"`
+	// RankSites moves single ranks of an MPI world away from spec.site,
+	// the others staying: set by asking to migrate one rank.
+	RankSites []CellRankSite `json:"rankSites,omitempty" yaml:"rankSites,omitempty"`
+}
+
+// CellRankSite says where one rank of an MPI world should run.
+type CellRankSite struct {
+	Rank int    `json:"rank" yaml:"rank"`
+	Site string `json:"site" yaml:"site"`
+}
+
+// CellRankPhase is where the move of one rank is.
+type CellRankPhase string
+
+// The phases of a rank's move.
+const (
+	// RankOffered: the rank's cell stopped at its world's agent (the
+	// home) and waits for the new site's agent to take it.
+	RankOffered CellRankPhase = "Offered"
+	// RankMoved: the rank runs at the new site; its MPI calls go to the
+	// home.
+	RankMoved CellRankPhase = "Moved"
+	// RankStayed: the move did not happen (message says why); the rank
+	// goes on at the home.
+	RankStayed CellRankPhase = "Stayed"
+)
+
+// CellRankStatus is, for one rank moved (or asked to move) away from the
+// run's site, where its move is. Written by the home agent.
+type CellRankStatus struct {
+	Rank  int           `json:"rank" yaml:"rank"`
+	Site  string        `json:"site" yaml:"site"`
+	Phase CellRankPhase `json:"phase" yaml:"phase"`
+	// Home and Token, while Offered, are where the new site's agent
+	// fetches the rank (host:port of the home agent's rank listener) and
+	// what it presents there.
+	Home    string `json:"home,omitempty" yaml:"home,omitempty"`
+	Token   string `json:"token,omitempty" yaml:"token,omitempty"`
+	Message string `json:"message,omitempty" yaml:"message,omitempty"`
 }
 
 // MaxRanks bounds spec.ranks.
@@ -100,6 +139,28 @@ type CellRunStatus struct {
 	// RecoveredFrom names the lost site a recovering run is resuming
 	// from; the agent that resumes it records the move and clears it.
 	RecoveredFrom string `json:"recoveredFrom,omitempty" yaml:"recoveredFrom,omitempty"`
+	// Ranks are the moves of single ranks of an MPI world (spec.rankSites).
+	Ranks []CellRankStatus `json:"ranks,omitempty" yaml:"ranks,omitempty"`
+}
+
+// RankStatus returns the status of rank's move, if there is one.
+func (s CellRunStatus) RankStatus(rank int) (CellRankStatus, bool) {
+	for _, r := range s.Ranks {
+		if r.Rank == rank {
+			return r, true
+		}
+	}
+	return CellRankStatus{}, false
+}
+
+// RankSite returns the site spec.rankSites gives rank, if any.
+func (s CellRunSpec) RankSite(rank int) (string, bool) {
+	for _, r := range s.RankSites {
+		if r.Rank == rank {
+			return r.Site, true
+		}
+	}
+	return "", false
 }
 
 // CellCheckpoint describes a checkpoint of a running cell.
@@ -119,6 +180,8 @@ type CellMigration struct {
 	To       string   `json:"to" yaml:"to"`
 	HostCall uint64   `json:"hostCall" yaml:"hostCall"` // rank 0's, for an MPI world
 	Ranks    int      `json:"ranks,omitempty" yaml:"ranks,omitempty"`
+	// Rank, for the move of one rank of an MPI world, names it.
+	Rank *int `json:"rank,omitempty" yaml:"rank,omitempty"`
 	Bytes    int64    `json:"bytes" yaml:"bytes"`
 	Downtime Duration `json:"downtime" yaml:"downtime"`
 	// Recovered says the cell did not move on request: its site was lost
@@ -127,9 +190,11 @@ type CellMigration struct {
 	Recovered bool `json:"recovered,omitempty" yaml:"recovered,omitempty"`
 }
 
-// CellMigrationRequest asks for a running cell to move.
+// CellMigrationRequest asks for a running cell to move: the whole run,
+// or with Rank one rank of its MPI world while the others run on.
 type CellMigrationRequest struct {
-	To string `json:"to" yaml:"to"`
+	To   string `json:"to" yaml:"to"`
+	Rank *int   `json:"rank,omitempty" yaml:"rank,omitempty"`
 }
 
 var digestPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -180,6 +245,23 @@ func (c *CellRun) Validate() error {
 	for i, d := range c.Spec.Dirs {
 		if d == "" || strings.ContainsRune(d, 0) {
 			return fmt.Errorf("spec.dirs[%d] %q: want HOST[:GUEST][:ro]", i, d)
+		}
+	}
+	return c.Spec.validateRankSites()
+}
+
+func (s CellRunSpec) validateRankSites() error {
+	seen := make(map[int]bool, len(s.RankSites))
+	for i, rs := range s.RankSites {
+		if rs.Rank < 0 || rs.Rank >= max(s.Ranks, 1) {
+			return fmt.Errorf("spec.rankSites[%d]: rank %d of a world of %d", i, rs.Rank, max(s.Ranks, 1))
+		}
+		if seen[rs.Rank] {
+			return fmt.Errorf("spec.rankSites[%d]: rank %d is listed twice", i, rs.Rank)
+		}
+		seen[rs.Rank] = true
+		if err := ValidateName(rs.Site); err != nil {
+			return fmt.Errorf("spec.rankSites[%d].site: %w", i, err)
 		}
 	}
 	return nil

@@ -15,11 +15,11 @@ import (
 
 func newAgentCommand(g *globals) *cobra.Command {
 	var (
-		file, name, siteType, memory, disk, listen string
-		cores                                      int
-		labels                                     map[string]string
-		interval                                   time.Duration
-		allowProcesses                             bool
+		file, name, siteType, memory, disk, listen, rankListen string
+		cores                                                  int
+		labels                                                 map[string]string
+		interval                                               time.Duration
+		allowProcesses                                         bool
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -47,6 +47,7 @@ The agent serves its own /metrics, /healthz and /readyz on --listen.`,
 			}
 			a.SetToken(c.Token())
 			a.AllowProcesses(allowProcesses)
+			a.SetRankListen(rankListen)
 			log, err := g.logger()
 			if err != nil {
 				return err
@@ -70,6 +71,7 @@ The agent serves its own /metrics, /healthz and /readyz on --listen.`,
 	f.StringToStringVar(&labels, "label", nil, "site labels, e.g. --label gpu=true,region=eu")
 	f.DurationVar(&interval, "interval", 2*time.Second, "heartbeat interval")
 	f.StringVar(&listen, "listen", "127.0.0.1:7072", "address for the agent's metrics and health endpoints")
+	f.StringVar(&rankListen, "rank-listen", "127.0.0.1:0", "address where other sites' agents fetch single MPI ranks moving there from this one (cell migrate --rank); give one they can reach")
 	f.BoolVar(&allowProcesses, "allow-processes", false, "also run blocks of type process: native programs with this agent's rights, no sandbox")
 	return cmd
 }

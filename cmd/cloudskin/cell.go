@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"github.com/cloudskin/cloudskin/cell/snapshot"
 	"github.com/cloudskin/cloudskin/cell/toolchain"
 	"github.com/cloudskin/cloudskin/cell/wasi"
+	"github.com/cloudskin/cloudskin/client"
 )
 
 // cellExit turns how a cell ended into the command's result: its error, or
@@ -536,15 +538,24 @@ func exitWhenInterrupted(*cobra.Command) {
 
 func newCellMigrateCommand(g *globals) *cobra.Command {
 	var to string
+	rank := -1
 	cmd := &cobra.Command{
-		Use:   "migrate CELLRUN --to SITE",
-		Short: "Move a running cell to another site while it runs",
+		Use:   "migrate CELLRUN --to SITE [--rank N]",
+		Short: "Move a running cell, or one rank of its MPI world, to another site while it runs",
 		Long: `Move a running cell (started with cell run --site, from a module built with
 cell cc --migratable) to another site: its agent stops it at its next call into
 the host, hands its snapshot over, and the new site's agent continues it. Prints
-the downtime and the bytes moved.`,
-		Example: "  cloudskin cell migrate cell-ab12cd34ef --to cloud",
-		Args:    cobra.ExactArgs(1),
+the downtime and the bytes moved.
+
+With --rank, only that rank of an MPI world (cell mpirun --site) moves: it
+stops alone at its next host call, the new site's agent fetches it straight
+from the world's agent over TCP, and the other ranks run on where they are. The
+moved rank's MPI calls and output go to the world's agent, so the job's output
+stays whole. A world with a moved rank no longer moves or checkpoints as a
+whole.`,
+		Example: `  cloudskin cell migrate cell-ab12cd34ef --to cloud
+  cloudskin cell migrate cell-ab12cd34ef --rank 3 --to cloud`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if to == "" {
 				return errors.New("--to SITE is required")
@@ -552,6 +563,9 @@ the downtime and the bytes moved.`,
 			c, err := g.client()
 			if err != nil {
 				return err
+			}
+			if cmd.Flags().Changed("rank") {
+				return migrateRank(cmd, c, args[0], rank, to)
 			}
 			ctx := cmd.Context()
 			run, err := c.MigrateCellRun(ctx, args[0], to)
@@ -564,12 +578,7 @@ the downtime and the bytes moved.`,
 			fmt.Fprintf(progress, "cell: %s: stopping at its next migration point (a host call; for an MPI world, its next collective)\n", from)
 			phase := run.Status.Phase
 			for len(run.Status.Migrations) == moves && !run.Status.Phase.Done() {
-				select {
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-time.After(50 * time.Millisecond):
-				}
-				if run, err = c.GetCellRun(ctx, run.Metadata.Name); err != nil {
+				if run, err = pollCellRun(ctx, c, run.Metadata.Name); err != nil {
 					return err
 				}
 				if run.Status.Phase != phase && run.Status.Phase == v1alpha1.CellMigrating {
@@ -591,5 +600,55 @@ the downtime and the bytes moved.`,
 		},
 	}
 	cmd.Flags().StringVar(&to, "to", "", "site to move the cell to")
+	cmd.Flags().IntVar(&rank, "rank", -1, "move only this rank of the cell's MPI world; the others stay")
 	return cmd
+}
+
+// pollCellRun waits a moment and reads the run again.
+func pollCellRun(ctx context.Context, c *client.Client, name string) (v1alpha1.CellRun, error) {
+	select {
+	case <-ctx.Done():
+		return v1alpha1.CellRun{}, ctx.Err()
+	case <-time.After(50 * time.Millisecond):
+	}
+	return c.GetCellRun(ctx, name)
+}
+
+// migrateRank moves one rank of a run's MPI world and follows its move in
+// status.ranks until it is decided.
+func migrateRank(cmd *cobra.Command, c *client.Client, name string, rank int, to string) error {
+	ctx := cmd.Context()
+	run, err := c.MigrateCellRank(ctx, name, rank, to)
+	if err != nil {
+		return err
+	}
+	progress := cmd.ErrOrStderr()
+	from := run.Status.Site
+	fmt.Fprintf(progress, "cell: moving rank %d of %s from %s to %s; the other ranks run on\n", rank, name, from, to)
+	fmt.Fprintf(progress, "cell: %s: stopping rank %d at its next host call\n", from, rank)
+	var phase v1alpha1.CellRankPhase
+	for {
+		if run, err = pollCellRun(ctx, c, name); err != nil {
+			return err
+		}
+		st, _ := run.Status.RankStatus(rank)
+		if st.Phase != phase && st.Phase == v1alpha1.RankOffered {
+			fmt.Fprintf(progress, "cell: %s: rank %d stopped and offered at %s; waiting for %s to take it\n", from, rank, st.Home, to)
+		}
+		phase = st.Phase
+		switch {
+		case st.Phase == v1alpha1.RankStayed:
+			return fmt.Errorf("rank %d of %s did not move and goes on at %s: %s", rank, name, from, st.Message)
+		case st.Phase == v1alpha1.RankMoved:
+			for _, m := range run.Status.Migrations {
+				if m.Rank != nil && *m.Rank == rank {
+					fmt.Fprintf(cmd.OutOrStdout(), "migrated rank %d of %s from %s to %s at host call %d: downtime %s, %d bytes moved\n",
+						rank, name, m.From, m.To, m.HostCall, m.Downtime.Round(time.Microsecond), m.Bytes)
+					return nil
+				}
+			}
+		case run.Status.Phase.Done():
+			return fmt.Errorf("%s ended (%s) before rank %d moved", name, run.Status.Phase, rank)
+		}
+	}
 }

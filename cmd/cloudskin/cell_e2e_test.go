@@ -269,6 +269,35 @@ func TestMPIWorldMigratesBetweenSitesWhileItRuns(t *testing.T) {
 	t.Logf("world moved: downtime %s, %d bytes", after.Status.Migrations[0].Downtime, after.Status.Migrations[0].Bytes)
 }
 
+// TestMPIRankMigratesWhileTheOthersRun moves one rank of a running MPI
+// world of three from edge to cloud: cloud's agent fetches it from edge's
+// over TCP, the two other ranks never stop, and the world's output (rank 0,
+// the one that prints, moves) equals a world that never moved.
+func TestMPIRankMigratesWhileTheOthersRun(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	_, base := start(t, "up", "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"))
+	m := startMovingCell(t, dir, base, "../../cell/testdata/mpimove.c", 3, "30", "30")
+	time.Sleep(300 * time.Millisecond)
+	out, err := run(t, nil, "cell", "migrate", "--server", base, m.name, "--rank", "0", "--to", "cloud")
+	if err != nil || !strings.Contains(out, "migrated rank 0 of "+m.name+" from edge to cloud at host call") {
+		t.Fatalf("cell migrate --rank: %v\n%s", err, out)
+	}
+	after := m.wait(t)
+	rs, ok := after.Status.RankStatus(0)
+	if after.Status.Site != "edge" || !ok || rs.Phase != v1alpha1.RankMoved || rs.Site != "cloud" || rs.Token != "" {
+		t.Fatalf("status after the rank moved: %+v", after.Status)
+	}
+	if len(after.Status.Migrations) != 1 || after.Status.Migrations[0].Rank == nil || *after.Status.Migrations[0].Rank != 0 || after.Status.Migrations[0].Bytes == 0 {
+		t.Fatalf("migrations: %+v", after.Status.Migrations)
+	}
+	t.Logf("rank moved: downtime %s, %d bytes", after.Status.Migrations[0].Downtime, after.Status.Migrations[0].Bytes)
+	// A rank moves once, and a world with a moved rank does not move whole.
+	if out, err := run(t, nil, "cell", "migrate", "--server", base, m.name, "--to", "cloud"); err == nil {
+		t.Fatalf("a finished world moved: %s", out)
+	}
+}
+
 func TestGrannySimulateAndTrace(t *testing.T) {
 	t.Parallel()
 	out, err := run(t, nil, "granny", "simulate", "--hosts", "20", "--jobs", "200")

@@ -157,8 +157,9 @@ type Filter struct {
 	Site  string             // spec.site: where the run should be
 	At    string             // status.site: where it runs now
 	Phase v1alpha1.CellPhase // status.phase
-	// Involves matches runs whose spec.site or status.site is this site:
-	// all that site's agent has to act on.
+	// Involves matches runs whose spec.site or status.site is this site,
+	// or that move one of their ranks there: all that site's agent has to
+	// act on.
 	Involves string
 }
 
@@ -166,7 +167,28 @@ func (f Filter) match(c v1alpha1.CellRun) bool {
 	return (f.Site == "" || c.Spec.Site == f.Site) &&
 		(f.At == "" || c.Status.Site == f.At) &&
 		(f.Phase == "" || c.Status.Phase == f.Phase) &&
-		(f.Involves == "" || c.Spec.Site == f.Involves || c.Status.Site == f.Involves)
+		(f.Involves == "" || c.Spec.Site == f.Involves || c.Status.Site == f.Involves || movesRankTo(c, f.Involves))
+}
+
+// movingRanks reports whether a rank of c has moved, or is asked to,
+// away from the run's site.
+func movingRanks(c v1alpha1.CellRun) bool {
+	for _, rs := range c.Spec.RankSites {
+		if st, ok := c.Status.RankStatus(rs.Rank); !ok || st.Phase != v1alpha1.RankStayed {
+			return true
+		}
+	}
+	return false
+}
+
+// movesRankTo reports whether a rank of c is offered to, or runs at, site.
+func movesRankTo(c v1alpha1.CellRun, site string) bool {
+	for _, r := range c.Status.Ranks {
+		if r.Site == site && r.Phase != v1alpha1.RankStayed {
+			return true
+		}
+	}
+	return false
 }
 
 // Changes returns the registry's version and a channel closed at the next
@@ -294,8 +316,47 @@ func (r *Registry) Migrate(ctx context.Context, name, site string) (v1alpha1.Cel
 		return c, fmt.Errorf("%w: cell run %q is moving to %s already", ErrInvalid, name, c.Spec.Site)
 	case site == c.Status.Site:
 		return c, fmt.Errorf("%w: cell run %q runs at %s already", ErrInvalid, name, site)
+	case movingRanks(c):
+		return c, fmt.Errorf("%w: a rank of cell run %q has moved or is moving on its own: its world can no longer stop as a whole", ErrInvalid, name)
 	}
 	c.Spec.Site = site
+	return c, r.put(ctx, c)
+}
+
+// MigrateRank asks one rank of a running MPI world to move to site while
+// the others run on: the run's agent stops it at its next host call and
+// offers it, and site's agent takes it (spec.rankSites, status.ranks).
+func (r *Registry) MigrateRank(ctx context.Context, name string, rank int, site string) (v1alpha1.CellRun, error) {
+	if err := v1alpha1.ValidateName(site); err != nil {
+		return v1alpha1.CellRun{}, fmt.Errorf("%w: to: %v", ErrInvalid, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, err := r.Get(ctx, name)
+	if err != nil {
+		return c, err
+	}
+	st, asked := c.Status.RankStatus(rank)
+	_, inSpec := c.Spec.RankSite(rank)
+	switch {
+	case c.Spec.Process != nil || c.Spec.Ranks < 2:
+		return c, fmt.Errorf("%w: cell run %q is not an MPI world of several ranks", ErrInvalid, name)
+	case rank < 0 || rank >= c.Spec.Ranks:
+		return c, fmt.Errorf("%w: rank %d of a world of %d", ErrInvalid, rank, c.Spec.Ranks)
+	case c.Status.Phase != v1alpha1.CellRunning:
+		return c, fmt.Errorf("%w: cell run %q is %s, not Running", ErrInvalid, name, c.Status.Phase)
+	case c.Spec.Site != c.Status.Site:
+		return c, fmt.Errorf("%w: cell run %q is moving to %s already", ErrInvalid, name, c.Spec.Site)
+	case asked && st.Phase != v1alpha1.RankStayed, inSpec && !asked:
+		return c, fmt.Errorf("%w: rank %d of cell run %q has moved, or is moving, already: a rank moves once", ErrInvalid, rank, name)
+	case site == c.Status.Site:
+		return c, fmt.Errorf("%w: rank %d of cell run %q runs at %s already", ErrInvalid, rank, name, site)
+	}
+	c.Spec.RankSites = slices.DeleteFunc(c.Spec.RankSites, func(s v1alpha1.CellRankSite) bool { return s.Rank == rank })
+	c.Spec.RankSites = append(c.Spec.RankSites, v1alpha1.CellRankSite{Rank: rank, Site: site})
+	// A move that did not happen is forgotten, so its rank's agent tries
+	// this one.
+	c.Status.Ranks = slices.DeleteFunc(c.Status.Ranks, func(s v1alpha1.CellRankStatus) bool { return s.Rank == rank })
 	return c, r.put(ctx, c)
 }
 

@@ -100,6 +100,9 @@ func PlanRecovery(c v1alpha1.CellRun, lost func(site string) bool, ready []strin
 		c.Status.Attempt++
 		c.Status.Claim = "" // the lost site's agent no longer holds it
 		c.Status.RecoveredFrom = st.Site
+		// Every rank resumes at the new site: moves of single ranks made
+		// after the checkpoint are undone with the rest.
+		c.Spec.RankSites, c.Status.Ranks = nil, nil
 		stopped := st.Checkpoint.Time
 		c.Status.StoppedAt = &stopped
 		return c, Resume

@@ -1,0 +1,243 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/cloudskin/cloudskin/api/v1alpha1"
+	"github.com/cloudskin/cloudskin/cell"
+	"github.com/cloudskin/cloudskin/cell/mpi"
+)
+
+// Moving one rank of an MPI world (spec.rankSites) involves two agents.
+// The agent running the world is the rank's home: it stops the rank,
+// offers its cell on its rank listener and writes the move's progress in
+// status.ranks (Offered with its address and a token, then Moved or
+// Stayed). The agent of the rank's new site sees the offer in its watch
+// (the control plane lists it there), fetches the cell straight from the
+// home over TCP and runs it; its MPI calls and output go to the home. Only
+// the home writes the run's status, so the claim rule still holds: one
+// agent owns the run.
+
+// SetRankListen sets the address of the agent's rank listener, where the
+// agents of other sites fetch ranks moving there (default 127.0.0.1:0, an
+// ephemeral port on loopback; a multi-host agent sets an address the
+// other hosts reach).
+func (a *Agent) SetRankListen(addr string) { a.rankListen = addr }
+
+// listenRanks opens the rank listener.
+func (a *Agent) listenRanks() error {
+	addr := a.rankListen
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s: rank listener: %w", a.Name(), err)
+	}
+	a.rankLn, a.home = ln, mpi.NewHome()
+	return nil
+}
+
+// serveRanks accepts movers' connections until ctx ends.
+func (a *Agent) serveRanks(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	stop := context.AfterFunc(ctx, func() { a.rankLn.Close() })
+	defer stop()
+	for {
+		conn, err := a.rankLn.Accept()
+		if err != nil {
+			return
+		}
+		wg.Go(func() {
+			if err := a.home.Accept(ctx, conn); err != nil {
+				a.log.Warn("serving a moved rank", "from", conn.RemoteAddr().String(), "err", err)
+			}
+		})
+	}
+}
+
+// rankBook keeps, for a run this agent runs, its ranks' moves, so that
+// every status the agent sends for the run carries them (status.ranks and
+// their migrations), whichever goroutine sends it.
+type rankBook struct {
+	mu         sync.Mutex
+	latest     v1alpha1.CellRunStatus // the last status sent, before merging
+	ranks      []v1alpha1.CellRankStatus
+	migrations []v1alpha1.CellMigration
+	asked      map[int]bool
+	moves      chan cell.RankMove
+}
+
+// rankBooks are the books of the runs this agent runs, by name.
+type rankBooks struct {
+	mu    sync.Mutex
+	books map[string]*rankBook
+}
+
+func (b *rankBooks) open(name string) *rankBook {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.books == nil {
+		b.books = make(map[string]*rankBook)
+	}
+	book := &rankBook{asked: make(map[int]bool), moves: make(chan cell.RankMove, 8)}
+	b.books[name] = book
+	return book
+}
+
+func (b *rankBooks) get(name string) *rankBook {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.books[name]
+}
+
+func (b *rankBooks) close(name string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.books, name)
+}
+
+// merge records st as the run's latest status and returns it with the
+// run's rank moves in it. A run without a book is returned as is.
+func (b *rankBooks) merge(name string, st v1alpha1.CellRunStatus) v1alpha1.CellRunStatus {
+	book := b.get(name)
+	if book == nil {
+		return st
+	}
+	book.mu.Lock()
+	defer book.mu.Unlock()
+	book.latest = st
+	if len(book.ranks) == 0 {
+		return st
+	}
+	st.Ranks = slices.Clone(book.ranks)
+	st.Migrations = slices.DeleteFunc(slices.Clone(st.Migrations), func(m v1alpha1.CellMigration) bool { return m.Rank != nil })
+	st.Migrations = append(st.Migrations, book.migrations...)
+	return st
+}
+
+// set records rank's move status (and a migration, if it moved).
+func (book *rankBook) set(rs v1alpha1.CellRankStatus, moved *v1alpha1.CellMigration) v1alpha1.CellRunStatus {
+	book.mu.Lock()
+	defer book.mu.Unlock()
+	book.ranks = slices.DeleteFunc(book.ranks, func(r v1alpha1.CellRankStatus) bool { return r.Rank == rs.Rank })
+	book.ranks = append(book.ranks, rs)
+	if moved != nil {
+		book.migrations = append(book.migrations, *moved)
+	}
+	return book.latest
+}
+
+// askMoves asks the run's world to move the ranks spec.rankSites sends
+// away and that were not asked yet.
+func (a *Agent) askMoves(ctx context.Context, run v1alpha1.CellRun) {
+	book := a.ranks.get(run.Metadata.Name)
+	if book == nil {
+		return
+	}
+	for _, rs := range run.Spec.RankSites {
+		if _, done := run.Status.RankStatus(rs.Rank); done || rs.Site == a.site.Metadata.Name {
+			continue
+		}
+		book.mu.Lock()
+		asked := book.asked[rs.Rank]
+		book.asked[rs.Rank] = true
+		book.mu.Unlock()
+		if asked {
+			continue
+		}
+		a.log.Info("moving one rank of an MPI world", "cell", run.Metadata.Name, "rank", rs.Rank, "to", rs.Site)
+		select {
+		case book.moves <- a.rankMove(ctx, run.Metadata.Name, rs, book):
+		default:
+			a.log.Warn("too many rank moves at once; asked again later", "cell", run.Metadata.Name, "rank", rs.Rank)
+			book.mu.Lock()
+			book.asked[rs.Rank] = false
+			book.mu.Unlock()
+		}
+	}
+}
+
+// rankAttachWithin is how long a home waits for the new site's agent to
+// take an offered rank before the rank goes on at home.
+const rankAttachWithin = 30 * time.Second
+
+// rankMove is the request that moves rs.Rank, reporting its progress.
+func (a *Agent) rankMove(ctx context.Context, name string, rs v1alpha1.CellRankSite, book *rankBook) cell.RankMove {
+	var offer cell.RankOffer
+	push := func(st v1alpha1.CellRunStatus) {
+		if err := a.setStatus(ctx, name, st, 3); err != nil {
+			a.log.Warn("reporting a rank's move", "cell", name, "rank", rs.Rank, "err", err)
+		}
+	}
+	return cell.RankMove{
+		Rank: rs.Rank, Home: a.home, AttachWithin: rankAttachWithin,
+		Offered: func(o cell.RankOffer) {
+			offer = o
+			push(book.set(v1alpha1.CellRankStatus{Rank: rs.Rank, Site: rs.Site, Phase: v1alpha1.RankOffered,
+				Home: a.rankLn.Addr().String(), Token: o.Token}, nil))
+		},
+		Moved: func(r cell.RankMoveResult) {
+			if !r.Attached {
+				a.log.Warn("rank did not move; it goes on here", "cell", name, "rank", rs.Rank, "err", r.Err)
+				push(book.set(v1alpha1.CellRankStatus{Rank: rs.Rank, Site: rs.Site, Phase: v1alpha1.RankStayed, Message: fmt.Sprint(r.Err)}, nil))
+				return
+			}
+			rank := rs.Rank
+			m := &v1alpha1.CellMigration{From: a.site.Metadata.Name, To: rs.Site, HostCall: offer.HostCall, Ranks: 1, Rank: &rank,
+				Bytes: int64(offer.Bytes), Downtime: v1alpha1.Duration{Duration: r.Downtime}}
+			a.log.Info("rank moved", "cell", name, "rank", rank, "to", rs.Site, "bytes", offer.Bytes, "downtime", r.Downtime)
+			push(book.set(v1alpha1.CellRankStatus{Rank: rank, Site: rs.Site, Phase: v1alpha1.RankMoved}, m))
+		},
+	}
+}
+
+// takeRanks starts the ranks offered to this site that it has not taken
+// yet, each in its own goroutine.
+func (a *Agent) takeRanks(ctx context.Context, rt *cell.Runtime, taken map[string]bool, wg *sync.WaitGroup, run v1alpha1.CellRun) {
+	for _, rs := range run.Status.Ranks {
+		if rs.Site != a.site.Metadata.Name || rs.Phase != v1alpha1.RankOffered || taken[rs.Token] {
+			continue
+		}
+		taken[rs.Token] = true
+		wg.Go(func() { a.runMovedRank(ctx, rt, run, rs) })
+	}
+}
+
+// runMovedRank fetches an offered rank from its home and runs it here.
+func (a *Agent) runMovedRank(ctx context.Context, rt *cell.Runtime, run v1alpha1.CellRun, rs v1alpha1.CellRankStatus) {
+	log := a.log.With("cell", run.Metadata.Name, "rank", rs.Rank, "home", rs.Home)
+	prog, err := a.load(ctx, rt, run.Spec)
+	if err != nil {
+		log.Warn("taking a moved rank: loading its module", "err", err)
+		return
+	}
+	defer prog.Close(context.WithoutCancel(ctx))
+	spec, err := cellSpec(run, io.Discard) // its output goes to the home
+	if err != nil {
+		log.Warn("taking a moved rank", "err", err)
+		return
+	}
+	spec.Streams = a.streams
+	conn, err := (&net.Dialer{Timeout: 10 * time.Second}).DialContext(ctx, "tcp", rs.Home)
+	if err != nil {
+		log.Warn("taking a moved rank: reaching its home", "err", err)
+		return
+	}
+	a.running.Inc()
+	defer a.running.Dec()
+	log.Info("taking a moved rank")
+	res, err := prog.RunMovedRank(ctx, spec, conn, rs.Rank, rs.Token)
+	if err != nil {
+		log.Warn("moved rank ended with an error", "exit", res.ExitCode, "err", err)
+		return
+	}
+	log.Info("moved rank ended", "exit", res.ExitCode, "elapsed", res.Elapsed)
+}
