@@ -229,7 +229,7 @@ func (a *Agent) start(ctx context.Context, rt *cell.Runtime, cs *cells, wg *sync
 	cs.running[run.Metadata.Name] = stop
 	cs.kill[run.Metadata.Name] = kill
 	cs.mu.Unlock()
-	book := a.ranks.open(run.Metadata.Name)
+	book := a.ranks.open(run.Metadata.Name, st)
 	wg.Add(1)
 	a.running.Inc()
 	go func() {

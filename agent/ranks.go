@@ -81,13 +81,14 @@ type rankBooks struct {
 	books map[string]*rankBook
 }
 
-func (b *rankBooks) open(name string) *rankBook {
+// open starts the book of a run this agent claimed with status st.
+func (b *rankBooks) open(name string, st v1alpha1.CellRunStatus) *rankBook {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.books == nil {
 		b.books = make(map[string]*rankBook)
 	}
-	book := &rankBook{asked: make(map[int]bool), moves: make(chan cell.RankMove, 8)}
+	book := &rankBook{latest: st, asked: make(map[int]bool), moves: make(chan cell.RankMove, 8)}
 	b.books[name] = book
 	return book
 }
