@@ -586,6 +586,44 @@ func (s *scenario) cells(module string) {
 
 	s.Expect(204, "DELETE", "/api/v1/cells/job1", adminToken, "")
 	s.Expect(404, "DELETE", "/api/v1/cells/job1", adminToken, "")
+	s.rankMoves(module)
+}
+
+// rankMoves moves one rank of an MPI world: asked for, offered by the
+// world's agent, listed for the new site's agent, and refused where it
+// cannot be.
+func (s *scenario) rankMoves(module string) {
+	world := v1alpha1.CellRun{
+		TypeMeta: v1alpha1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.KindCellRun},
+		Metadata: v1alpha1.ObjectMeta{Name: "world1"},
+		Spec:     v1alpha1.CellRunSpec{Site: "edge", Module: module, Ranks: 3},
+	}
+	_, err := s.c.CreateCellRun(s.ctx, world)
+	s.Must(err, "CreateCellRun of a world")
+	_, err = s.c.MigrateCellRank(s.ctx, "world1", 1, "cloud")
+	s.Fails(err, 400, "MigrateCellRank of a run not Running")
+	_, err = s.c.SetCellRunStatus(s.ctx, "world1", v1alpha1.CellRunStatus{Phase: v1alpha1.CellRunning, Site: "edge", Claim: "w1"})
+	s.Must(err, "taking world1")
+	moving, err := s.c.MigrateCellRank(s.ctx, "world1", 1, "cloud")
+	if site, ok := moving.Spec.RankSite(1); err != nil || !ok || site != "cloud" || moving.Spec.Site != "edge" {
+		s.t.Errorf("MigrateCellRank = %+v, %v", moving.Spec, err)
+	}
+	_, err = s.c.MigrateCellRank(s.ctx, "world1", 1, "cloud")
+	s.Fails(err, 400, "MigrateCellRank of a rank moving already")
+	_, err = s.c.MigrateCellRank(s.ctx, "world1", 3, "cloud")
+	s.Fails(err, 400, "MigrateCellRank of a rank outside the world")
+	_, err = s.c.MigrateCellRun(s.ctx, "world1", "cloud")
+	s.Fails(err, 400, "MigrateCellRun of a world with a rank moving")
+	offered, err := s.c.SetCellRunStatus(s.ctx, "world1", v1alpha1.CellRunStatus{Phase: v1alpha1.CellRunning, Site: "edge", Claim: "w1",
+		Ranks: []v1alpha1.CellRankStatus{{Rank: 1, Site: "cloud", Phase: v1alpha1.RankOffered, Home: "127.0.0.1:7000", Token: "tok"}}})
+	if err != nil || len(offered.Status.Ranks) != 1 {
+		s.t.Errorf("report of an offered rank: %+v, %v", offered.Status, err)
+	}
+	list, err := s.c.WatchCellRuns(s.ctx, client.CellRunQuery{Involves: "cloud"}, "", 0)
+	if err != nil || !slices.ContainsFunc(list.Items, func(c v1alpha1.CellRun) bool { return c.Metadata.Name == "world1" }) {
+		s.t.Errorf("the runs involving cloud lack the world offering it a rank: %+v, %v", list.Items, err)
+	}
+	s.Expect(204, "DELETE", "/api/v1/cells/world1", adminToken, "")
 }
 
 func (s *scenario) migrations() {

@@ -50,6 +50,19 @@ func TestPlanRecovery(t *testing.T) {
 				t.Errorf("resumed run: spec %+v status %+v", c.Spec, c.Status)
 			}
 		}},
+		{"lost with a rank moved away", func() v1alpha1.CellRun {
+			c := running("spot", cp)
+			c.Spec.Ranks = 3
+			c.Spec.RankSites = []v1alpha1.CellRankSite{{Rank: 2, Site: "edge"}}
+			c.Status.Ranks = []v1alpha1.CellRankStatus{{Rank: 2, Site: "edge", Phase: v1alpha1.RankMoved}}
+			return c
+		}(), ready, cells.Resume, func(t *testing.T, c v1alpha1.CellRun) {
+			// The checkpoint is of the whole world: every rank resumes at
+			// the new site.
+			if c.Spec.RankSites != nil || c.Status.Ranks != nil {
+				t.Errorf("resumed world keeps its rank moves: %+v %+v", c.Spec.RankSites, c.Status.Ranks)
+			}
+		}},
 		{"lost, nowhere to go", running("spot", cp), []string{"spot"}, cells.Keep, nil},
 		{"lost without checkpoint", running("spot", nil), ready, cells.Fail, func(t *testing.T, c v1alpha1.CellRun) {
 			if c.Status.Phase != v1alpha1.CellFailed || c.Status.FinishTime == nil || c.Status.Message == "" {
