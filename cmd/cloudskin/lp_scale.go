@@ -39,9 +39,12 @@ type scaleFlags struct {
 	policies           string
 	resolution         time.Duration
 	historySeasons     int
+	minHistory         int
 	refitEvery         int
 	headroom, target   float64
 	predTarget         float64
+	burstTarget        float64
+	levelWindow        time.Duration
 	errorQuantile      float64
 	tolerance          float64
 	earlyScaleDown     bool
@@ -64,16 +67,22 @@ type scaleOutput struct {
 	Predictive      autoscalePredictive `json:"predictive"`
 }
 
+// autoscalePredictive is the predictive policies' configuration as they
+// ran it, every default filled in; the model is each policy's own.
 type autoscalePredictive struct {
-	ResolutionSeconds float64 `json:"resolutionSeconds"`
-	Season            int     `json:"season"`
-	History           int     `json:"history"`
-	RefitEvery        int     `json:"refitEvery"`
-	Headroom          float64 `json:"headroom"`
-	ErrorQuantile     float64 `json:"errorQuantile"`
-	TargetUtilization float64 `json:"targetUtilization"`
-	Tolerance         float64 `json:"tolerance"`
-	EarlyScaleDown    bool    `json:"earlyScaleDown"`
+	ResolutionSeconds         float64 `json:"resolutionSeconds"`
+	Season                    int     `json:"season"`
+	History                   int     `json:"history"`
+	MinHistory                int     `json:"minHistory"`
+	RefitEvery                int     `json:"refitEvery"`
+	Headroom                  float64 `json:"headroom"`
+	LevelWindowSeconds        float64 `json:"levelWindowSeconds"`
+	ErrorQuantile             float64 `json:"errorQuantile"`
+	TargetUtilization         float64 `json:"targetUtilization"`
+	ReactiveTargetUtilization float64 `json:"reactiveTargetUtilization"`
+	Tolerance                 float64 `json:"tolerance"`
+	ScaleDownAfterSeconds     float64 `json:"scaleDownAfterSeconds"`
+	EarlyScaleDown            bool    `json:"earlyScaleDown"`
 }
 
 type scaleResultJSON struct {
@@ -97,14 +106,35 @@ when at least --slo percent of the scored intervals are not violations.
 The first --warmup of the trace trains the policies and is not scored.
 
 Policies: hpa (the Kubernetes HPA rule with its defaults), keda (the same
-rule fed by a metric polled every 30 s), predictive[:MODEL] (sizes for the
-load a learning/forecast model predicts over the start-up delay; MODEL is
-holt-winters by default).
+rule fed by a metric polled every 30 s), and predictive[:MODEL], the
+Learning Plane's policy, with MODEL a learning/forecast kind; plain
+"predictive" is predictive:seasonal-naive, the default model.
+predictive:holt-winters is about eight times slower and is not in the
+default list.
+
+The predictive policy fits MODEL every --refit-every model steps of
+--resolution on the last --history-seasons seasons of load, smooths the
+model's path with a running median, and scales the path's shape by the
+level: the median ratio of the load to the path over the last
+--level-window. It scales up at once for the highest upper bound (that,
+times 1 plus the --error-quantile of the out-of-sample deviations
+measured at the fit) over the start-up delay plus one interval, at a
+utilisation of --predictive-target, never below the current load; while
+the load is above the bound and the ready capacity (a burst), it also
+keeps the count that serves it at --burst-target, and drops it when the
+load is back within the bound. A lower count waits --scale-down-after
+(or, with --early-scale-down, falls as far as the forecast allows) and is
+not taken while the bound is within --tolerance below the current
+count's target. Until --min-history model steps have been seen it
+follows the reactive rule. The flags' defaults are the library's
+(learning/autoscale.PredictiveConfig), the one configuration evaluated
+in docs/LEARNING.md.
 
 Instead of --input, --generate NAME[:DAYS] replays a generated minute-level
 trace: operating-room, road-camera or serverless-bursty (seeded by --seed).`,
 		Example: `  cloudskin lp scale simulate --generate operating-room:14 --capacity 10 --startup 2m --plot or.png
-  cloudskin lp scale simulate --input load.csv --column rps --step 1m --capacity 50 --policies hpa,predictive:seasonal-naive -o json`,
+  cloudskin lp scale simulate --input load.csv --column rps --step 1m --capacity 50 --policies hpa,predictive,predictive:holt-winters -o json
+  cloudskin lp scale simulate --generate serverless-bursty --capacity 10 --level-window 20m --error-quantile 0.995`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runScaleSimulate(cmd.OutOrStdout(), cmd.ErrOrStderr(), &f)
@@ -125,19 +155,22 @@ trace: operating-room, road-camera or serverless-bursty (seeded by --seed).`,
 	fl.IntVar(&f.minR, "min", 1, "minimum replicas")
 	fl.IntVar(&f.maxR, "max", 0, "maximum replicas (0: no bound)")
 	fl.IntVar(&f.initR, "initial", -1, "replicas ready at the start (default: enough for the first row)")
-	fl.DurationVar(&f.warmup, "warmup", -1, "leading part of the trace that trains the policies and is not scored (default: the history the predictive model needs, 2 seasons and a step)")
+	fl.DurationVar(&f.warmup, "warmup", -1, "leading part of the trace that trains the policies and is not scored (default: the history the predictive policy needs before its first fit, --min-history model steps)")
 	fl.Float64Var(&f.slo, "slo", 99.9, "SLO: percent of scored intervals whose demand the ready replicas must serve")
-	fl.StringVar(&f.policies, "policies", "hpa,keda,predictive:holt-winters,predictive:seasonal-naive", "comma-separated policies: hpa, keda, predictive[:MODEL]")
-	fl.DurationVar(&f.resolution, "resolution", 0, "predictive: step of the series the model is fitted on (default: whole rows, as few as keep a season ≤ 288 steps)")
-	fl.IntVar(&f.historySeasons, "history-seasons", 4, "predictive: seasons of recent history each fit uses")
-	fl.IntVar(&f.refitEvery, "refit-every", 1, "predictive: refit the model every this many model steps (--resolution)")
-	fl.Float64Var(&f.headroom, "headroom", 0, "predictive: extra capacity above the forecast, as a fraction (0.1 = 10 %)")
+	fl.StringVar(&f.policies, "policies", "hpa,keda,predictive:seasonal-naive", "comma-separated policies: hpa, keda, predictive[:MODEL] (MODEL default seasonal-naive)")
 	fl.Float64Var(&f.target, "target", autoscale.DefaultTargetUtilization, "hpa, keda: target utilisation of a replica's capacity")
-	fl.Float64Var(&f.predTarget, "predictive-target", 0, fmt.Sprintf("predictive: utilisation of a replica's capacity the upper prediction bound may use (0: the policy's default, %g)", autoscale.DefaultPredictiveTargetUtilization))
-	fl.Float64Var(&f.errorQuantile, "error-quantile", 0, fmt.Sprintf("predictive: size for the forecast plus this quantile of its in-sample errors (0: the policy's default, %g; negative: none)", autoscale.DefaultErrorQuantile))
-	fl.Float64Var(&f.tolerance, "tolerance", 0, fmt.Sprintf("predictive: keep the count while the load is within this fraction of its target (0: the policy's default, %g; negative: none)", autoscale.DefaultTolerance))
-	fl.BoolVar(&f.earlyScaleDown, "early-scale-down", false, "predictive: scale down as soon as the forecast over --startup plus --scale-down-after allows, instead of waiting --scale-down-after")
-	fl.DurationVar(&f.scaleDown, "scale-down-after", autoscale.DefaultDownscaleWindow, "scale-down window: the HPA's stabilisation window and the predictive hysteresis")
+	fl.DurationVar(&f.scaleDown, "scale-down-after", autoscale.DefaultDownscaleWindow, "scale-down window: the HPA's stabilisation window and the predictive policy's hysteresis")
+	fl.DurationVar(&f.resolution, "resolution", 0, "predictive: step of the series the model is fitted on, the load averaged over it (default: whole rows, as few as keep a season ≤ 288 steps)")
+	fl.IntVar(&f.historySeasons, "history-seasons", 4, "predictive: seasons of recent history each fit uses")
+	fl.IntVar(&f.minHistory, "min-history", 0, "predictive: model steps of history before the first fit; reactive until then (0: the least the model accepts, 2 seasons and a step)")
+	fl.IntVar(&f.refitEvery, "refit-every", 1, "predictive: refit the model every this many model steps (--resolution); between fits the last forecast is read further ahead")
+	fl.DurationVar(&f.levelWindow, "level-window", autoscale.DefaultLevelWindow, "predictive: recent load that sets the level, the median ratio of the load to the forecast, which scales the forecast's shape (the minutes the burst floor served are left out)")
+	fl.Float64Var(&f.errorQuantile, "error-quantile", autoscale.DefaultErrorQuantile, "predictive: size for the forecast times 1 plus this quantile of its out-of-sample relative deviations, a normal law fitted robustly (0 or negative: size for the forecast itself)")
+	fl.Float64Var(&f.predTarget, "predictive-target", autoscale.DefaultPredictiveTargetUtilization, "predictive: utilisation of a replica's capacity the upper prediction bound may use, in (0, 1]")
+	fl.Float64Var(&f.burstTarget, "burst-target", autoscale.DefaultTargetUtilization, "predictive: utilisation the burst floor serves the current load at, while the load is above the bound and the ready capacity, in (0, 1]")
+	fl.Float64Var(&f.headroom, "headroom", 0, "predictive: extra capacity above the bound, as a fraction (0.1 = 10 %)")
+	fl.Float64Var(&f.tolerance, "tolerance", autoscale.DefaultTolerance, "predictive: keep the count while the load sized for is within this fraction below its target (0 or negative: none)")
+	fl.BoolVar(&f.earlyScaleDown, "early-scale-down", false, "predictive: scale down at once as far as the bound over --startup plus --scale-down-after allows, instead of waiting --scale-down-after")
 	fl.StringVarP(&f.output, "output", "o", "table", "output: table or json")
 	fl.StringVar(&f.plotPath, "plot", "", "draw load, ready capacity and replicas of every policy to this .png or .svg file")
 	fl.DurationVar(&f.plotFrom, "plot-from", 0, "plot: start this far into the trace")
@@ -257,19 +290,23 @@ func (f *scaleFlags) setup(t scaleTrace) (scaleSetup, error) {
 	if resolution < f.interval || resolution%f.interval != 0 {
 		return s, fmt.Errorf("--resolution %s must be a positive whole number of --interval %s", resolution, f.interval)
 	}
+	if err := f.checkPredictive(); err != nil {
+		return s, err
+	}
 	modelSeason := max(int(time.Duration(t.season)*f.step/resolution), 1)
 	blockSteps := int(resolution / f.interval)
 	s.pred = autoscale.PredictiveConfig{
-		Resolution: resolution, Season: modelSeason, History: f.historySeasons * modelSeason,
-		RefitEvery: max(f.refitEvery, 1) * blockSteps, StartupDelay: f.startup, Headroom: f.headroom,
-		TargetUtilization: f.predTarget, ErrorQuantile: f.errorQuantile, Tolerance: f.tolerance,
+		Resolution: resolution, Season: modelSeason, History: f.historySeasons * modelSeason, MinHistory: f.minHistory,
+		RefitEvery: f.refitEvery * blockSteps, StartupDelay: f.startup, Headroom: f.headroom,
+		LevelWindow: f.levelWindow, ErrorQuantile: noneAtZero(f.errorQuantile),
+		TargetUtilization: f.predTarget, ReactiveTargetUtilization: f.burstTarget, Tolerance: noneAtZero(f.tolerance),
 		ScaleDownAfter: f.scaleDown, EarlyScaleDown: f.earlyScaleDown, MinReplicas: f.minR, MaxReplicas: f.maxR,
 	}
 	s.hpa = autoscale.HPAConfig{TargetUtilization: f.target, DownscaleWindow: f.scaleDown, MinReplicas: f.minR, MaxReplicas: f.maxR}
 
 	warmup := f.warmup
 	if warmup < 0 {
-		warmup = time.Duration(2*modelSeason+1) * resolution
+		warmup = time.Duration(s.pred.WithDefaults().MinHistory) * resolution
 	}
 	initial := f.initR
 	if initial < 0 && len(s.load) > 0 {
@@ -283,6 +320,38 @@ func (f *scaleFlags) setup(t scaleTrace) (scaleSetup, error) {
 		return s, fmt.Errorf("%s: the warm-up (%s) covers the whole trace (%d rows of %s); give a longer trace or a shorter --warmup", t.name, warmup, len(t.rows), f.step)
 	}
 	return s, s.svc.Validate()
+}
+
+// checkPredictive rejects predictive flags the library would read as "use
+// the default" (a zero or negative target or window), naming the flag.
+func (f *scaleFlags) checkPredictive() error {
+	for _, c := range []struct {
+		name string
+		v    float64
+	}{{"--predictive-target", f.predTarget}, {"--burst-target", f.burstTarget}} {
+		if !(c.v > 0 && c.v <= 1) {
+			return fmt.Errorf("%s must be a utilisation in (0, 1], got %v", c.name, c.v)
+		}
+	}
+	if f.levelWindow <= 0 {
+		return fmt.Errorf("--level-window must be positive, got %s", f.levelWindow)
+	}
+	if f.minHistory < 0 || f.historySeasons < 1 || f.refitEvery < 1 {
+		return fmt.Errorf("--min-history (%d) must not be negative, --history-seasons (%d) and --refit-every (%d) must be at least 1", f.minHistory, f.historySeasons, f.refitEvery)
+	}
+	if f.headroom < 0 {
+		return fmt.Errorf("--headroom must not be negative, got %v", f.headroom)
+	}
+	return nil
+}
+
+// noneAtZero maps a flag where 0 means none onto autoscale's convention,
+// where 0 means the default and a negative value none.
+func noneAtZero(v float64) float64 {
+	if v <= 0 {
+		return -1
+	}
+	return v
 }
 
 func runScaleSimulate(stdout, stderr io.Writer, f *scaleFlags) error {
@@ -359,9 +428,11 @@ func printScale(w io.Writer, out scaleOutput) {
 
 func predictiveJSON(c autoscale.PredictiveConfig) autoscalePredictive {
 	return autoscalePredictive{
-		ResolutionSeconds: c.Resolution.Seconds(), Season: c.Season, History: c.History, RefitEvery: c.RefitEvery,
-		Headroom: c.Headroom, ErrorQuantile: c.ErrorQuantile, TargetUtilization: c.TargetUtilization,
-		Tolerance: c.Tolerance, EarlyScaleDown: c.EarlyScaleDown,
+		ResolutionSeconds: c.Resolution.Seconds(), Season: c.Season, History: c.History, MinHistory: c.MinHistory,
+		RefitEvery: c.RefitEvery, Headroom: c.Headroom, LevelWindowSeconds: c.LevelWindow.Seconds(),
+		ErrorQuantile: c.ErrorQuantile, TargetUtilization: c.TargetUtilization,
+		ReactiveTargetUtilization: c.ReactiveTargetUtilization, Tolerance: c.Tolerance,
+		ScaleDownAfterSeconds: c.ScaleDownAfter.Seconds(), EarlyScaleDown: c.EarlyScaleDown,
 	}
 }
 

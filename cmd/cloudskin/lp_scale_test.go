@@ -73,7 +73,8 @@ func TestLPScaleSimulateComparesPoliciesOnACSV(t *testing.T) {
 	if hpa.SLOMet || hpa.ReplicaHours <= 0 || hpa.ColdStarts == 0 {
 		t.Errorf("hpa result %+v: want a missed SLO, a cost and cold starts", hpa.Result)
 	}
-	if p := got.Predictive; p.TargetUtilization != autoscale.DefaultPredictiveTargetUtilization || p.ErrorQuantile != autoscale.DefaultErrorQuantile || p.Tolerance != autoscale.DefaultTolerance || p.EarlyScaleDown {
+	if p := got.Predictive; p.TargetUtilization != autoscale.DefaultPredictiveTargetUtilization || p.ErrorQuantile != autoscale.DefaultErrorQuantile || p.Tolerance != autoscale.DefaultTolerance || p.EarlyScaleDown ||
+		p.LevelWindowSeconds != autoscale.DefaultLevelWindow.Seconds() || p.ReactiveTargetUtilization != autoscale.DefaultTargetUtilization {
 		t.Errorf("predictive configuration reported %+v, want the policy's defaults", p)
 	}
 	if info, err := os.Stat(pngPath); err != nil || info.Size() == 0 {
@@ -105,11 +106,79 @@ func TestLPScaleSimulateRejectsBadFlags(t *testing.T) {
 		{[]string{"--generate", "moon", "--capacity", "10"}, "moon"},
 		{[]string{"--input", csv, "--season", "60", "--capacity", "10", "-o", "yaml"}, "-o"},
 		{[]string{"--input", csv, "--season", "60", "--capacity", "10", "--error-quantile", "1.5"}, "error quantile"},
+		{[]string{"--input", csv, "--season", "60", "--capacity", "10", "--predictive-target", "0"}, "--predictive-target"},
+		{[]string{"--input", csv, "--season", "60", "--capacity", "10", "--burst-target", "1.2"}, "--burst-target"},
+		{[]string{"--input", csv, "--season", "60", "--capacity", "10", "--level-window", "0s"}, "--level-window"},
+		{[]string{"--input", csv, "--season", "60", "--capacity", "10", "--min-history", "-3"}, "--min-history"},
+		{[]string{"--input", csv, "--season", "60", "--capacity", "10", "--headroom", "-0.1"}, "--headroom"},
+		{[]string{"--input", csv, "--season", "60", "--capacity", "10", "--refit-every", "0"}, "--refit-every"},
 	}
 	for _, c := range cases {
 		_, err := runLPScale(t, c.args...)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: error %v, want one naming %q", c.args, err, c.want)
 		}
+	}
+}
+
+// The predictive flags default to learning/autoscale's own defaults, and
+// the policies list defaults to the reactive rules and the default model.
+func TestLPScaleSimulateFlagsDefaultToThePolicysDefaults(t *testing.T) {
+	cmd := newLPScaleSimulateCommand()
+	lib := autoscale.PredictiveConfig{Season: 1}.WithDefaults()
+	fl := cmd.Flags()
+	for name, want := range map[string]string{
+		"level-window":      lib.LevelWindow.String(),
+		"error-quantile":    fmt.Sprint(lib.ErrorQuantile),
+		"predictive-target": fmt.Sprint(lib.TargetUtilization),
+		"burst-target":      fmt.Sprint(lib.ReactiveTargetUtilization),
+		"tolerance":         fmt.Sprint(lib.Tolerance),
+		"scale-down-after":  lib.ScaleDownAfter.String(),
+		"headroom":          fmt.Sprint(lib.Headroom),
+		"history-seasons":   fmt.Sprint(lib.History / lib.Season),
+		"policies":          "hpa,keda,predictive:" + lib.Model,
+	} {
+		f := fl.Lookup(name)
+		if f == nil {
+			t.Errorf("no --%s flag", name)
+			continue
+		}
+		if f.DefValue != want {
+			t.Errorf("--%s defaults to %s, the policy's default is %s", name, f.DefValue, want)
+		}
+	}
+	if !strings.Contains(cmd.Long, `"predictive" is predictive:`+lib.Model) {
+		t.Errorf("the help does not name the default model %s:\n%s", lib.Model, cmd.Long)
+	}
+}
+
+// Every predictive flag reaches the policy: the JSON reports the
+// configuration as it ran, and --min-history moves the default warm-up.
+func TestLPScaleSimulatePassesThePredictiveFlags(t *testing.T) {
+	csv := writeRampCSV(t, 8)
+	out, err := runLPScale(t, "--input", csv, "--column", "rps", "--season", "60", "--step", "1m", "--capacity", "10",
+		"--policies", "hpa,predictive", "--level-window", "20m", "--error-quantile", "0", "--predictive-target", "0.85",
+		"--burst-target", "0.7", "--tolerance", "0", "--min-history", "150", "--history-seasons", "3", "--headroom", "0.05",
+		"--scale-down-after", "2m", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got scaleOutput
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	want := autoscalePredictive{
+		ResolutionSeconds: 60, Season: 60, History: 180, MinHistory: 150, RefitEvery: 4, Headroom: 0.05,
+		LevelWindowSeconds: 1200, ErrorQuantile: 0, TargetUtilization: 0.85, ReactiveTargetUtilization: 0.7,
+		Tolerance: 0, ScaleDownAfterSeconds: 120,
+	}
+	if got.Predictive != want {
+		t.Errorf("predictive configuration %+v, want %+v (an error quantile and tolerance of 0 mean none)", got.Predictive, want)
+	}
+	if got.Service.Warmup != 150*4 {
+		t.Errorf("warm-up %d intervals, want the 150 minutes of --min-history (600)", got.Service.Warmup)
+	}
+	if len(got.Results) != 2 || got.Results[1].Policy != "predictive:seasonal-naive" {
+		t.Errorf("results %+v: want hpa and predictive:seasonal-naive", got.Results)
 	}
 }

@@ -201,16 +201,15 @@ func (r *Runner) model(ctx context.Context, rd Reading, season int) (*v1alpha1.M
 }
 
 // scale is predictive scaling: the production model's kind forecasts the
-// load over the start-up delay; autoscale's predictive policy sizes the
-// replicas and holds scale-downs for its hysteresis window.
+// load over the start-up delay (until a version is trained, the kind the
+// agent asks for, or autoscale's default: see scalingKind); autoscale's
+// predictive policy sizes the replicas and holds scale-downs for its
+// hysteresis window.
 func (r *Runner) scale(ctx context.Context, rd Reading, t *v1alpha1.AgentTick) (int, error) {
 	sp := r.agent.Spec.Policy.Scaling
 	season := r.season(rd)
 	mv, notes := r.model(ctx, rd, season)
-	kind, version := r.agent.Spec.Model.Kind, 0
-	if kind == "" || kind == train.KindAuto {
-		kind = "holt-winters"
-	}
+	kind, version := scalingKind(r.agent.Spec.Model.Kind), 0
 	if mv != nil {
 		kind, version, season = mv.Spec.Kind, mv.Status.Version, mv.Spec.Data.Season
 		t.Model = fmt.Sprintf("%s v%d (%s)", mv.Spec.Model, version, kind)
@@ -236,6 +235,19 @@ func (r *Runner) scale(ctx context.Context, rd Reading, t *v1alpha1.AgentTick) (
 		t.Decision += " [model: " + strings.Join(notes, "; ") + "]"
 	}
 	return version, r.act(ctx, d.Replicas, t)
+}
+
+// scalingKind is the model kind the predictive policy runs when no trained
+// version names one: the kind asked for or, when none is (or "auto", which
+// needs a trained version to mean anything), the policy's own default,
+// seasonal-naive, so an agent scales as `lp scale simulate` measured it
+// (the policy reads the shape of the model's path, and yesterday's shape
+// did better than Holt-Winters' smoothed one; docs/LEARNING.md).
+func scalingKind(kind string) string {
+	if kind == "" || kind == train.KindAuto {
+		return autoscale.PredictiveConfig{}.WithDefaults().Model
+	}
+	return kind
 }
 
 // ScalingConfig maps an Agent's scaling policy onto autoscale's predictive

@@ -14,6 +14,7 @@ import (
 	"github.com/cloudskin/cloudskin/api/v1alpha1"
 	"github.com/cloudskin/cloudskin/internal/logging"
 	"github.com/cloudskin/cloudskin/learning/agent"
+	"github.com/cloudskin/cloudskin/learning/autoscale"
 	"github.com/cloudskin/cloudskin/learning/registry"
 	"github.com/cloudskin/cloudskin/store/bolt"
 	"github.com/cloudskin/cloudskin/telemetry"
@@ -375,5 +376,33 @@ func TestSensorFailuresAreLoggedNotFatal(t *testing.T) {
 	tick, _ = r.Tick(context.Background(), now)
 	if !strings.Contains(tick.Error, "sensor rps") {
 		t.Fatalf("a broken query: %+v", tick)
+	}
+}
+
+// An agent that names no model kind, on too little telemetry to train one
+// (a new service), scales with learning/autoscale's default model, the one
+// `lp scale simulate` evaluates, not with another kind.
+func TestScalingAgentWithoutAKindUsesThePolicysDefaultModel(t *testing.T) {
+	db := openTSDB(t)
+	load := make([]float64, 20)
+	for i := range load {
+		load[i] = 20 + 2*float64(i%10) // a saw tooth of 10 minutes
+	}
+	record(t, db, series{map[string]string{"__name__": "shop_requests_per_second"}, load})
+	spec := scalingAgent(true)
+	spec.Spec.Model = v1alpha1.AgentModel{Season: 10}
+	r, err := agent.NewRunner(spec, agent.Deps{
+		Querier: func() telemetry.Querier { return db }, Registry: openRegistry(t), NBI: newNBI(2), Log: logging.Discard(),
+	}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tick, version := r.Tick(context.Background(), now)
+	def := autoscale.PredictiveConfig{}.WithDefaults().Model
+	if tick.Error != "" || version != 0 || !strings.Contains(tick.Decision, "training skipped") {
+		t.Fatalf("want a tick without a trained version: version %d, %+v", version, tick)
+	}
+	if !strings.Contains(tick.Decision, def+" forecasts") || strings.Contains(tick.Decision, "holt-winters") {
+		t.Fatalf("decision %q: want the policy's default model %s to forecast", tick.Decision, def)
 	}
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/cloudskin/cloudskin/api/v1alpha1"
 	"github.com/cloudskin/cloudskin/learning/autoscale"
-	"github.com/cloudskin/cloudskin/learning/forecast"
 	"github.com/cloudskin/cloudskin/learning/prewarm"
 	"github.com/cloudskin/cloudskin/learning/trace"
 	"github.com/cloudskin/cloudskin/learning/train"
@@ -15,7 +14,8 @@ import (
 
 // RecommendScaling sizes replicas for a load series (one value per step,
 // oldest first) the way a predictive-scaling agent does at one tick: the
-// model kind is chosen and back-tested by train.Candidate, and
+// model kind is chosen and back-tested by train.Candidate (when no model
+// can be trained, the kind asked for, or autoscale's default), and
 // autoscale's predictive policy sizes for the forecast peak over the
 // start-up delay. Stateless, so without scale-down hysteresis. Pure.
 func RecommendScaling(load []float64, step time.Duration, req v1alpha1.ScalingRecommendationRequest) (v1alpha1.ScalingRecommendation, error) {
@@ -35,9 +35,7 @@ func RecommendScaling(load []float64, step time.Duration, req v1alpha1.ScalingRe
 		}
 	} else {
 		notes = fmt.Sprintf(" (no model: %v)", err)
-		if kind == "" || kind == train.KindAuto {
-			kind = forecast.KindHoltWinters
-		}
+		kind = scalingKind(kind)
 	}
 	cfg := ScalingConfig(req.Scaling, kind, season, step)
 	if err := cfg.Validate(); err != nil {
