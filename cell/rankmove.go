@@ -98,6 +98,9 @@ func (p *Program) moveRank(ctx context.Context, world *mpi.World, rank int, spec
 	}
 	snap.MPI = nil // the rank's MPI state stays here
 	var buf bytes.Buffer
+	// Room for the pages as they are (memory that does not compress): a
+	// buffer grown step by step cost a 512 MiB cell a second.
+	buf.Grow(len(snap.Pages)*snapshot.PageSize + 64<<10)
 	if err := snapshot.Encode(&buf, snap); err != nil {
 		return notMoved(fmt.Errorf("rank %d: encode its snapshot to move: %w", rank, err))
 	}

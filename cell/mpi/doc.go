@@ -47,7 +47,11 @@
 //     handlers), except that MPI_Abort and a failed rank end the whole
 //     world, which is what MPI_ERRORS_ARE_FATAL would do.
 //
-// The world is one process for now. Transport is the seam for messages
-// between processes; communicator creation and collectives use in-process
-// state only and will need a distributed implementation to go with it.
+// A world lives in one process, its home. One of its ranks can move to
+// another process while the others run on (home.go, remote.go): its MPI
+// state stays at the home and the moved cell's calls are made there, over
+// a TCP connection (docs/formats/mpi-remote.md). Transport is the seam for
+// a world whose ranks live in several processes from the start;
+// communicator creation and collectives would need a distributed
+// implementation to go with it.
 package mpi

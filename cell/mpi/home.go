@@ -245,7 +245,7 @@ func (hm *Home) Accept(ctx context.Context, conn net.Conn) error {
 	}
 	m, err := hm.take(hi)
 	if err != nil {
-		wc.send(&welcome{Err: err.Error()})
+		wc.sendWelcome(&welcome{Err: err.Error()}, nil)
 		return err
 	}
 	if err := m.handshake(wc); err != nil {
@@ -292,7 +292,7 @@ func (m *Move) release() {
 // handshake sends the cell and waits for the mover to attach. The move
 // commits when the home acknowledges the attach, unless Wait gave up first.
 func (m *Move) handshake(wc *wireConn) error {
-	err := wc.send(&welcome{Cell: m.cell, Table: m.table, Wtime: m.r.Wtime(), Name: m.r.ProcessorName()})
+	err := wc.sendWelcome(&welcome{Table: m.table, Wtime: m.r.Wtime(), Name: m.r.ProcessorName()}, m.cell)
 	if err != nil {
 		return err
 	}

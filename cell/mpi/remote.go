@@ -30,8 +30,8 @@ func Join(ctx context.Context, conn net.Conn, rank int, token string) (*Joined, 
 		conn.Close()
 		return nil, err
 	}
-	var wl welcome
-	if err := wc.recv(&wl); err != nil {
+	wl, cell, err := wc.recvWelcome()
+	if err != nil {
 		conn.Close()
 		return nil, err
 	}
@@ -47,7 +47,7 @@ func Join(ctx context.Context, conn net.Conn, rank int, token string) (*Joined, 
 	}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	rr.closeFn = func() { stop(); conn.Close() }
-	return &Joined{Cell: wl.Cell, r: rr, h: h}, nil
+	return &Joined{Cell: cell, r: rr, h: h}, nil
 }
 
 // movedHost rebuilds a moved rank's bindings from the home's table. Their

@@ -33,9 +33,12 @@ type hello struct {
 }
 
 type welcome struct {
-	Err   string // non-empty: refused, and why
-	Cell  []byte
-	Table movedTable
+	Err string // non-empty: refused, and why
+	// CellLen is the length of the cell's bytes, which follow the welcome
+	// on the connection as they are: gob reads a large byte slice in
+	// small growing steps (a 512 MiB cell took 7 s).
+	CellLen int64
+	Table   movedTable
 	Wtime float64 // the world's MPI_Wtime when sent
 	Name  string  // MPI_Get_processor_name
 }
@@ -201,13 +204,49 @@ type wireConn struct {
 	mu  sync.Mutex
 	c   io.ReadWriteCloser
 	w   *bufio.Writer
+	r   *bufio.Reader // gob reads through it exactly one message at a time
 	enc *gob.Encoder
 	dec *gob.Decoder
 }
 
 func newWireConn(c io.ReadWriteCloser) *wireConn {
-	w := bufio.NewWriterSize(c, 64<<10)
-	return &wireConn{c: c, w: w, enc: gob.NewEncoder(w), dec: gob.NewDecoder(bufio.NewReaderSize(c, 64<<10))}
+	w, r := bufio.NewWriterSize(c, 64<<10), bufio.NewReaderSize(c, 64<<10)
+	return &wireConn{c: c, w: w, r: r, enc: gob.NewEncoder(w), dec: gob.NewDecoder(r)}
+}
+
+// maxCell bounds the cell bytes a mover accepts: a 4 GiB memory and
+// change.
+const maxCell = 5 << 30
+
+// sendWelcome sends a welcome and the cell's bytes after it.
+func (wc *wireConn) sendWelcome(wl *welcome, cell []byte) error {
+	wl.CellLen = int64(len(cell))
+	if err := wc.enc.Encode(wl); err != nil {
+		return fmt.Errorf("mpi: send welcome: %w", err)
+	}
+	if _, err := wc.w.Write(cell); err != nil {
+		return fmt.Errorf("mpi: send the cell: %w", err)
+	}
+	if err := wc.w.Flush(); err != nil {
+		return fmt.Errorf("mpi: send the cell: %w", err)
+	}
+	return nil
+}
+
+// recvWelcome receives a welcome and the cell's bytes after it.
+func (wc *wireConn) recvWelcome() (*welcome, []byte, error) {
+	var wl welcome
+	if err := wc.recv(&wl); err != nil {
+		return nil, nil, err
+	}
+	if wl.CellLen < 0 || wl.CellLen > maxCell {
+		return nil, nil, fmt.Errorf("mpi: the home sends a cell of %d bytes", wl.CellLen)
+	}
+	cell := make([]byte, wl.CellLen)
+	if _, err := io.ReadFull(wc.r, cell); err != nil {
+		return nil, nil, fmt.Errorf("mpi: receive the cell: %w", err)
+	}
+	return &wl, cell, nil
 }
 
 func (wc *wireConn) send(v any) error {
