@@ -45,7 +45,7 @@ func module(t testing.TB, name string) []byte {
 			"hello": "testdata/hello.c", "faults": "testdata/faults.c", "files": "testdata/files.c",
 			"imports": "testdata/imports.c", "mpifail": "testdata/mpifail.c", "nofinalize": "testdata/nofinalize.c", "empty": "testdata/empty.c", "idle": "testdata/idle.c", "ring": "../examples/mpi/ring.c", "allreduce": "../examples/mpi/allreduce.c",
 			"mpimove-m": "testdata/mpimove.c", "ring-m": "../examples/mpi/ring.c",
-			"fork-m":    "testdata/fork.c", "fork": "testdata/fork.c",
+			"fork-m": "testdata/fork.c", "fork": "testdata/fork.c",
 		}
 		for name, src := range sources {
 			out := filepath.Join(dir, name+".wasm")

@@ -39,8 +39,8 @@ type welcome struct {
 	// small growing steps (a 512 MiB cell took 7 s).
 	CellLen int64
 	Table   movedTable
-	Wtime float64 // the world's MPI_Wtime when sent
-	Name  string  // MPI_Get_processor_name
+	Wtime   float64 // the world's MPI_Wtime when sent
+	Name    string  // MPI_Get_processor_name
 }
 
 // movedTable is what the moved rank's bindings keep: its MPI_Init and
