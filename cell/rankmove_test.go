@@ -3,9 +3,11 @@ package cell_test
 import (
 	"bytes"
 	"context"
+	"math/rand/v2"
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -179,5 +181,141 @@ func TestMPIRankMoverDies(t *testing.T) {
 	}
 	if run.err == nil || !strings.Contains(run.err.Error(), "rank 1") {
 		t.Fatalf("world with its moved rank killed: %v", run.err)
+	}
+}
+
+// cutProxy forwards one connection to target and cuts it (both ways) once
+// limit bytes have gone through in either direction.
+type cutProxy struct {
+	ln     net.Listener
+	target string
+	limit  int64
+}
+
+func newCutProxy(t *testing.T, target string, limit int64) *cutProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{ln: ln, target: target, limit: limit}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() { p.forward(c) })
+		}
+	})
+	return p
+}
+
+func (p *cutProxy) forward(c net.Conn) {
+	defer c.Close()
+	up, err := net.Dial("tcp", p.target)
+	if err != nil {
+		return
+	}
+	defer up.Close()
+	var moved atomic.Int64
+	var once sync.Once
+	cut := func() { once.Do(func() { c.Close(); up.Close() }) }
+	pipe := func(dst, src net.Conn) {
+		buf := make([]byte, 4096)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				left := p.limit - moved.Add(int64(n)) + int64(n)
+				if left <= 0 {
+					cut()
+					return
+				}
+				if int64(n) > left {
+					dst.Write(buf[:left])
+					cut()
+					return
+				}
+				if _, err := dst.Write(buf[:n]); err != nil {
+					cut()
+					return
+				}
+			}
+			if err != nil {
+				cut()
+				return
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { pipe(up, c) })
+	pipe(c, up)
+	wg.Wait()
+}
+
+// A connection cut at random points between the mover and the home never
+// loses the rank silently nor runs it twice: cut before the move commits,
+// the rank goes on at home and the world's output is exact; cut after, the
+// world fails naming the rank. Either way nothing hangs.
+func TestMPIRankMoveConnectionCutAnywhere(t *testing.T) {
+	p := load(t, "mpimove-m", cell.Wazero)
+	var want bytes.Buffer
+	if _, _, err := p.RunMPIStoppable(context.Background(), 4, worldSpec(&want, "6", "20"), nil, cell.WorldStop{}); err != nil {
+		t.Fatal(err)
+	}
+	// Cut points, in bytes through the connection either way, past the
+	// cell's bytes (known once the rank is offered): before them (in the
+	// hello or the welcome), about the attach and its commit, and among
+	// the moved rank's calls.
+	rng := rand.New(rand.NewPCG(4, 2))
+	cuts := []func(cellBytes int64) int64{
+		func(int64) int64 { return 1 },
+		func(int64) int64 { return 40 },
+		func(n int64) int64 { return n / 2 },
+	}
+	for range 6 {
+		k := rng.Int64N(1500)
+		cuts = append(cuts, func(n int64) int64 { return n + k })
+	}
+	for range 6 {
+		k := 1500 + rng.Int64N(30_000)
+		cuts = append(cuts, func(n int64) int64 { return n + k })
+	}
+	var stayed, lost int
+	for _, cutAt := range cuts {
+		var limit int64
+		run := runMoving(t, p, 2, 30*time.Millisecond, 500*time.Millisecond, func(addr string, o cell.RankOffer) {
+			limit = cutAt(int64(o.Bytes))
+			proxy := newCutProxy(t, addr, limit)
+			conn, err := net.Dial("tcp", proxy.ln.Addr().String())
+			if err != nil {
+				return
+			}
+			p.RunMovedRank(context.Background(), cell.Spec{Name: "mpimove"}, conn, o.Rank, o.Token)
+		})
+		switch {
+		case !run.moved.Attached:
+			stayed++
+			if run.err != nil || run.out.String() != want.String() {
+				t.Fatalf("cut after %d bytes, move abandoned: %v\n%s\nwant:\n%s", limit, run.err, run.out.String(), want.String())
+			}
+		case run.err == nil:
+			// The cut came after the rank's last call: it ended at the
+			// mover and the home heard of it.
+			if run.out.String() != want.String() {
+				t.Fatalf("cut after %d bytes, after the end: output\n%s", limit, run.out.String())
+			}
+		default:
+			lost++
+			if !strings.Contains(run.err.Error(), "rank 2") {
+				t.Fatalf("cut after %d bytes, after the commit: %v", limit, run.err)
+			}
+		}
+	}
+	t.Logf("%d cuts: %d before the commit (rank stayed home), %d after (world failed)", len(cuts), stayed, lost)
+	if stayed == 0 || lost == 0 {
+		t.Errorf("the cuts did not reach both sides of the commit: %d stayed, %d lost", stayed, lost)
 	}
 }
