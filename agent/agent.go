@@ -54,6 +54,9 @@ type Agent struct {
 	rankLn     net.Listener
 	home       *mpi.Home
 	ranks      rankBooks
+
+	// cores counts the site's busy cores for elastic grants (cores.go).
+	cores coreBook
 }
 
 var _ component.Component = (*Agent)(nil)

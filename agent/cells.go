@@ -87,6 +87,7 @@ func (a *Agent) runCells(ctx context.Context) {
 			adopted = true
 		}
 		cs.killDeleted(list.Items, a.log)
+		a.cores.setWaiting(waitingRuns(list.Items, site))
 		for _, run := range list.Items {
 			switch {
 			case run.Status.Phase == v1alpha1.CellRunning && run.Status.Site == site && run.Spec.Site != site:
@@ -230,6 +231,7 @@ func (a *Agent) start(ctx context.Context, rt *cell.Runtime, cs *cells, wg *sync
 	cs.kill[run.Metadata.Name] = kill
 	cs.mu.Unlock()
 	book := a.ranks.open(run.Metadata.Name, st)
+	releaseCores := a.cores.add(run.Metadata.Name, max(run.Spec.Ranks, 1), run.Spec.Elastic)
 	wg.Add(1)
 	a.running.Inc()
 	go func() {
@@ -237,6 +239,7 @@ func (a *Agent) start(ctx context.Context, rt *cell.Runtime, cs *cells, wg *sync
 		defer a.running.Dec()
 		defer kill()
 		defer a.ranks.close(run.Metadata.Name)
+		defer releaseCores()
 		renew := func() <-chan struct{} {
 			next := make(chan struct{})
 			cs.mu.Lock()
@@ -300,6 +303,7 @@ func (a *Agent) runCell(ctx context.Context, rt *cell.Runtime, run v1alpha1.Cell
 		return fail(err)
 	}
 	spec.Streams = a.streams
+	spec.Parallelism = a.parallelism(run)
 	spec.Metrics = a.qosReporter(run)
 	defer a.forgetQoS(run)
 	spec.Usage = a.usage.track(run)

@@ -227,6 +227,9 @@ func (a *Agent) runMovedRank(ctx context.Context, rt *cell.Runtime, run v1alpha1
 		return
 	}
 	spec.Streams = a.streams
+	spec.Parallelism = a.parallelism(run)
+	releaseCores := a.cores.add(run.Metadata.Name+"/rank/"+fmt.Sprint(rs.Rank), 1, run.Spec.Elastic)
+	defer releaseCores()
 	conn, err := (&net.Dialer{Timeout: 10 * time.Second}).DialContext(ctx, "tcp", rs.Home)
 	if err != nil {
 		log.Warn("taking a moved rank: reaching its home", "err", err)

@@ -44,7 +44,7 @@ func module(t testing.TB, name string) []byte {
 		sources := map[string]string{
 			"hello": "testdata/hello.c", "faults": "testdata/faults.c", "files": "testdata/files.c",
 			"imports": "testdata/imports.c", "mpifail": "testdata/mpifail.c", "nofinalize": "testdata/nofinalize.c", "empty": "testdata/empty.c", "idle": "testdata/idle.c", "ring": "../examples/mpi/ring.c", "allreduce": "../examples/mpi/allreduce.c",
-			"mpimove-m": "testdata/mpimove.c", "ring-m": "../examples/mpi/ring.c",
+			"mpimove-m": "testdata/mpimove.c", "ring-m": "../examples/mpi/ring.c", "parallel": "testdata/parallel.c",
 			"fork-m": "testdata/fork.c", "fork": "testdata/fork.c",
 		}
 		for name, src := range sources {

@@ -20,6 +20,7 @@ import (
 const (
 	cloudskinModule  = "cloudskin"
 	forkFunc         = "fork"
+	parallelismFunc  = "parallelism"
 	metricFunc       = "metric"
 	streamAppendFunc = "stream_append"
 	streamReadFunc   = "stream_read"
@@ -100,6 +101,17 @@ func cloudskinHost(spec Spec, forkResult int32) engine.HostModule {
 			Results: []engine.ValueType{engine.I32},
 			Call: func(_ context.Context, _ engine.Memory, stack []uint64) {
 				stack[0] = uint64(uint32(forkResult))
+			},
+		},
+		{
+			Name:    parallelismFunc,
+			Results: []engine.ValueType{engine.I32},
+			Call: func(_ context.Context, _ engine.Memory, stack []uint64) {
+				n := 1
+				if spec.Parallelism != nil {
+					n = max(spec.Parallelism(), 1)
+				}
+				stack[0] = uint64(uint32(int32(n)))
 			},
 		},
 		{

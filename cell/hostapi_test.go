@@ -756,3 +756,27 @@ func BenchmarkDetector(b *testing.B) {
 		})
 	}
 }
+
+// cloudskin_parallelism answers what Spec.Parallelism says at each call
+// (at least 1), and 1 without it.
+func TestParallelismHook(t *testing.T) {
+	for _, e := range engines {
+		p := load(t, "parallel", e)
+		grants := []int{1, 4, 0}
+		calls := 0
+		var out bytes.Buffer
+		if _, err := p.Run(context.Background(), cell.Spec{Stdout: &out, Parallelism: func() int {
+			calls++
+			return grants[(calls-1)%len(grants)]
+		}}); err != nil {
+			t.Fatal(err)
+		}
+		if want := "phase 0: 1 cores\nphase 1: 4 cores\nphase 2: 1 cores\n"; out.String() != want || calls != 3 {
+			t.Fatalf("%s: %d calls, output %q, want %q", e, calls, out.String(), want)
+		}
+		out.Reset()
+		if _, err := p.Run(context.Background(), cell.Spec{Stdout: &out}); err != nil || out.String() != "phase 0: 1 cores\nphase 1: 1 cores\nphase 2: 1 cores\n" {
+			t.Fatalf("%s without a grant: %v %q", e, err, out.String())
+		}
+	}
+}

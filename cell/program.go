@@ -68,6 +68,11 @@ type Spec struct {
 	// waits, so it should return quickly; cells that share it (MPI ranks,
 	// forks) call it concurrently.
 	Metrics func(name string, value float64)
+	// Parallelism, when set, answers cloudskin_parallelism: the cores the
+	// cell may use in the parallel phase it starts (the agent's elastic
+	// grant). It is called on the cell's goroutine. Nil, or an answer
+	// below 1, means 1.
+	Parallelism func() int
 	// Usage, when set, measures the cell's CPU time and memory while it
 	// runs (see Usage); one Usage may serve every rank of a world.
 	Usage *Usage

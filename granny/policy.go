@@ -288,14 +288,19 @@ type Elastic struct {
 
 func (Elastic) Name() string { return "elastic" }
 
+// maxFactor is MaxFactor with its default.
+func (p Elastic) maxFactor() float64 {
+	if p.MaxFactor <= 0 {
+		return 2
+	}
+	return p.MaxFactor
+}
+
 func (p Elastic) Decide(s *State) []Decision {
 	if len(s.Pending()) > 0 || s.OfferedFree() == 0 {
 		return nil
 	}
-	f := p.MaxFactor
-	if f <= 0 {
-		f = 2
-	}
+	f := p.maxFactor()
 	for _, id := range s.Running() {
 		j := s.Job(id)
 		if !j.Elastic || float64(j.Width+1) > f*float64(j.Ranks) {
@@ -309,4 +314,19 @@ func (p Elastic) Decide(s *State) []Decision {
 		}
 	}
 	return nil
+}
+
+// Grant is the same rule at one host, for a running cell asking at the
+// start of a parallel phase how many cores it may use
+// (cloudskin_parallelism): 1, or more for a rank of an elastic job while
+// no job waits for the host's cores. The idle cores (cores minus the ranks
+// running there) are shared evenly by the elastic ranks, and a rank gets
+// at most MaxFactor cores, as an elastic job grows to at most MaxFactor ×
+// its ranks.
+func (p Elastic) Grant(cores, running, elasticRanks, waiting int) int {
+	idle := cores - running
+	if waiting > 0 || elasticRanks <= 0 || idle <= 0 {
+		return 1
+	}
+	return min(1+idle/elasticRanks, int(p.maxFactor()))
 }

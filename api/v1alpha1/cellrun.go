@@ -49,6 +49,10 @@ type CellRunSpec struct {
 	// the control plane resumes the cell at another site from its last
 	// checkpoint.
 	CheckpointInterval Duration `json:"checkpointInterval,omitzero" yaml:"checkpointInterval,omitempty"`
+	// Elastic lets the cell use more cores than its ranks in a parallel
+	// phase while its site has idle ones (cloudskin_parallelism, Granny's
+	// elastic rule).
+	Elastic bool `json:"elastic,omitempty" yaml:"elastic,omitempty"`
 	// RankSites moves single ranks of an MPI world away from spec.site,
 	// the others staying: set by asking to migrate one rank.
 	RankSites []CellRankSite `json:"rankSites,omitempty" yaml:"rankSites,omitempty"`

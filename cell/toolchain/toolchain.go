@@ -172,6 +172,15 @@ int cloudskin_fork(void) __attribute__((import_module("cloudskin"), import_name(
 int cloudskin_metric(const char *name, double value) __attribute__((import_module("cloudskin"), import_name("metric")));
 
 /*
+ * cloudskin_parallelism says how many cores this cell may use in the
+ * parallel phase it is about to start: 1, or more when its job is elastic
+ * (spec.elastic) and its site has cores nobody waits for. Ask at the start
+ * of each phase (as an OpenMP region would for its thread count): the
+ * answer changes as the site's load does, and after a migration.
+ */
+int cloudskin_parallelism(void) __attribute__((import_module("cloudskin"), import_name("parallelism")));
+
+/*
  * Streams: a cell has no sockets; it reaches the stream store through
  * these calls. stream is "scope/stream"; the calls return 0 or more on
  * success and one of these codes on failure:

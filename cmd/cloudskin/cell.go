@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -20,6 +21,7 @@ import (
 	"github.com/cloudskin/cloudskin/cell/toolchain"
 	"github.com/cloudskin/cloudskin/cell/wasi"
 	"github.com/cloudskin/cloudskin/client"
+	"github.com/cloudskin/cloudskin/granny"
 )
 
 // cellExit turns how a cell ended into the command's result: its error, or
@@ -53,7 +55,7 @@ type cellFlags struct {
 	engine, memory, cacheDir string
 	timeout                  time.Duration
 	dirs, env                []string
-	verbose                  bool
+	verbose, elastic         bool
 }
 
 func (f *cellFlags) register(cmd *cobra.Command) {
@@ -66,6 +68,17 @@ func (f *cellFlags) register(cmd *cobra.Command) {
 	fl.StringArrayVar(&f.env, "env", nil, "set an environment variable KEY=VALUE (repeatable)")
 	fl.StringVar(&f.cacheDir, "cache-dir", "", "compiled-code cache (default "+cell.DefaultCacheDir()+")")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "say which engine runs the cell and why, and how long it took")
+	fl.BoolVar(&f.elastic, "elastic", false, "let the cell use idle cores in its parallel phases (cloudskin_parallelism): this machine's cores its ranks leave idle, or with --site the site's")
+}
+
+// parallelism is the local answer to cloudskin_parallelism for a world of
+// ranks with --elastic: Granny's elastic rule on this machine's cores.
+func (f *cellFlags) parallelism(ranks int) func() int {
+	if !f.elastic {
+		return nil
+	}
+	cores := runtime.NumCPU()
+	return func() int { return granny.Elastic{}.Grant(cores, ranks, ranks, 0) }
 }
 
 // spec builds the cell description shared by every rank.
@@ -94,6 +107,7 @@ func (f *cellFlags) spec(module string, args []string) (cell.Spec, error) {
 		// Without a time limit nothing needs to stop guest code from
 		// outside: Ctrl-C ends the process (exitWhenInterrupted).
 		Uninterruptible: f.timeout == 0,
+		Parallelism:     f.parallelism(1),
 	}, nil
 }
 
@@ -230,7 +244,7 @@ func runAtSite(cmd *cobra.Command, g *globals, f *cellFlags, at siteRun, module 
 		Spec: v1alpha1.CellRunSpec{
 			Site: site, Module: digest, Args: args, Env: f.env, Engine: f.engine,
 			Memory: mem, Timeout: v1alpha1.Duration{Duration: f.timeout},
-			Ranks: at.ranks, Dirs: dirs,
+			Ranks: at.ranks, Dirs: dirs, Elastic: f.elastic,
 			CheckpointInterval: v1alpha1.Duration{Duration: at.checkpointEvery},
 		},
 	})
@@ -414,6 +428,7 @@ it. This needs a module built with cloudskin cell cc --migratable.`,
 			}
 			defer rt.Close(cmd.Context())
 			defer prog.Close(cmd.Context())
+			spec.Parallelism = f.parallelism(ranks)
 			specs := func(int) cell.Spec { return spec }
 			if snapshotAt != 0 {
 				return runWorldUntilSnapshot(cmd, rt, prog, ranks, specs, args[0], snapshotAt, snapshotOut)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -164,6 +165,37 @@ func TestCellRunAtASiteOfUp(t *testing.T) {
 	getJSON(t, base+"/api/v1/cells", &list)
 	if len(list.Items) != 2 || list.Items[0].Status.Phase != v1alpha1.CellFailed || list.Items[0].Status.ExitCode != 4 {
 		t.Fatalf("cell runs recorded: %+v", list.Items)
+	}
+}
+
+// TestElasticCellGetsIdleCores: a cell run with --elastic at an idle site
+// is granted more than one core at its parallel phases
+// (cloudskin_parallelism), at most twice its ranks, as Granny's elastic
+// rule has it; without --elastic, one. Run here, the same rule uses this
+// machine's cores.
+func TestElasticCellGetsIdleCores(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	_, base := start(t, "up", "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"))
+	wasm := filepath.Join(dir, "parallel.wasm")
+	if out, err := run(t, nil, "cell", "cc", "../../cell/testdata/parallel.c", "-o", wasm); err != nil {
+		t.Fatalf("cell cc: %v\n%s", err, out)
+	}
+	phases := func(n int) string {
+		return fmt.Sprintf("phase 0: %d cores\nphase 1: %d cores\nphase 2: %d cores\n", n, n, n)
+	}
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"--server", base, "--site", "cloud", "--elastic"}, 2},
+		{[]string{"--server", base, "--site", "cloud"}, 1},
+		{[]string{"--elastic"}, min(runtime.NumCPU(), 2)},
+	} {
+		out, err := run(t, nil, slices.Concat([]string{"cell", "run"}, tc.args, []string{wasm})...)
+		if err != nil || out != phases(tc.want) {
+			t.Fatalf("cell run %v: %v\n%s\nwant\n%s", tc.args, err, out, phases(tc.want))
+		}
 	}
 }
 
