@@ -180,12 +180,12 @@ type CellCheckpoint struct {
 
 // CellMigration is one move of a running cell between sites.
 type CellMigration struct {
-	From     string   `json:"from" yaml:"from"`
-	To       string   `json:"to" yaml:"to"`
-	HostCall uint64   `json:"hostCall" yaml:"hostCall"` // rank 0's, for an MPI world
-	Ranks    int      `json:"ranks,omitempty" yaml:"ranks,omitempty"`
+	From     string `json:"from" yaml:"from"`
+	To       string `json:"to" yaml:"to"`
+	HostCall uint64 `json:"hostCall" yaml:"hostCall"` // rank 0's, for an MPI world
+	Ranks    int    `json:"ranks,omitempty" yaml:"ranks,omitempty"`
 	// Rank, for the move of one rank of an MPI world, names it.
-	Rank *int `json:"rank,omitempty" yaml:"rank,omitempty"`
+	Rank     *int     `json:"rank,omitempty" yaml:"rank,omitempty"`
 	Bytes    int64    `json:"bytes" yaml:"bytes"`
 	Downtime Duration `json:"downtime" yaml:"downtime"`
 	// Recovered says the cell did not move on request: its site was lost
