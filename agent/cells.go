@@ -247,7 +247,11 @@ func (a *Agent) start(ctx context.Context, rt *cell.Runtime, cs *cells, wg *sync
 			cs.mu.Unlock()
 			return next
 		}
-		final, outcome := a.runCell(cellCtx, rt, run, st, snaps, stop, renew, book.moves)
+		moves := worldMoves{moves: book.moves}
+		if snaps == nil {
+			moves.away = a.awayRanks(cellCtx, run, book)
+		}
+		final, outcome := a.runCell(cellCtx, rt, run, st, snaps, stop, renew, moves)
 		cs.mu.Lock()
 		delete(cs.running, run.Metadata.Name)
 		delete(cs.kill, run.Metadata.Name)
@@ -278,8 +282,8 @@ func (a *Agent) start(ctx context.Context, rt *cell.Runtime, cs *cells, wg *sync
 // renew registers and returns a new stop channel, for a cell that goes on
 // here after a failed move.
 //
-// moves delivers requests to move single ranks of the run's MPI world.
-func (a *Agent) runCell(ctx context.Context, rt *cell.Runtime, run v1alpha1.CellRun, st v1alpha1.CellRunStatus, from []*snapshot.Snapshot, stop <-chan struct{}, renew func() <-chan struct{}, moves <-chan cell.RankMove) (v1alpha1.CellRunStatus, outcome) {
+// moves moves single ranks of the run's MPI world elsewhere.
+func (a *Agent) runCell(ctx context.Context, rt *cell.Runtime, run v1alpha1.CellRun, st v1alpha1.CellRunStatus, from []*snapshot.Snapshot, stop <-chan struct{}, renew func() <-chan struct{}, moves worldMoves) (v1alpha1.CellRunStatus, outcome) {
 	fail := func(err error) (v1alpha1.CellRunStatus, outcome) {
 		now := time.Now().UTC()
 		st.Phase, st.ExitCode, st.Message, st.FinishTime = v1alpha1.CellFailed, -1, err.Error(), &now
@@ -311,7 +315,7 @@ func (a *Agent) runCell(ctx context.Context, rt *cell.Runtime, run v1alpha1.Cell
 	var res cell.Result
 	if !prog.Migratable {
 		endLogs := a.reportOutput(ctx, run.Metadata.Name, st, earlier, out)
-		res, err = runToEnd(ctx, prog, run.Spec.Ranks, spec)
+		res, err = runToEnd(ctx, prog, run.Spec.Ranks, spec, moves.away)
 		endLogs()
 	}
 	for prog.Migratable {
@@ -319,6 +323,7 @@ func (a *Agent) runCell(ctx context.Context, rt *cell.Runtime, run v1alpha1.Cell
 		var snaps []*snapshot.Snapshot
 		endLogs := a.reportOutput(ctx, run.Metadata.Name, st, earlier, out)
 		snaps, res, err = runStoppable(ctx, prog, run.Spec.Ranks, spec, from, seg.stop, moves)
+		moves.away = nil // only a world that starts has ranks away from its start
 		endLogs()
 		seg.end()
 		if err != nil || snaps == nil {
@@ -504,19 +509,27 @@ func cellSpec(run v1alpha1.CellRun, out io.Writer) (cell.Spec, error) {
 	return spec, nil
 }
 
-// runToEnd runs a program that cannot migrate: one cell, or a world.
-func runToEnd(ctx context.Context, prog *cell.Program, ranks int, spec cell.Spec) (cell.Result, error) {
+// worldMoves are the ways single ranks of a run's world leave its agent:
+// requests to move running ones, and those that start elsewhere.
+type worldMoves struct {
+	moves <-chan cell.RankMove
+	away  map[int]cell.RankMove
+}
+
+// runToEnd runs a program that cannot migrate: one cell, or a world,
+// with the ranks in away started elsewhere.
+func runToEnd(ctx context.Context, prog *cell.Program, ranks int, spec cell.Spec, away map[int]cell.RankMove) (cell.Result, error) {
 	if !prog.UsesMPI {
 		return prog.Run(ctx, spec)
 	}
-	results, err := prog.RunMPI(ctx, max(ranks, 1), func(int) cell.Spec { return spec })
+	results, err := prog.RunMPISpread(ctx, max(ranks, 1), func(int) cell.Spec { return spec }, away)
 	return worldResult(results), err
 }
 
 // runStoppable runs a migratable program from its start or from snapshots
 // until it ends or stop is closed; a stopped one returns its snapshots.
-// moves asks an MPI world to move single ranks elsewhere.
-func runStoppable(ctx context.Context, prog *cell.Program, ranks int, spec cell.Spec, from []*snapshot.Snapshot, stop <-chan struct{}, moves <-chan cell.RankMove) ([]*snapshot.Snapshot, cell.Result, error) {
+// moves moves single ranks of an MPI world elsewhere.
+func runStoppable(ctx context.Context, prog *cell.Program, ranks int, spec cell.Spec, from []*snapshot.Snapshot, stop <-chan struct{}, moves worldMoves) ([]*snapshot.Snapshot, cell.Result, error) {
 	if !prog.UsesMPI {
 		var start *snapshot.Snapshot
 		if len(from) > 0 {
@@ -528,7 +541,7 @@ func runStoppable(ctx context.Context, prog *cell.Program, ranks int, spec cell.
 		}
 		return []*snapshot.Snapshot{snap}, res, err
 	}
-	snaps, results, err := prog.RunMPIStoppable(ctx, max(ranks, 1), func(int) cell.Spec { return spec }, from, cell.WorldStop{Request: stop, Move: moves})
+	snaps, results, err := prog.RunMPIStoppable(ctx, max(ranks, 1), func(int) cell.Spec { return spec }, from, cell.WorldStop{Request: stop, Move: moves.moves, Away: moves.away})
 	return snaps, worldResult(results), err
 }
 

@@ -166,6 +166,23 @@ func (a *Agent) askMoves(ctx context.Context, run v1alpha1.CellRun) {
 	}
 }
 
+// awayRanks are the moves that start ranks of a world that starts now at
+// the sites spec.rankSites gives them (cell mpirun --sites), marked asked
+// so that the watch does not ask to move them again.
+func (a *Agent) awayRanks(ctx context.Context, run v1alpha1.CellRun, book *rankBook) map[int]cell.RankMove {
+	away := map[int]cell.RankMove{}
+	for _, rs := range run.Spec.RankSites {
+		if _, done := run.Status.RankStatus(rs.Rank); done || rs.Site == a.site.Metadata.Name {
+			continue
+		}
+		book.mu.Lock()
+		book.asked[rs.Rank] = true
+		book.mu.Unlock()
+		away[rs.Rank] = a.rankMove(ctx, run.Metadata.Name, rs, book)
+	}
+	return away
+}
+
 // rankAttachWithin is how long a home waits for the new site's agent to
 // take an offered rank before the rank goes on at home.
 const rankAttachWithin = 30 * time.Second

@@ -101,7 +101,8 @@ func (p *Program) Run(ctx context.Context, spec Spec) (Result, error) {
 	return p.run(ctx, spec, nil)
 }
 
-func (p *Program) run(ctx context.Context, spec Spec, rank *mpi.Rank) (Result, error) {
+// run runs the cell from its start; an MPI rank's cell imports mpiModule.
+func (p *Program) run(ctx context.Context, spec Spec, mpiModule *engine.HostModule) (Result, error) {
 	pages, err := memoryPages(spec.MemoryLimit)
 	if err != nil {
 		return Result{}, err
@@ -112,8 +113,8 @@ func (p *Program) run(ctx context.Context, spec Spec, rank *mpi.Rank) (Result, e
 	}
 	defer sys.Close()
 	hosts := []engine.HostModule{sys.Module(), cloudskinHost(spec, -1)}
-	if rank != nil {
-		hosts = append(hosts, rank.Module())
+	if mpiModule != nil {
+		hosts = append(hosts, *mpiModule)
 	}
 	hosts = observing(hosts, spec.Usage)
 	defer spec.Usage.begin()()
@@ -198,6 +199,13 @@ func argv0(name string) string {
 // rank's result and, if the world failed, an error naming the rank that
 // caused it.
 func (p *Program) RunMPI(ctx context.Context, n int, spec func(rank int) Spec) ([]Result, error) {
+	return p.RunMPISpread(ctx, n, spec, nil)
+}
+
+// RunMPISpread is RunMPI with some ranks run elsewhere from their start:
+// away[i] offers rank i, not started, to a mover (RunMovedRank) instead of
+// running it here; a rank no mover takes in time runs here after all.
+func (p *Program) RunMPISpread(ctx context.Context, n int, spec func(rank int) Spec, away map[int]RankMove) ([]Result, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("mpi world of %d ranks: need at least 1", n)
 	}
@@ -210,7 +218,11 @@ func (p *Program) RunMPI(ctx context.Context, n int, spec func(rank int) Spec) (
 		go func() {
 			defer wg.Done()
 			rank := world.Rank(i)
-			res, err := p.run(ctx, spec(i), rank)
+			mod := rank.Module()
+			res, moved, err := p.startAway(ctx, world, i, spec(i), away)
+			if !moved {
+				res, err = p.run(ctx, spec(i), &mod)
+			}
 			results[i], errs[i] = res, err
 			switch {
 			case err != nil:

@@ -85,9 +85,21 @@ func watchMoves(ch <-chan RankMove, movers []*mover, done <-chan struct{}) {
 	}
 }
 
-// moveRank offers rank's stopped cell and waits for the move. It returns
-// the rank's result if it moved, or moved false if it stays (then the
-// caller resumes snap here).
+// startAway runs rank elsewhere from its start if away asks for it; moved
+// false means it runs here.
+func (p *Program) startAway(ctx context.Context, world *mpi.World, rank int, spec Spec, away map[int]RankMove) (Result, bool, error) {
+	rm, ok := away[rank]
+	if !ok || rm.Home == nil {
+		return Result{}, false, nil
+	}
+	return p.moveRank(ctx, world, rank, spec, nil, rm)
+}
+
+// moveRank offers rank's cell and waits for the move: its stopped cell
+// (snap), or with snap nil a rank that has not started, which the mover
+// runs from its start. It returns the rank's result if it moved, or moved
+// false if it stays (then the caller resumes snap, or starts the rank,
+// here).
 func (p *Program) moveRank(ctx context.Context, world *mpi.World, rank int, spec Spec, snap *snapshot.Snapshot, rm RankMove) (res Result, moved bool, err error) {
 	stopped := time.Now()
 	notMoved := func(err error) (Result, bool, error) {
@@ -96,20 +108,24 @@ func (p *Program) moveRank(ctx context.Context, world *mpi.World, rank int, spec
 		}
 		return Result{}, false, nil
 	}
-	snap.MPI = nil // the rank's MPI state stays here
 	var buf bytes.Buffer
-	// Room for the pages as they are (memory that does not compress): a
-	// buffer grown step by step cost a 512 MiB cell a second.
-	buf.Grow(len(snap.Pages)*snapshot.PageSize + 64<<10)
-	if err := snapshot.Encode(&buf, snap); err != nil {
-		return notMoved(fmt.Errorf("rank %d: encode its snapshot to move: %w", rank, err))
+	hostCall := uint64(0)
+	if snap != nil {
+		snap.MPI = nil // the rank's MPI state stays here
+		hostCall = snap.HostCalls
+		// Room for the pages as they are (memory that does not compress):
+		// a buffer grown step by step cost a 512 MiB cell a second.
+		buf.Grow(len(snap.Pages)*snapshot.PageSize + 64<<10)
+		if err := snapshot.Encode(&buf, snap); err != nil {
+			return notMoved(fmt.Errorf("rank %d: encode its snapshot to move: %w", rank, err))
+		}
 	}
 	mv, err := rm.Home.Offer(world, rank, buf.Bytes(), writerOrDiscard(spec.Stdout), writerOrDiscard(spec.Stderr))
 	if err != nil {
 		return notMoved(err)
 	}
 	if rm.Offered != nil {
-		rm.Offered(RankOffer{Rank: rank, Token: mv.Token(), Bytes: buf.Len(), HostCall: snap.HostCalls, Stopped: stopped})
+		rm.Offered(RankOffer{Rank: rank, Token: mv.Token(), Bytes: buf.Len(), HostCall: hostCall, Stopped: stopped})
 	}
 	attachWithin := rm.AttachWithin
 	if attachWithin <= 0 {
@@ -144,23 +160,34 @@ func writerOrDiscard(w io.Writer) io.Writer {
 // RunMovedRank takes over rank of a world that runs elsewhere: it joins the
 // world's home over conn with the move's token, fetches the rank's cell,
 // restores it and runs it here to its end, its MPI calls and its output
-// going to the home. If the cell cannot be restored here the home is told,
-// and the rank goes on at home. It closes conn.
+// going to the home. A rank offered before it started (an empty cell)
+// starts here from the beginning, with spec's args and environment (the
+// home's spec for the rank, as agents take both from the run), and needs
+// no migratable module. If the
+// cell cannot be restored here the home is told, and the rank goes on at
+// home. It closes conn.
 func (p *Program) RunMovedRank(ctx context.Context, spec Spec, conn net.Conn, rank int, token string) (Result, error) {
-	if !p.Migratable || !p.UsesMPI {
+	if !p.UsesMPI {
 		conn.Close()
-		return Result{}, errors.New("run a moved rank: the program is not a migratable MPI program")
+		return Result{}, errors.New("run a moved rank: the program does not use MPI")
 	}
 	j, err := mpi.Join(ctx, conn, rank, token)
 	if err != nil {
 		return Result{}, err
+	}
+	spec.Stdout, spec.Stderr = j.Stdout(), j.Stderr()
+	if len(j.Cell) == 0 {
+		return p.runFresh(ctx, spec, j)
+	}
+	if !p.Migratable {
+		j.Refuse()
+		return Result{}, errors.New("run a moved rank: the program is not migratable; build it with cloudskin cell cc --migratable")
 	}
 	snap, err := snapshot.Decode(bytes.NewReader(j.Cell), &p.sum)
 	if err != nil {
 		j.Refuse()
 		return Result{}, fmt.Errorf("run a moved rank: %w", err)
 	}
-	spec.Stdout, spec.Stderr = j.Stdout(), j.Stderr()
 	c, err := p.migrateCell(spec, migrate.Cell{Hosts: []engine.HostModule{j.Module(), cloudskinHost(spec, -1)}})
 	if err != nil {
 		j.Refuse()
@@ -175,6 +202,19 @@ func (p *Program) RunMovedRank(ctx context.Context, spec Spec, conn net.Conn, ra
 	start := time.Now()
 	_, runErr := migrate.Run(ctx, c, snap, 0)
 	_, res, err := ended(ctx, start, nil, runErr)
+	if xerr := j.Exit(res.ExitCode, err); xerr != nil && err == nil {
+		err = fmt.Errorf("run a moved rank: report its end to the home: %w", xerr)
+	}
+	return res, err
+}
+
+// runFresh runs a rank offered before it started from its beginning.
+func (p *Program) runFresh(ctx context.Context, spec Spec, j *mpi.Joined) (Result, error) {
+	if err := j.Attach(); err != nil {
+		return Result{}, fmt.Errorf("run a moved rank: %w", err)
+	}
+	mod := j.Module()
+	res, err := p.run(ctx, spec, &mod)
 	if xerr := j.Exit(res.ExitCode, err); xerr != nil && err == nil {
 		err = fmt.Errorf("run a moved rank: report its end to the home: %w", xerr)
 	}

@@ -319,3 +319,68 @@ func TestMPIRankMoveConnectionCutAnywhere(t *testing.T) {
 		t.Errorf("the cuts did not reach both sides of the commit: %d stayed, %d lost", stayed, lost)
 	}
 }
+
+// A world spread from its start: ranks 2 and 3 are offered before they
+// start and run in "another process" (a mover on loopback TCP), the others
+// here; the output equals a world run in one place, for a module that is
+// not migratable (RunMPISpread) and for one that is (WorldStop.Away).
+func TestMPIWorldSpreadFromTheStart(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		module string
+		args   []string
+	}{{"ring", nil}, {"mpimove-m", []string{"3"}}} {
+		t.Run(tc.module, func(t *testing.T) {
+			p := load(t, tc.module, cell.Wazero)
+			var want bytes.Buffer
+			if _, err := p.RunMPI(ctx, 4, worldSpec(&want, tc.args...)); err != nil {
+				t.Fatal(err)
+			}
+			hm := mpi.NewHome()
+			addr := serveHome(t, hm)
+			var movers sync.WaitGroup
+			var mu sync.Mutex
+			attached := map[int]bool{}
+			away := map[int]cell.RankMove{}
+			for _, r := range []int{2, 3} {
+				away[r] = cell.RankMove{Rank: r, Home: hm, AttachWithin: 10 * time.Second,
+					Offered: func(o cell.RankOffer) {
+						if o.Bytes != 0 {
+							t.Errorf("rank %d offered with %d bytes before it started", o.Rank, o.Bytes)
+						}
+						movers.Go(func() {
+							conn, err := net.Dial("tcp", addr)
+							if err != nil {
+								t.Error(err)
+								return
+							}
+							// A rank that starts here gets its args here, as
+							// an agent takes them from the run's spec.
+							if res, err := p.RunMovedRank(ctx, cell.Spec{Name: "mpimove", Args: tc.args}, conn, o.Rank, o.Token); err != nil || res.ExitCode != 0 {
+								t.Errorf("rank %d away: %v, exit %d", o.Rank, err, res.ExitCode)
+							}
+						})
+					},
+					Moved: func(r cell.RankMoveResult) { mu.Lock(); attached[r.Rank] = r.Attached; mu.Unlock() },
+				}
+			}
+			var got bytes.Buffer
+			var err error
+			if p.Migratable {
+				_, _, err = p.RunMPIStoppable(ctx, 4, worldSpec(&got, tc.args...), nil, cell.WorldStop{Away: away})
+			} else {
+				_, err = p.RunMPISpread(ctx, 4, worldSpec(&got, tc.args...), away)
+			}
+			movers.Wait()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !attached[2] || !attached[3] {
+				t.Fatalf("ranks away: %v", attached)
+			}
+			if got.String() != want.String() {
+				t.Fatalf("spread world:\n%s\nwant:\n%s", got.String(), want.String())
+			}
+		})
+	}
+}

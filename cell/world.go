@@ -28,6 +28,9 @@ type WorldStop struct {
 	// Move delivers requests to move one rank to another process while
 	// the others run on (see RankMove).
 	Move <-chan RankMove
+	// Away runs ranks elsewhere from their start, as RunMPISpread does;
+	// only for a world that starts (from is nil).
+	Away map[int]RankMove
 }
 
 // RunMPIStoppable runs an MPI world of n migratable cells of this program
@@ -75,7 +78,14 @@ func (p *Program) RunMPIStoppable(ctx context.Context, n int, spec func(rank int
 				start = from[i]
 			}
 			rank := world.Rank(i)
-			snaps[i], results[i], errs[i] = p.runMovableRank(ctx, world, spec(i), rank, start, movers[i])
+			moved := false
+			if from == nil {
+				rank.Module()
+				results[i], moved, errs[i] = p.startAway(ctx, world, i, spec(i), stop.Away)
+			}
+			if !moved {
+				snaps[i], results[i], errs[i] = p.runMovableRank(ctx, world, spec(i), rank, start, movers[i])
+			}
 			switch {
 			case snaps[i] != nil:
 			case errs[i] != nil:

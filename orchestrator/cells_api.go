@@ -146,6 +146,11 @@ func (cp *ControlPlane) createCell(w http.ResponseWriter, r *http.Request) (int,
 	if _, err := cp.sites.Get(r.Context(), c.Spec.Site); err != nil {
 		return 0, nil, httpapi.BadRequest(fmt.Errorf("spec.site: %w", err))
 	}
+	for i, rs := range c.Spec.RankSites {
+		if _, err := cp.sites.Get(r.Context(), rs.Site); err != nil {
+			return 0, nil, httpapi.BadRequest(fmt.Errorf("spec.rankSites[%d].site: %w", i, err))
+		}
+	}
 	created, err := cp.cells.Create(r.Context(), c)
 	if err != nil {
 		return 0, nil, cellError(err)

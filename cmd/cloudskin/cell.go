@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -206,6 +207,28 @@ type siteRun struct {
 	site            string
 	ranks           int
 	checkpointEvery time.Duration
+	rankSites       []v1alpha1.CellRankSite
+}
+
+// spread places a world of ranks over sites in blocks: the first block at
+// the first site (the world's home, spec.site), the others' ranks in
+// spec.rankSites.
+func (s *siteRun) spread(sites []string, ranks int) error {
+	if len(sites) > ranks {
+		return fmt.Errorf("--sites: %d sites for %d ranks: give each site a rank at least", len(sites), ranks)
+	}
+	for i, site := range sites {
+		if site == "" || slices.Contains(sites[:i], site) {
+			return fmt.Errorf("--sites %q: want distinct site names", strings.Join(sites, ","))
+		}
+	}
+	s.site, s.rankSites = sites[0], nil
+	for r := range ranks {
+		if at := sites[r*len(sites)/ranks]; at != sites[0] {
+			s.rankSites = append(s.rankSites, v1alpha1.CellRankSite{Rank: r, Site: at})
+		}
+	}
+	return nil
 }
 
 // register adds --site and --checkpoint-every to cmd.
@@ -244,7 +267,7 @@ func runAtSite(cmd *cobra.Command, g *globals, f *cellFlags, at siteRun, module 
 		Spec: v1alpha1.CellRunSpec{
 			Site: site, Module: digest, Args: args, Env: f.env, Engine: f.engine,
 			Memory: mem, Timeout: v1alpha1.Duration{Duration: f.timeout},
-			Ranks: at.ranks, Dirs: dirs, Elastic: f.elastic,
+			Ranks: at.ranks, Dirs: dirs, Elastic: f.elastic, RankSites: at.rankSites,
 			CheckpointInterval: v1alpha1.Duration{Duration: at.checkpointEvery},
 		},
 	})
@@ -395,6 +418,7 @@ func newCellMPIRunCommand(g *globals) *cobra.Command {
 		snapshotAt  uint64
 		snapshotOut string
 		at          siteRun
+		sites       []string
 	)
 	cmd := &cobra.Command{
 		Use:   "mpirun -n N [flags] MODULE.wasm [ARGS...]",
@@ -404,11 +428,17 @@ func newCellMPIRunCommand(g *globals) *cobra.Command {
 With --snapshot-at K the world stops on entering its K-th collective on
 MPI_COMM_WORLD (MPI_Finalize counts as one), all ranks at once, and writes
 one snapshot per rank to --snapshot-out; cloudskin cell resume continues
-it. This needs a module built with cloudskin cell cc --migratable.`,
+it. This needs a module built with cloudskin cell cc --migratable.
+
+With --sites the world runs at sites of the control plane, its ranks in
+blocks over the sites in order: the first site's agent runs the world and
+its MPI state (it is the world's home), the other sites' agents fetch their
+ranks from it over TCP, and those ranks' MPI calls and output go to it.`,
 		Example: `  cloudskin cell mpirun -n 4 ring.wasm
   cloudskin cell mpirun -n 2 --dir ./data:/data:ro ndvi.wasm /data/red.csr /data/nir.csr /data/out.csr
   cloudskin cell mpirun -n 4 --snapshot-at 3 --snapshot-out world.snap prog.wasm   # then: cloudskin cell resume world.snap
-  cloudskin cell mpirun -n 2 --site edge --dir ./data:/data ndvi.wasm /data/red.csr /data/nir.csr /data/out.csr`,
+  cloudskin cell mpirun -n 2 --site edge --dir ./data:/data ndvi.wasm /data/red.csr /data/nir.csr /data/out.csr
+  cloudskin cell mpirun -n 4 --sites edge,cloud ring.wasm   # ranks 0-1 at edge, 2-3 at cloud`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if (snapshotAt == 0) != (snapshotOut == "") {
@@ -417,6 +447,14 @@ it. This needs a module built with cloudskin cell cc --migratable.`,
 			spec, err := f.spec(args[0], args[1:])
 			if err != nil {
 				return err
+			}
+			if len(sites) > 0 {
+				if at.site != "" {
+					return errors.New("--site and --sites: give one")
+				}
+				if err := at.spread(sites, ranks); err != nil {
+					return err
+				}
 			}
 			if at.site != "" {
 				at.ranks = ranks
@@ -442,6 +480,7 @@ it. This needs a module built with cloudskin cell cc --migratable.`,
 	cmd.Flags().Uint64Var(&snapshotAt, "snapshot-at", 0, "stop the world on entering this collective on MPI_COMM_WORLD (counting from 1) and write its snapshot; needs a module built with cell cc --migratable")
 	cmd.Flags().StringVar(&snapshotOut, "snapshot-out", "", "file the world's snapshot is written to")
 	at.register(cmd, "world (all ranks at the site)")
+	cmd.Flags().StringSliceVar(&sites, "sites", nil, "run the world across these sites of the control plane, its ranks in blocks (the first site is the world's home)")
 	return cmd
 }
 

@@ -168,6 +168,54 @@ func TestCellRunAtASiteOfUp(t *testing.T) {
 	}
 }
 
+// TestMPIWorldAcrossSites runs MPI worlds across two sites of `up` from
+// their start (cell mpirun --sites edge,cloud): cloud's agent fetches its
+// ranks from edge's, which keeps the world's MPI state, and the output
+// equals a world run in one place, for a plain module and a migratable one.
+func TestMPIWorldAcrossSites(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	_, base := start(t, "up", "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"))
+	for _, tc := range []struct {
+		src   string
+		flags []string
+		args  []string
+	}{
+		{"../../examples/mpi/ring.c", nil, nil},
+		{"../../cell/testdata/mpimove.c", []string{"--migratable"}, []string{"4", "10"}},
+	} {
+		wasm := filepath.Join(dir, filepath.Base(tc.src)+".wasm")
+		if out, err := run(t, nil, slices.Concat([]string{"cell", "cc"}, tc.flags, []string{tc.src, "-o", wasm})...); err != nil {
+			t.Fatalf("cell cc: %v\n%s", err, out)
+		}
+		want, err := run(t, nil, slices.Concat([]string{"cell", "mpirun", "-n", "4", wasm}, tc.args)...)
+		if err != nil {
+			t.Fatalf("mpirun here: %v\n%s", err, want)
+		}
+		got, err := run(t, nil, slices.Concat([]string{"cell", "mpirun", "-n", "4", "--server", base, "--sites", "edge,cloud", wasm}, tc.args)...)
+		// Every rank of ring prints, in no fixed order across ranks.
+		sorted := func(s string) string { l := strings.Split(s, "\n"); slices.Sort(l); return strings.Join(l, "\n") }
+		if err != nil || sorted(got) != sorted(want) {
+			t.Fatalf("mpirun --sites edge,cloud %s: %v\n%s\nwant\n%s", tc.src, err, got, want)
+		}
+	}
+	var list struct{ Items []v1alpha1.CellRun }
+	getJSON(t, base+"/api/v1/cells", &list)
+	for _, c := range list.Items {
+		for _, r := range []int{2, 3} {
+			if rs, ok := c.Status.RankStatus(r); !ok || rs.Phase != v1alpha1.RankMoved || rs.Site != "cloud" {
+				t.Fatalf("%s: rank %d: %+v", c.Metadata.Name, r, c.Status.Ranks)
+			}
+		}
+		if c.Status.Site != "edge" || len(c.Status.Migrations) != 2 {
+			t.Fatalf("%s: status %+v", c.Metadata.Name, c.Status)
+		}
+	}
+	if out, err := run(t, nil, "cell", "mpirun", "-n", "1", "--server", base, "--sites", "edge,cloud", "x.wasm"); err == nil || !strings.Contains(out, "2 sites for 1 ranks") {
+		t.Fatalf("more sites than ranks: %v\n%s", err, out)
+	}
+}
+
 // TestElasticCellGetsIdleCores: a cell run with --elastic at an idle site
 // is granted more than one core at its parallel phases
 // (cloudskin_parallelism), at most twice its ranks, as Granny's elastic
