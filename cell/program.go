@@ -219,7 +219,9 @@ func (p *Program) RunMPISpread(ctx context.Context, n int, spec func(rank int) S
 			defer wg.Done()
 			rank := world.Rank(i)
 			mod := rank.Module()
-			res, moved, err := p.startAway(ctx, world, i, spec(i), away)
+			// A cell that is not migratable cannot come home: it ends
+			// where it runs, or runs here from its start.
+			res, _, moved, err := p.startAway(ctx, world, i, spec(i), away)
 			if !moved {
 				res, err = p.run(ctx, spec(i), &mod)
 			}

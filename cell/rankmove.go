@@ -32,6 +32,17 @@ type RankMove struct {
 	// Moved, if set, is called when the move is decided: a mover
 	// attached, or the rank stays here and why.
 	Moved func(RankMoveResult)
+	// Returned, if set, is called when the moved rank came home (its
+	// mover stopped it and sent it back, RunMovedRankReturning) and goes
+	// on here.
+	Returned func(RankReturn)
+}
+
+// RankReturn describes a rank come home.
+type RankReturn struct {
+	Rank     int
+	Bytes    int
+	HostCall uint64
 }
 
 // RankOffer describes an offered rank.
@@ -86,27 +97,29 @@ func watchMoves(ch <-chan RankMove, movers []*mover, done <-chan struct{}) {
 }
 
 // startAway runs rank elsewhere from its start if away asks for it; moved
-// false means it runs here.
-func (p *Program) startAway(ctx context.Context, world *mpi.World, rank int, spec Spec, away map[int]RankMove) (Result, bool, error) {
+// false means it runs here, from its start or, if it came home, from
+// resume.
+func (p *Program) startAway(ctx context.Context, world *mpi.World, rank int, spec Spec, away map[int]RankMove) (res Result, resume *snapshot.Snapshot, moved bool, err error) {
 	rm, ok := away[rank]
 	if !ok || rm.Home == nil {
-		return Result{}, false, nil
+		return Result{}, nil, false, nil
 	}
 	return p.moveRank(ctx, world, rank, spec, nil, rm)
 }
 
 // moveRank offers rank's cell and waits for the move: its stopped cell
 // (snap), or with snap nil a rank that has not started, which the mover
-// runs from its start. It returns the rank's result if it moved, or moved
-// false if it stays (then the caller resumes snap, or starts the rank,
-// here).
-func (p *Program) moveRank(ctx context.Context, world *mpi.World, rank int, spec Spec, snap *snapshot.Snapshot, rm RankMove) (res Result, moved bool, err error) {
+// runs from its start. It returns the rank's result if it moved and ended
+// there, or moved false if it runs here again: then the caller resumes
+// resume (snap if the move did not happen, the cell come home if it came
+// back), or starts the rank if resume is nil.
+func (p *Program) moveRank(ctx context.Context, world *mpi.World, rank int, spec Spec, snap *snapshot.Snapshot, rm RankMove) (res Result, resume *snapshot.Snapshot, moved bool, err error) {
 	stopped := time.Now()
-	notMoved := func(err error) (Result, bool, error) {
+	notMoved := func(err error) (Result, *snapshot.Snapshot, bool, error) {
 		if rm.Moved != nil {
 			rm.Moved(RankMoveResult{Rank: rank, Err: err})
 		}
-		return Result{}, false, nil
+		return Result{}, snap, false, nil
 	}
 	var buf bytes.Buffer
 	hostCall := uint64(0)
@@ -133,7 +146,7 @@ func (p *Program) moveRank(ctx context.Context, world *mpi.World, rank int, spec
 	}
 	if !mv.WaitAttached(ctx, attachWithin) {
 		if err := mv.Reattach(); err != nil {
-			return Result{}, true, err
+			return Result{}, nil, true, err
 		}
 		return notMoved(fmt.Errorf("rank %d: no mover attached within %s", rank, attachWithin))
 	}
@@ -142,12 +155,30 @@ func (p *Program) moveRank(ctx context.Context, world *mpi.World, rank int, spec
 	}
 	exit := mv.WaitEnd(ctx)
 	switch {
+	case exit.Returned != nil:
+		return p.comeHome(rank, mv, exit.Returned, rm)
 	case exit.Lost != nil:
-		return Result{}, true, fmt.Errorf("rank %d moved and was lost: %w", rank, exit.Lost)
+		return Result{}, nil, true, fmt.Errorf("rank %d moved and was lost: %w", rank, exit.Lost)
 	case exit.Message != "":
-		return Result{ExitCode: exit.Code}, true, fmt.Errorf("rank %d (moved): %s", rank, exit.Message)
+		return Result{ExitCode: exit.Code}, nil, true, fmt.Errorf("rank %d (moved): %s", rank, exit.Message)
 	}
-	return Result{ExitCode: exit.Code, Elapsed: time.Since(stopped)}, true, nil
+	return Result{ExitCode: exit.Code, Elapsed: time.Since(stopped)}, nil, true, nil
+}
+
+// comeHome takes back a moved rank's cell, sent home by its mover: the
+// rank resumes here from it.
+func (p *Program) comeHome(rank int, mv *mpi.Move, cell []byte, rm RankMove) (Result, *snapshot.Snapshot, bool, error) {
+	snap, err := snapshot.Decode(bytes.NewReader(cell), &p.sum)
+	if err != nil {
+		return Result{}, nil, true, fmt.Errorf("rank %d came home: %w", rank, err)
+	}
+	if err := mv.Return(); err != nil {
+		return Result{}, nil, true, err
+	}
+	if rm.Returned != nil {
+		rm.Returned(RankReturn{Rank: rank, Bytes: len(cell), HostCall: snap.HostCalls})
+	}
+	return Result{}, snap, false, nil
 }
 
 func writerOrDiscard(w io.Writer) io.Writer {
@@ -167,45 +198,72 @@ func writerOrDiscard(w io.Writer) io.Writer {
 // cell cannot be restored here the home is told, and the rank goes on at
 // home. It closes conn.
 func (p *Program) RunMovedRank(ctx context.Context, spec Spec, conn net.Conn, rank int, token string) (Result, error) {
+	res, _, err := p.RunMovedRankReturning(ctx, spec, conn, rank, token, nil)
+	return res, err
+}
+
+// RunMovedRankReturning is RunMovedRank for a rank that may be sent home:
+// when goHome is closed, a migratable cell stops at its next host call and
+// goes back to the world's home, where it resumes (home is true then).
+func (p *Program) RunMovedRankReturning(ctx context.Context, spec Spec, conn net.Conn, rank int, token string, goHome <-chan struct{}) (res Result, home bool, err error) {
 	if !p.UsesMPI {
 		conn.Close()
-		return Result{}, errors.New("run a moved rank: the program does not use MPI")
+		return Result{}, false, errors.New("run a moved rank: the program does not use MPI")
 	}
 	j, err := mpi.Join(ctx, conn, rank, token)
 	if err != nil {
-		return Result{}, err
+		return Result{}, false, err
 	}
 	spec.Stdout, spec.Stderr = j.Stdout(), j.Stderr()
-	if len(j.Cell) == 0 {
-		return p.runFresh(ctx, spec, j)
-	}
-	if !p.Migratable {
+	var snap *snapshot.Snapshot
+	switch {
+	case len(j.Cell) == 0 && !p.Migratable:
+		res, err := p.runFresh(ctx, spec, j)
+		return res, false, err
+	case len(j.Cell) > 0 && !p.Migratable:
 		j.Refuse()
-		return Result{}, errors.New("run a moved rank: the program is not migratable; build it with cloudskin cell cc --migratable")
+		return Result{}, false, errors.New("run a moved rank: the program is not migratable; build it with cloudskin cell cc --migratable")
+	case len(j.Cell) > 0:
+		if snap, err = snapshot.Decode(bytes.NewReader(j.Cell), &p.sum); err != nil {
+			j.Refuse()
+			return Result{}, false, fmt.Errorf("run a moved rank: %w", err)
+		}
 	}
-	snap, err := snapshot.Decode(bytes.NewReader(j.Cell), &p.sum)
+	c, err := p.migrateCell(spec, migrate.Cell{Stop: goHome, Hosts: []engine.HostModule{j.Module(), cloudskinHost(spec, -1)}})
 	if err != nil {
 		j.Refuse()
-		return Result{}, fmt.Errorf("run a moved rank: %w", err)
-	}
-	c, err := p.migrateCell(spec, migrate.Cell{Hosts: []engine.HostModule{j.Module(), cloudskinHost(spec, -1)}})
-	if err != nil {
-		j.Refuse()
-		return Result{}, err
+		return Result{}, false, err
 	}
 	if err := j.Attach(); err != nil {
-		return Result{}, fmt.Errorf("run a moved rank: %w", err)
+		return Result{}, false, fmt.Errorf("run a moved rank: %w", err)
 	}
 	ctx, cancel := withTimeout(ctx, spec)
 	defer cancel()
 	defer spec.Usage.begin()()
 	start := time.Now()
-	_, runErr := migrate.Run(ctx, c, snap, 0)
-	_, res, err := ended(ctx, start, nil, runErr)
+	stopped, runErr := migrate.Run(ctx, c, snap, 0)
+	if stopped != nil {
+		return Result{Elapsed: time.Since(start)}, true, p.sendHome(j, stopped)
+	}
+	_, res, err = ended(ctx, start, nil, runErr)
 	if xerr := j.Exit(res.ExitCode, err); xerr != nil && err == nil {
 		err = fmt.Errorf("run a moved rank: report its end to the home: %w", xerr)
 	}
-	return res, err
+	return res, false, err
+}
+
+// sendHome sends a moved rank's stopped cell back to its home.
+func (p *Program) sendHome(j *mpi.Joined, snap *snapshot.Snapshot) error {
+	var buf bytes.Buffer
+	buf.Grow(len(snap.Pages)*snapshot.PageSize + 64<<10)
+	if err := snapshot.Encode(&buf, snap); err != nil {
+		j.Refuse()
+		return fmt.Errorf("send a rank home: %w", err)
+	}
+	if err := j.Return(buf.Bytes()); err != nil {
+		return fmt.Errorf("send a rank home: %w", err)
+	}
+	return nil
 }
 
 // runFresh runs a rank offered before it started from its beginning.

@@ -384,3 +384,68 @@ func TestMPIWorldSpreadFromTheStart(t *testing.T) {
 		})
 	}
 }
+
+// A moved rank sent home: its mover stops it at a host call and sends the
+// cell back, the home resumes it (with the receives it posted while away),
+// and the world's output is that of a world that never moved; the rank
+// may then move again.
+func TestMPIRankComesHome(t *testing.T) {
+	p := load(t, "mpimove-m", cell.Wazero)
+	var want bytes.Buffer
+	if _, _, err := p.RunMPIStoppable(context.Background(), 4, worldSpec(&want, "8", "20"), nil, cell.WorldStop{}); err != nil {
+		t.Fatal(err)
+	}
+	hm := mpi.NewHome()
+	addr := serveHome(t, hm)
+	moves := make(chan cell.RankMove, 2)
+	var mu sync.Mutex // the home's rank and the movers report
+	var returned []cell.RankReturn
+	var trips []bool
+	var movers sync.WaitGroup
+	var move func()
+	move = func() {
+		moves <- cell.RankMove{Rank: 1, Home: hm, AttachWithin: 10 * time.Second,
+			Offered: func(o cell.RankOffer) {
+				movers.Go(func() {
+					conn, err := net.Dial("tcp", addr)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					goHome := make(chan struct{})
+					time.AfterFunc(40*time.Millisecond, func() { close(goHome) })
+					_, home, err := p.RunMovedRankReturning(context.Background(), cell.Spec{Name: "mpimove"}, conn, o.Rank, o.Token, goHome)
+					if err != nil {
+						t.Error(err)
+					}
+					mu.Lock()
+					trips = append(trips, home)
+					mu.Unlock()
+				})
+			},
+			Returned: func(r cell.RankReturn) {
+				mu.Lock()
+				returned = append(returned, r)
+				again := len(returned) == 1
+				mu.Unlock()
+				if again {
+					go move() // and away again
+				}
+			},
+		}
+	}
+	go func() { time.Sleep(30 * time.Millisecond); move() }()
+	var got bytes.Buffer
+	_, _, err := p.RunMPIStoppable(context.Background(), 4, worldSpec(&got, "8", "20"), nil, cell.WorldStop{Move: moves})
+	movers.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(returned) == 0 || returned[0].Bytes == 0 || len(trips) == 0 || !trips[0] {
+		t.Fatalf("returns %+v, mover trips %v", returned, trips)
+	}
+	if got.String() != want.String() {
+		t.Fatalf("after a rank came home:\n%s\nwant:\n%s", got.String(), want.String())
+	}
+	t.Logf("the rank went away %d times and came home %d times", len(trips), len(returned))
+}

@@ -81,7 +81,7 @@ func (p *Program) RunMPIStoppable(ctx context.Context, n int, spec func(rank int
 			moved := false
 			if from == nil {
 				rank.Module()
-				results[i], moved, errs[i] = p.startAway(ctx, world, i, spec(i), stop.Away)
+				results[i], start, moved, errs[i] = p.startAway(ctx, world, i, spec(i), stop.Away)
 			}
 			if !moved {
 				snaps[i], results[i], errs[i] = p.runMovableRank(ctx, world, spec(i), rank, start, movers[i])
@@ -154,11 +154,11 @@ func (p *Program) runMovableRank(ctx context.Context, world *mpi.World, spec Spe
 			return snap, res, err
 		}
 		mv.stopped = false
-		res, moved, err := p.moveRank(ctx, world, rank.Index(), spec, snap, mv.req)
+		res, resume, moved, err := p.moveRank(ctx, world, rank.Index(), spec, snap, mv.req)
 		if moved {
 			return nil, res, err
 		}
-		from = snap
+		from = resume             // the cell as it stopped here, or as it came home
 		mv.requested.Store(false) // it may be asked again
 	}
 }

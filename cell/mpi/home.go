@@ -34,16 +34,13 @@ const (
 
 // Move is one rank's move out of its world's process, seen from the home.
 type Move struct {
-	home  *Home
-	r     *Rank
-	token string
-	cell  []byte
-	table movedTable
-	// converted are the receives whose buffers Offer took out of the
-	// cell's memory, so Reattach can put them back.
-	converted []*Request
-	stdout    io.Writer
-	stderr    io.Writer
+	home   *Home
+	r      *Rank
+	token  string
+	cell   []byte
+	table  movedTable
+	stdout io.Writer
+	stderr io.Writer
 
 	mu         sync.Mutex
 	state      moveState
@@ -62,6 +59,9 @@ type MoveExit struct {
 	// Lost is set if the connection to the mover broke before the cell
 	// ended: the rank is gone, and its world must fail.
 	Lost error
+	// Returned, when not nil, is the cell come home: it stopped at the
+	// mover to run here again (Move.Return readies the rank for it).
+	Returned []byte
 }
 
 // Home is where the ranks that moved out of this process's worlds are
@@ -99,7 +99,7 @@ func (hm *Home) Offer(w *World, rank int, cell []byte, stdout, stderr io.Writer)
 	}
 	m := &Move{home: hm, r: r, token: strings.ToLower(rand.Text()), cell: cell, stdout: stdout, stderr: stderr,
 		attached: make(chan struct{}), done: make(chan struct{})}
-	m.table, m.converted = r.detach()
+	m.table = r.detach()
 	if w.moved == nil {
 		w.moved = make(map[int]bool)
 	}
@@ -138,10 +138,9 @@ func (m *Move) forget() {
 // detach takes the rank's receive buffers out of its cell's memory, which
 // is leaving, into Go buffers the home fills and the mover reads, and
 // describes the request table for the mover.
-func (r *Rank) detach() (movedTable, []*Request) {
+func (r *Rank) detach() movedTable {
 	h := r.host
 	t := movedTable{Initialized: h.initialized, Finalized: h.finalized, Free: append([]int32(nil), h.free...)}
-	var converted []*Request
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i, q := range h.reqs {
@@ -153,7 +152,6 @@ func (r *Rank) detach() (movedTable, []*Request) {
 		if q.comm != nil {
 			mr.IsRecv, mr.Off, mr.Len = true, q.buf.off, q.buf.n
 			if q.buf.mem != nil {
-				converted = append(converted, q)
 				if q.done && q.pending == nil {
 					// The data is in the cell's memory already.
 					q.buf = buffer{off: q.buf.off, n: q.buf.n}
@@ -165,7 +163,7 @@ func (r *Rank) detach() (movedTable, []*Request) {
 		}
 		t.Requests = append(t.Requests, mr)
 	}
-	return t, converted
+	return t
 }
 
 // Reattach undoes Offer when no mover attached: the rank's cell resumes in
@@ -177,10 +175,32 @@ func (m *Move) Reattach() error {
 	if m.state != moveAbandoned {
 		return errors.New("mpi: reattach a move that was not abandoned")
 	}
-	r := m.r
+	m.r.rehome()
+	return nil
+}
+
+// Return readies the rank for its cell come home (MoveExit.Returned): it
+// resumes in this process from that snapshot.
+func (m *Move) Return() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.state != moveAttached || m.exit.Returned == nil {
+		return errors.New("mpi: return a rank whose cell did not come home")
+	}
+	m.r.rehome()
+	return nil
+}
+
+// rehome points the rank's receive buffers back into its cell's memory, a
+// fresh one bound at its first MPI call: data held for it in Go buffers
+// becomes pending, copied in when it completes the receive; data already in
+// the cell's memory stays there. The world may stop as a whole again.
+func (r *Rank) rehome() {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, q := range m.converted {
+	for _, q := range r.host.reqs {
+		if q == nil || q.comm == nil || q.buf.mem != nil || q.buf.n == 0 {
+			continue
+		}
 		if q.done && !q.resident && q.pending == nil && q.status.Count > 0 {
 			q.pending = q.buf.b[:q.status.Count]
 		}
@@ -188,10 +208,10 @@ func (m *Move) Reattach() error {
 		q.resident = false
 	}
 	r.host.unbound = true
+	r.mu.Unlock()
 	r.w.stopMu.Lock()
 	delete(r.w.moved, r.rank)
 	r.w.stopMu.Unlock()
-	return nil
 }
 
 // WaitAttached waits up to attachWithin for a mover to attach, and reports
@@ -334,9 +354,19 @@ func (m *Move) serve(ctx context.Context, wc *wireConn) MoveExit {
 		if err := wc.recv(&c); err != nil {
 			return MoveExit{Lost: fmt.Errorf("mpi: connection to rank %d lost: %w", m.r.rank, err)}
 		}
-		if c.Op == opExit {
+		switch c.Op {
+		case opExit:
 			wc.send(&reply{})
 			return MoveExit{Code: c.Code, Message: c.Message}
+		case opReturn:
+			cell, err := wc.readCell(int64(c.Code))
+			if err != nil {
+				return MoveExit{Lost: fmt.Errorf("mpi: rank %d coming home: %w", m.r.rank, err)}
+			}
+			// The home has the whole cell: it is the home's now, even if
+			// this reply is lost (the mover keeps no copy to run).
+			wc.send(&reply{})
+			return MoveExit{Returned: cell}
 		}
 		rp := m.do(ctx, &c)
 		if err := wc.send(rp); err != nil {

@@ -120,6 +120,30 @@ func (j *Joined) Exit(code int, cellErr error) error {
 	return err
 }
 
+// Return sends the cell, stopped here, home (a snapshot, opaque here), where
+// the rank resumes, and closes the connection. Once it is sent the cell is
+// the home's: the caller must not run it, whatever the error.
+func (j *Joined) Return(cell []byte) error {
+	defer j.r.close()
+	wc := j.r.wc
+	wc.mu.Lock()
+	defer wc.mu.Unlock()
+	if err := wc.enc.Encode(&call{Op: opReturn, Code: len(cell)}); err != nil {
+		return fmt.Errorf("mpi: return rank %d home: %w", j.r.rank, err)
+	}
+	if _, err := wc.w.Write(cell); err != nil {
+		return fmt.Errorf("mpi: return rank %d home: %w", j.r.rank, err)
+	}
+	if err := wc.w.Flush(); err != nil {
+		return fmt.Errorf("mpi: return rank %d home: %w", j.r.rank, err)
+	}
+	var rp reply
+	if err := wc.recv(&rp); err != nil {
+		return fmt.Errorf("mpi: return rank %d home: %w", j.r.rank, err)
+	}
+	return nil
+}
+
 type outputTo struct {
 	r  *remoteRank
 	op op

@@ -91,6 +91,7 @@ const (
 	opStdout
 	opStderr
 	opExit
+	opReturn // the cell stopped to go home: Code raw bytes of it follow
 )
 
 // call is one call of the moved rank. Fields a call does not use are zero
@@ -233,18 +234,27 @@ func (wc *wireConn) sendWelcome(wl *welcome, cell []byte) error {
 	return nil
 }
 
+// readCell reads n raw bytes of a cell that follow a message.
+func (wc *wireConn) readCell(n int64) ([]byte, error) {
+	if n < 0 || n > maxCell {
+		return nil, fmt.Errorf("mpi: a cell of %d bytes", n)
+	}
+	cell := make([]byte, n)
+	if _, err := io.ReadFull(wc.r, cell); err != nil {
+		return nil, fmt.Errorf("mpi: receive the cell: %w", err)
+	}
+	return cell, nil
+}
+
 // recvWelcome receives a welcome and the cell's bytes after it.
 func (wc *wireConn) recvWelcome() (*welcome, []byte, error) {
 	var wl welcome
 	if err := wc.recv(&wl); err != nil {
 		return nil, nil, err
 	}
-	if wl.CellLen < 0 || wl.CellLen > maxCell {
-		return nil, nil, fmt.Errorf("mpi: the home sends a cell of %d bytes", wl.CellLen)
-	}
-	cell := make([]byte, wl.CellLen)
-	if _, err := io.ReadFull(wc.r, cell); err != nil {
-		return nil, nil, fmt.Errorf("mpi: receive the cell: %w", err)
+	cell, err := wc.readCell(wl.CellLen)
+	if err != nil {
+		return nil, nil, err
 	}
 	return &wl, cell, nil
 }
