@@ -65,7 +65,7 @@ func (a *Agent) runCells(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() { a.serveRanks(ctx) })
-	taken := map[string]bool{} // offered ranks this agent took, by token
+	taken := &takenRanks{} // offered ranks this agent took
 	cs := &cells{running: map[string]chan struct{}{}, kill: map[string]context.CancelFunc{}, unconfirmed: map[string]claimed{}}
 	site := a.site.Metadata.Name
 	version := ""

@@ -202,6 +202,15 @@ func (a *Agent) rankMove(ctx context.Context, name string, rs v1alpha1.CellRankS
 			push(book.set(v1alpha1.CellRankStatus{Rank: rs.Rank, Site: rs.Site, Phase: v1alpha1.RankOffered,
 				Home: a.rankLn.Addr().String(), Token: o.Token}, nil))
 		},
+		Returned: func(r cell.RankReturn) {
+			rank := rs.Rank
+			m := &v1alpha1.CellMigration{From: rs.Site, To: a.site.Metadata.Name, HostCall: r.HostCall, Ranks: 1, Rank: &rank, Bytes: int64(r.Bytes)}
+			a.log.Info("rank came home", "cell", name, "rank", rank, "from", rs.Site, "bytes", r.Bytes)
+			book.mu.Lock()
+			book.asked[rank] = false // it may be asked to move again
+			book.mu.Unlock()
+			push(book.set(v1alpha1.CellRankStatus{Rank: rank, Site: a.site.Metadata.Name, Phase: v1alpha1.RankReturned}, m))
+		},
 		Moved: func(r cell.RankMoveResult) {
 			if !r.Attached {
 				a.log.Warn("rank did not move; it goes on here", "cell", name, "rank", rs.Rank, "err", r.Err)
@@ -217,20 +226,55 @@ func (a *Agent) rankMove(ctx context.Context, name string, rs v1alpha1.CellRankS
 	}
 }
 
+// takenRanks are the ranks this agent took from their homes, by run and
+// rank, each with the channel that sends it home.
+type takenRanks struct {
+	mu     sync.Mutex
+	tokens map[string]bool
+	goHome map[string]chan struct{}
+}
+
+func rankKey(run string, rank int) string { return run + "/" + fmt.Sprint(rank) }
+
 // takeRanks starts the ranks offered to this site that it has not taken
-// yet, each in its own goroutine.
-func (a *Agent) takeRanks(ctx context.Context, rt *cell.Runtime, taken map[string]bool, wg *sync.WaitGroup, run v1alpha1.CellRun) {
+// yet, each in its own goroutine, and sends home those whose run now wants
+// them elsewhere (spec.rankSites: back at the run's site).
+func (a *Agent) takeRanks(ctx context.Context, rt *cell.Runtime, taken *takenRanks, wg *sync.WaitGroup, run v1alpha1.CellRun) {
+	taken.mu.Lock()
+	defer taken.mu.Unlock()
+	if taken.tokens == nil {
+		taken.tokens, taken.goHome = map[string]bool{}, map[string]chan struct{}{}
+	}
 	for _, rs := range run.Status.Ranks {
-		if rs.Site != a.site.Metadata.Name || rs.Phase != v1alpha1.RankOffered || taken[rs.Token] {
+		key := rankKey(run.Metadata.Name, rs.Rank)
+		if ch, ok := taken.goHome[key]; ok {
+			if want, _ := run.Spec.RankSite(rs.Rank); want != a.site.Metadata.Name {
+				a.log.Info("sending a moved rank home", "cell", run.Metadata.Name, "rank", rs.Rank, "to", want)
+				close(ch)
+				delete(taken.goHome, key)
+			}
 			continue
 		}
-		taken[rs.Token] = true
-		wg.Go(func() { a.runMovedRank(ctx, rt, run, rs) })
+		if rs.Site != a.site.Metadata.Name || rs.Phase != v1alpha1.RankOffered || taken.tokens[rs.Token] {
+			continue
+		}
+		taken.tokens[rs.Token] = true
+		goHome := make(chan struct{})
+		taken.goHome[key] = goHome
+		wg.Go(func() {
+			a.runMovedRank(ctx, rt, run, rs, goHome)
+			taken.mu.Lock()
+			if taken.goHome[key] == goHome {
+				delete(taken.goHome, key)
+			}
+			taken.mu.Unlock()
+		})
 	}
 }
 
-// runMovedRank fetches an offered rank from its home and runs it here.
-func (a *Agent) runMovedRank(ctx context.Context, rt *cell.Runtime, run v1alpha1.CellRun, rs v1alpha1.CellRankStatus) {
+// runMovedRank fetches an offered rank from its home and runs it here
+// until it ends or goHome sends it back.
+func (a *Agent) runMovedRank(ctx context.Context, rt *cell.Runtime, run v1alpha1.CellRun, rs v1alpha1.CellRankStatus, goHome <-chan struct{}) {
 	log := a.log.With("cell", run.Metadata.Name, "rank", rs.Rank, "home", rs.Home)
 	prog, err := a.load(ctx, rt, run.Spec)
 	if err != nil {
@@ -255,10 +299,13 @@ func (a *Agent) runMovedRank(ctx context.Context, rt *cell.Runtime, run v1alpha1
 	a.running.Inc()
 	defer a.running.Dec()
 	log.Info("taking a moved rank")
-	res, err := prog.RunMovedRank(ctx, spec, conn, rs.Rank, rs.Token)
-	if err != nil {
+	res, home, err := prog.RunMovedRankReturning(ctx, spec, conn, rs.Rank, rs.Token, goHome)
+	switch {
+	case err != nil:
 		log.Warn("moved rank ended with an error", "exit", res.ExitCode, "err", err)
-		return
+	case home:
+		log.Info("moved rank sent home", "after", res.Elapsed)
+	default:
+		log.Info("moved rank ended", "exit", res.ExitCode, "elapsed", res.Elapsed)
 	}
-	log.Info("moved rank ended", "exit", res.ExitCode, "elapsed", res.Elapsed)
 }

@@ -78,7 +78,13 @@ const (
 	// RankStayed: the move did not happen (message says why); the rank
 	// goes on at the home.
 	RankStayed CellRankPhase = "Stayed"
+	// RankReturned: the rank came back to the home (asked to move to the
+	// run's site) and runs there again.
+	RankReturned CellRankPhase = "Returned"
 )
+
+// AtHome reports whether a rank in this phase runs at the run's site.
+func (p CellRankPhase) AtHome() bool { return p == RankStayed || p == RankReturned }
 
 // CellRankStatus is, for one rank moved (or asked to move) away from the
 // run's site, where its move is. Written by the home agent.

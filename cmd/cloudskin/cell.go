@@ -668,18 +668,28 @@ func pollCellRun(ctx context.Context, c *client.Client, name string) (v1alpha1.C
 	return c.GetCellRun(ctx, name)
 }
 
-// migrateRank moves one rank of a run's MPI world and follows its move in
-// status.ranks until it is decided.
+// migrateRank moves one rank of a run's MPI world, or brings it back to
+// the run's site, and follows the move in status.ranks until it is done.
 func migrateRank(cmd *cobra.Command, c *client.Client, name string, rank int, to string) error {
 	ctx := cmd.Context()
-	run, err := c.MigrateCellRank(ctx, name, rank, to)
+	run, err := c.GetCellRun(ctx, name)
 	if err != nil {
 		return err
 	}
+	before := len(rankMigrations(run, rank))
+	if run, err = c.MigrateCellRank(ctx, name, rank, to); err != nil {
+		return err
+	}
 	progress := cmd.ErrOrStderr()
-	from := run.Status.Site
-	fmt.Fprintf(progress, "cell: moving rank %d of %s from %s to %s; the other ranks run on\n", rank, name, from, to)
-	fmt.Fprintf(progress, "cell: %s: stopping rank %d at its next host call\n", from, rank)
+	home := run.Status.Site
+	if to == home {
+		st, _ := run.Status.RankStatus(rank)
+		fmt.Fprintf(progress, "cell: bringing rank %d of %s back from %s to %s\n", rank, name, st.Site, home)
+		fmt.Fprintf(progress, "cell: %s: stopping rank %d at its next host call\n", st.Site, rank)
+	} else {
+		fmt.Fprintf(progress, "cell: moving rank %d of %s from %s to %s; the other ranks run on\n", rank, name, home, to)
+		fmt.Fprintf(progress, "cell: %s: stopping rank %d at its next host call\n", home, rank)
+	}
 	var phase v1alpha1.CellRankPhase
 	for {
 		if run, err = pollCellRun(ctx, c, name); err != nil {
@@ -687,22 +697,36 @@ func migrateRank(cmd *cobra.Command, c *client.Client, name string, rank int, to
 		}
 		st, _ := run.Status.RankStatus(rank)
 		if st.Phase != phase && st.Phase == v1alpha1.RankOffered {
-			fmt.Fprintf(progress, "cell: %s: rank %d stopped and offered at %s; waiting for %s to take it\n", from, rank, st.Home, to)
+			fmt.Fprintf(progress, "cell: %s: rank %d stopped and offered at %s; waiting for %s to take it\n", home, rank, st.Home, to)
 		}
 		phase = st.Phase
+		if moves := rankMigrations(run, rank); len(moves) > before {
+			m := moves[len(moves)-1]
+			if m.To == home {
+				fmt.Fprintf(cmd.OutOrStdout(), "brought rank %d of %s back from %s to %s at host call %d: %d bytes moved\n",
+					rank, name, m.From, m.To, m.HostCall, m.Bytes)
+				return nil
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "migrated rank %d of %s from %s to %s at host call %d: downtime %s, %d bytes moved\n",
+				rank, name, m.From, m.To, m.HostCall, m.Downtime.Round(time.Microsecond), m.Bytes)
+			return nil
+		}
 		switch {
 		case st.Phase == v1alpha1.RankStayed:
-			return fmt.Errorf("rank %d of %s did not move and goes on at %s: %s", rank, name, from, st.Message)
-		case st.Phase == v1alpha1.RankMoved:
-			for _, m := range run.Status.Migrations {
-				if m.Rank != nil && *m.Rank == rank {
-					fmt.Fprintf(cmd.OutOrStdout(), "migrated rank %d of %s from %s to %s at host call %d: downtime %s, %d bytes moved\n",
-						rank, name, m.From, m.To, m.HostCall, m.Downtime.Round(time.Microsecond), m.Bytes)
-					return nil
-				}
-			}
+			return fmt.Errorf("rank %d of %s did not move and goes on at %s: %s", rank, name, home, st.Message)
 		case run.Status.Phase.Done():
 			return fmt.Errorf("%s ended (%s) before rank %d moved", name, run.Status.Phase, rank)
 		}
 	}
+}
+
+// rankMigrations are the moves of rank in run's status, oldest first.
+func rankMigrations(run v1alpha1.CellRun, rank int) []v1alpha1.CellMigration {
+	var out []v1alpha1.CellMigration
+	for _, m := range run.Status.Migrations {
+		if m.Rank != nil && *m.Rank == rank {
+			out = append(out, m)
+		}
+	}
+	return out
 }

@@ -350,32 +350,39 @@ func TestMPIWorldMigratesBetweenSitesWhileItRuns(t *testing.T) {
 }
 
 // TestMPIRankMigratesWhileTheOthersRun moves one rank of a running MPI
-// world of three from edge to cloud: cloud's agent fetches it from edge's
-// over TCP, the two other ranks never stop, and the world's output (rank 0,
-// the one that prints, moves) equals a world that never moved.
+// world of three from edge to cloud and back: cloud's agent fetches it
+// from edge's over TCP and later sends it home, the two other ranks never
+// stop, and the world's output (rank 0, the one that prints, moves) equals
+// a world that never moved.
 func TestMPIRankMigratesWhileTheOthersRun(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	_, base := start(t, "up", "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"))
-	m := startMovingCell(t, dir, base, "../../cell/testdata/mpimove.c", 3, "30", "30")
+	m := startMovingCell(t, dir, base, "../../cell/testdata/mpimove.c", 3, "80", "30")
 	time.Sleep(300 * time.Millisecond)
 	out, err := run(t, nil, "cell", "migrate", "--server", base, m.name, "--rank", "0", "--to", "cloud")
 	if err != nil || !strings.Contains(out, "migrated rank 0 of "+m.name+" from edge to cloud at host call") {
 		t.Fatalf("cell migrate --rank: %v\n%s", err, out)
 	}
+	// A rank away cannot move elsewhere, nor its world as a whole.
+	if out, err := run(t, nil, "cell", "migrate", "--server", base, m.name, "--to", "cloud"); err == nil {
+		t.Fatalf("a world with a rank away moved whole: %s", out)
+	}
+	time.Sleep(300 * time.Millisecond)
+	out, err = run(t, nil, "cell", "migrate", "--server", base, m.name, "--rank", "0", "--to", "edge")
+	if err != nil || !strings.Contains(out, "brought rank 0 of "+m.name+" back from cloud to edge at host call") {
+		t.Fatalf("cell migrate --rank back home: %v\n%s", err, out)
+	}
 	after := m.wait(t)
 	rs, ok := after.Status.RankStatus(0)
-	if after.Status.Site != "edge" || !ok || rs.Phase != v1alpha1.RankMoved || rs.Site != "cloud" || rs.Token != "" {
-		t.Fatalf("status after the rank moved: %+v", after.Status)
+	if after.Status.Site != "edge" || !ok || rs.Phase != v1alpha1.RankReturned || rs.Site != "edge" || rs.Token != "" {
+		t.Fatalf("status after the rank came back: %+v", after.Status)
 	}
-	if len(after.Status.Migrations) != 1 || after.Status.Migrations[0].Rank == nil || *after.Status.Migrations[0].Rank != 0 || after.Status.Migrations[0].Bytes == 0 {
-		t.Fatalf("migrations: %+v", after.Status.Migrations)
+	moves := after.Status.Migrations
+	if len(moves) != 2 || moves[0].Rank == nil || *moves[0].Rank != 0 || moves[0].Bytes == 0 || moves[1].From != "cloud" || moves[1].To != "edge" || moves[1].Bytes == 0 {
+		t.Fatalf("migrations: %+v", moves)
 	}
-	t.Logf("rank moved: downtime %s, %d bytes", after.Status.Migrations[0].Downtime, after.Status.Migrations[0].Bytes)
-	// A rank moves once, and a world with a moved rank does not move whole.
-	if out, err := run(t, nil, "cell", "migrate", "--server", base, m.name, "--to", "cloud"); err == nil {
-		t.Fatalf("a finished world moved: %s", out)
-	}
+	t.Logf("rank moved: downtime %s, %d bytes; came back with %d bytes", moves[0].Downtime, moves[0].Bytes, moves[1].Bytes)
 }
 
 func TestGrannySimulateAndTrace(t *testing.T) {

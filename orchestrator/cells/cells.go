@@ -174,7 +174,7 @@ func (f Filter) match(c v1alpha1.CellRun) bool {
 // away from the run's site.
 func movingRanks(c v1alpha1.CellRun) bool {
 	for _, rs := range c.Spec.RankSites {
-		if st, ok := c.Status.RankStatus(rs.Rank); !ok || st.Phase != v1alpha1.RankStayed {
+		if st, ok := c.Status.RankStatus(rs.Rank); !ok || !st.Phase.AtHome() {
 			return true
 		}
 	}
@@ -184,7 +184,7 @@ func movingRanks(c v1alpha1.CellRun) bool {
 // movesRankTo reports whether a rank of c is offered to, or runs at, site.
 func movesRankTo(c v1alpha1.CellRun, site string) bool {
 	for _, r := range c.Status.Ranks {
-		if r.Site == site && r.Phase != v1alpha1.RankStayed {
+		if r.Site == site && !r.Phase.AtHome() {
 			return true
 		}
 	}
@@ -337,7 +337,8 @@ func (r *Registry) MigrateRank(ctx context.Context, name string, rank int, site 
 		return c, err
 	}
 	st, asked := c.Status.RankStatus(rank)
-	_, inSpec := c.Spec.RankSite(rank)
+	wanted, inSpec := c.Spec.RankSite(rank)
+	away := asked && st.Phase == v1alpha1.RankMoved && wanted == st.Site
 	switch {
 	case c.Spec.Process != nil || c.Spec.Ranks < 2:
 		return c, fmt.Errorf("%w: cell run %q is not an MPI world of several ranks", ErrInvalid, name)
@@ -347,10 +348,22 @@ func (r *Registry) MigrateRank(ctx context.Context, name string, rank int, site 
 		return c, fmt.Errorf("%w: cell run %q is %s, not Running", ErrInvalid, name, c.Status.Phase)
 	case c.Spec.Site != c.Status.Site:
 		return c, fmt.Errorf("%w: cell run %q is moving to %s already", ErrInvalid, name, c.Spec.Site)
-	case asked && st.Phase != v1alpha1.RankStayed, inSpec && !asked:
-		return c, fmt.Errorf("%w: rank %d of cell run %q has moved, or is moving, already: a rank moves once", ErrInvalid, rank, name)
+	case away && site == c.Status.Site:
+		// Bring it back home; its new site's agent sends it.
+	case away:
+		return c, fmt.Errorf("%w: rank %d of cell run %q runs at %s: bring it back to %s first", ErrInvalid, rank, name, st.Site, c.Status.Site)
+	case asked && !st.Phase.AtHome(), inSpec && !asked:
+		return c, fmt.Errorf("%w: rank %d of cell run %q is moving already", ErrInvalid, rank, name)
 	case site == c.Status.Site:
 		return c, fmt.Errorf("%w: rank %d of cell run %q runs at %s already", ErrInvalid, rank, name, site)
+	}
+	if away {
+		for i := range c.Spec.RankSites {
+			if c.Spec.RankSites[i].Rank == rank {
+				c.Spec.RankSites[i].Site = site
+			}
+		}
+		return c, r.put(ctx, c)
 	}
 	c.Spec.RankSites = slices.DeleteFunc(c.Spec.RankSites, func(s v1alpha1.CellRankSite) bool { return s.Rank == rank })
 	c.Spec.RankSites = append(c.Spec.RankSites, v1alpha1.CellRankSite{Rank: rank, Site: site})
