@@ -164,6 +164,14 @@ func (c *Client) SetCellRunStatus(ctx context.Context, name string, st v1alpha1.
 	return out, err
 }
 
+// Defragment asks the planner to gather the ranks of spread MPI worlds;
+// the answer says which ranks move where and why.
+func (c *Client) Defragment(ctx context.Context) (v1alpha1.Defragmentation, error) {
+	var out v1alpha1.Defragmentation
+	err := c.do(ctx, http.MethodPost, "/api/v1/defragment", nil, &out)
+	return out, err
+}
+
 // DrainSite announces that site goes away within deadline: the planner
 // moves its running cells elsewhere, and the answer says where and why.
 func (c *Client) DrainSite(ctx context.Context, site string, deadline time.Duration) (v1alpha1.SiteDrain, error) {

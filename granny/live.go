@@ -14,6 +14,10 @@ type Live struct {
 	Running []LiveJob
 	Notices []Notice
 	Cost    CostModel
+	// Freed are the hosts whose free slots Defragment may gather spread
+	// jobs into (in the simulator, the hosts where a job just ended): for
+	// a live defragmentation, every host.
+	Freed []int
 }
 
 // LiveJob is a running job: what it is and where each rank runs.
@@ -54,6 +58,15 @@ func Plan(l Live, policies []Policy) ([]Decision, error) {
 		d := Decision{Kind: Place, Job: i, Hosts: r.Placement}
 		if err := s.apply(&d); err != nil {
 			return nil, fmt.Errorf("granny: running job %d: %w", i, err)
+		}
+	}
+	for _, h := range l.Freed {
+		if h < 0 || h >= len(l.Hosts) {
+			return nil, fmt.Errorf("granny: freed host %d of %d", h, len(l.Hosts))
+		}
+		if !s.freedMark[h] {
+			s.freedMark[h] = true
+			s.freed = append(s.freed, h)
 		}
 	}
 	for _, n := range l.Notices {

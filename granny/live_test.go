@@ -32,3 +32,30 @@ func ExamplePlan() {
 	// evacuate job 0 rank 0: host 0 → 2 ()
 	// evacuate job 0 rank 1: host 0 → 2 ()
 }
+
+// Plan gathers a spread world into the free slots of the hosts named in
+// Freed, and only those: a world of three ranks runs two on host 0 and one
+// on host 1; host 0 has a slot free.
+func ExamplePlan_defragment() {
+	live := granny.Live{
+		Hosts:   []granny.Host{{ID: 0, Slots: 3}, {ID: 1, Slots: 4}},
+		Running: []granny.LiveJob{{Job: granny.Job{Ranks: 3, MemoryPerRank: 1 << 20}, Placement: []int{0, 0, 1}}},
+		Cost:    granny.DefaultCostModel(),
+	}
+	for _, freed := range [][]int{nil, {0}} {
+		live.Freed = freed
+		decisions, err := granny.Plan(live, []granny.Policy{granny.Defragment{}})
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Printf("freed %v: %d decisions\n", freed, len(decisions))
+		for _, d := range decisions {
+			fmt.Printf("%s job %d rank %d: host %d → %d\n", d.Kind, d.Job, d.Rank, d.From, d.To)
+		}
+	}
+	// Output:
+	// freed []: 0 decisions
+	// freed [0]: 1 decisions
+	// migrate job 0 rank 2: host 1 → 0
+}

@@ -25,6 +25,7 @@ func (cp *ControlPlane) routes(h *component.Host) {
 	h.Server.HandleFunc("POST /api/v1/sites/{name}/heartbeat", cp.handle(cp.heartbeat))
 	h.Server.HandleFunc("DELETE /api/v1/sites/{name}", cp.handle(cp.deleteSite))
 	h.Server.HandleFunc("POST /api/v1/sites/{name}/drain", cp.handle(cp.drainSite))
+	h.Server.HandleFunc("POST /api/v1/defragment", cp.handle(cp.defragmentSites))
 }
 
 // handle adapts a handler that returns (status, body, error) to http.

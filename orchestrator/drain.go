@@ -83,8 +83,93 @@ func (cp *ControlPlane) drain(ctx context.Context, site string, deadline time.Du
 	return out, nil
 }
 
+func (cp *ControlPlane) defragmentSites(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	out, err := cp.defragment(r.Context())
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, out, nil
+}
+
+// defragment asks the Granny planner's Defragment policy, for each MPI
+// world with ranks away from its site, whether to gather them there, and
+// asks each rank it moves to come home. Only the world's own site is open
+// to it: a rank away makes every MPI call at that site (its world's
+// home), so gathering a world anywhere else would spread its calls, not
+// gather them.
+func (cp *ControlPlane) defragment(ctx context.Context) (v1alpha1.Defragmentation, error) {
+	out := v1alpha1.Defragmentation{Moves: []v1alpha1.CellMove{}}
+	siteList, err := cp.sites.List(ctx)
+	if err != nil {
+		return out, err
+	}
+	runs, err := cp.cells.List(ctx, cells.Filter{Phase: v1alpha1.CellRunning})
+	if err != nil {
+		return out, err
+	}
+	live, names, jobs := liveState(siteList, runs)
+	for j, run := range jobs {
+		home, _ := indexOf(names, run.Status.Site)
+		if !spread(live.Running[j].Placement, home) {
+			continue
+		}
+		decisions, err := granny.Plan(gatherAt(live, home), []granny.Policy{granny.Defragment{}})
+		if err != nil {
+			return out, err
+		}
+		for _, d := range decisions {
+			if d.Job != j {
+				continue
+			}
+			cp.log.Info("defragment decision", "cell", run.Metadata.Name, "policy", d.Policy, "decision", d.String())
+			if d.Rejected != "" || d.Kind != granny.Migrate {
+				continue
+			}
+			rank, from := d.Rank, names[live.Running[j].Placement[d.Rank]]
+			if _, err := cp.cells.MigrateRank(ctx, run.Metadata.Name, rank, run.Status.Site); err != nil {
+				out.Stays = append(out.Stays, v1alpha1.CellStays{Cell: run.Metadata.Name, Reason: fmt.Sprintf("rank %d: %v", rank, err)})
+				continue
+			}
+			out.Moves = append(out.Moves, v1alpha1.CellMove{Cell: run.Metadata.Name, Rank: &rank, From: from, To: run.Status.Site, Policy: d.Policy, Reason: d.Reason})
+		}
+	}
+	return out, nil
+}
+
+// spread reports whether a placement has a rank off host home.
+func spread(placement []int, home int) bool {
+	for _, h := range placement {
+		if h != home {
+			return true
+		}
+	}
+	return false
+}
+
+// gatherAt is live with host home's free cores the only ones open: every
+// other host offers just the ranks it runs.
+func gatherAt(live granny.Live, home int) granny.Live {
+	used := make([]int, len(live.Hosts))
+	for _, j := range live.Running {
+		for _, h := range j.Placement {
+			used[h]++
+		}
+	}
+	out := live
+	out.Hosts = make([]granny.Host, len(live.Hosts))
+	for h, host := range live.Hosts {
+		out.Hosts[h] = host
+		if h != home {
+			out.Hosts[h].Slots = used[h]
+		}
+	}
+	out.Freed = []int{home}
+	return out
+}
+
 // liveState is the planner's view: Ready sites as hosts offering their
-// cores, running cell runs as jobs placed on their sites.
+// cores, running cell runs as jobs placed on their sites, a world's ranks
+// each where it runs (status.ranks for those away).
 func liveState(siteList []v1alpha1.Site, runs []v1alpha1.CellRun) (granny.Live, []string, []v1alpha1.CellRun) {
 	live := granny.Live{Cost: granny.DefaultCostModel()}
 	var names []string
@@ -105,6 +190,11 @@ func liveState(siteList []v1alpha1.Site, runs []v1alpha1.CellRun) (granny.Live, 
 		placement := make([]int, ranks)
 		for i := range placement {
 			placement[i] = host
+			if rs, ok := run.Status.RankStatus(i); ok && !rs.Phase.AtHome() {
+				if away, ok := indexOf(names, rs.Site); ok {
+					placement[i] = away
+				}
+			}
 		}
 		memory := int64(defaultRankMemory)
 		if cp := run.Status.Checkpoint; cp != nil {

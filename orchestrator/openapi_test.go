@@ -596,7 +596,7 @@ func (s *scenario) rankMoves(module string) {
 	world := v1alpha1.CellRun{
 		TypeMeta: v1alpha1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.KindCellRun},
 		Metadata: v1alpha1.ObjectMeta{Name: "world1"},
-		Spec:     v1alpha1.CellRunSpec{Site: "edge", Module: module, Ranks: 3},
+		Spec:     v1alpha1.CellRunSpec{Site: "edge", Module: module, Ranks: 2},
 	}
 	_, err := s.c.CreateCellRun(s.ctx, world)
 	s.Must(err, "CreateCellRun of a world")
@@ -610,7 +610,7 @@ func (s *scenario) rankMoves(module string) {
 	}
 	_, err = s.c.MigrateCellRank(s.ctx, "world1", 1, "cloud")
 	s.Fails(err, 400, "MigrateCellRank of a rank moving already")
-	_, err = s.c.MigrateCellRank(s.ctx, "world1", 3, "cloud")
+	_, err = s.c.MigrateCellRank(s.ctx, "world1", 2, "cloud")
 	s.Fails(err, 400, "MigrateCellRank of a rank outside the world")
 	_, err = s.c.MigrateCellRun(s.ctx, "world1", "cloud")
 	s.Fails(err, 400, "MigrateCellRun of a world with a rank moving")
@@ -622,6 +622,23 @@ func (s *scenario) rankMoves(module string) {
 	list, err := s.c.WatchCellRuns(s.ctx, client.CellRunQuery{Involves: "cloud"}, "", 0)
 	if err != nil || !slices.ContainsFunc(list.Items, func(c v1alpha1.CellRun) bool { return c.Metadata.Name == "world1" }) {
 		s.t.Errorf("the runs involving cloud lack the world offering it a rank: %+v, %v", list.Items, err)
+	}
+	// The planner sees the world spread once rank 1 runs at cloud, and
+	// edge has a core free for it: it brings the rank home.
+	_, err = s.c.SetCellRunStatus(s.ctx, "world1", v1alpha1.CellRunStatus{Phase: v1alpha1.CellRunning, Site: "edge", Claim: "w1",
+		Ranks: []v1alpha1.CellRankStatus{{Rank: 1, Site: "cloud", Phase: v1alpha1.RankMoved}}})
+	s.Must(err, "report of a moved rank")
+	defrag, err := s.c.Defragment(s.ctx)
+	if err != nil || len(defrag.Moves) != 1 || *defrag.Moves[0].Rank != 1 || defrag.Moves[0].From != "cloud" || defrag.Moves[0].To != "edge" {
+		s.t.Errorf("Defragment of a spread world = %+v, %v", defrag, err)
+	}
+	back, err := s.c.GetCellRun(s.ctx, "world1")
+	if site, _ := back.Spec.RankSite(1); err != nil || site != "edge" {
+		s.t.Errorf("after Defragment, spec.rankSites = %+v, %v", back.Spec.RankSites, err)
+	}
+	again, err := s.c.Defragment(s.ctx)
+	if err != nil || len(again.Moves) != 0 {
+		s.t.Errorf("Defragment again while the rank comes home = %+v, %v", again, err)
 	}
 	s.Expect(204, "DELETE", "/api/v1/cells/world1", adminToken, "")
 }

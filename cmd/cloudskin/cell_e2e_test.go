@@ -216,6 +216,58 @@ func TestMPIWorldAcrossSites(t *testing.T) {
 	}
 }
 
+// TestDefragBringsRanksHome starts a world of two across edge and cloud;
+// edge has a core free, so `cloudskin defrag` (Granny's de-fragmentation
+// over the live continuum) brings the cloud rank home while the world
+// runs, and its output equals a world run in one place.
+func TestDefragBringsRanksHome(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	_, base := start(t, "up", "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"))
+	wasm := filepath.Join(dir, "mpimove.wasm")
+	if out, err := run(t, nil, "cell", "cc", "--migratable", "../../cell/testdata/mpimove.c", "-o", wasm); err != nil {
+		t.Fatalf("cell cc: %v\n%s", err, out)
+	}
+	want, err := exec.Command(binary, "cell", "mpirun", "-n", "2", wasm, "60", "30").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	world := exec.Command(binary, "cell", "mpirun", "-n", "2", "--server", base, "--sites", "edge,cloud", wasm, "60", "30")
+	var got bytes.Buffer
+	world.Stdout = &got
+	if err := world.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var name string
+	for deadline := time.Now().Add(10 * time.Second); name == ""; time.Sleep(20 * time.Millisecond) {
+		var list struct{ Items []v1alpha1.CellRun }
+		getJSON(t, base+"/api/v1/cells", &list)
+		if len(list.Items) == 1 {
+			if rs, ok := list.Items[0].Status.RankStatus(1); ok && rs.Phase == v1alpha1.RankMoved {
+				name = list.Items[0].Metadata.Name
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("rank 1 never ran at cloud")
+		}
+	}
+	out, err := run(t, nil, "defrag", "--server", base)
+	if err != nil || !strings.Contains(out, "moving rank 1 of "+name+": cloud → edge (defragment:") {
+		t.Fatalf("defrag: %v\n%s", err, out)
+	}
+	if err := world.Wait(); err != nil || got.String() != string(want) {
+		t.Fatalf("world: %v\n%s\nwant\n%s", err, got.String(), want)
+	}
+	var after v1alpha1.CellRun
+	getJSON(t, base+"/api/v1/cells/"+name, &after)
+	if rs, _ := after.Status.RankStatus(1); rs.Phase != v1alpha1.RankReturned {
+		t.Fatalf("rank 1 after defrag: %+v", after.Status.Ranks)
+	}
+	if out, err := run(t, nil, "defrag", "--server", base); err != nil || !strings.Contains(out, "nothing to gather") {
+		t.Fatalf("defrag with nothing spread: %v\n%s", err, out)
+	}
+}
+
 // TestElasticCellGetsIdleCores: a cell run with --elastic at an idle site
 // is granted more than one core at its parallel phases
 // (cloudskin_parallelism), at most twice its ranks, as Granny's elastic
