@@ -217,13 +217,13 @@ func (p *Program) RunMPISpread(ctx context.Context, n int, spec func(rank int) S
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rank := world.Rank(i)
+			rank, sp := world.Rank(i), spec(i) // spec once per rank
 			mod := rank.Module()
 			// A cell that is not migratable cannot come home: it ends
 			// where it runs, or runs here from its start.
-			res, _, moved, err := p.startAway(ctx, world, i, spec(i), away)
+			res, _, moved, err := p.startAway(ctx, world, i, sp, away)
 			if !moved {
-				res, err = p.run(ctx, spec(i), &mod)
+				res, err = p.run(ctx, sp, &mod)
 			}
 			results[i], errs[i] = res, err
 			switch {

@@ -77,14 +77,14 @@ func (p *Program) RunMPIStoppable(ctx context.Context, n int, spec func(rank int
 			if from != nil {
 				start = from[i]
 			}
-			rank := world.Rank(i)
+			rank, sp := world.Rank(i), spec(i) // spec once per rank
 			moved := false
 			if from == nil {
 				rank.Module()
-				results[i], start, moved, errs[i] = p.startAway(ctx, world, i, spec(i), stop.Away)
+				results[i], start, moved, errs[i] = p.startAway(ctx, world, i, sp, stop.Away)
 			}
 			if !moved {
-				snaps[i], results[i], errs[i] = p.runMovableRank(ctx, world, spec(i), rank, start, movers[i])
+				snaps[i], results[i], errs[i] = p.runMovableRank(ctx, world, sp, rank, start, movers[i])
 			}
 			switch {
 			case snaps[i] != nil:
