@@ -46,21 +46,9 @@ func (a *Agent) listenRanks() error {
 
 // serveRanks accepts movers' connections until ctx ends.
 func (a *Agent) serveRanks(ctx context.Context) {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	stop := context.AfterFunc(ctx, func() { a.rankLn.Close() })
-	defer stop()
-	for {
-		conn, err := a.rankLn.Accept()
-		if err != nil {
-			return
-		}
-		wg.Go(func() {
-			if err := a.home.Accept(ctx, conn); err != nil {
-				a.log.Warn("serving a moved rank", "from", conn.RemoteAddr().String(), "err", err)
-			}
-		})
-	}
+	a.home.Serve(ctx, a.rankLn, func(conn net.Conn, err error) {
+		a.log.Warn("serving a moved rank", "from", conn.RemoteAddr().String(), "err", err)
+	})
 }
 
 // rankBook keeps, for a run this agent runs, its ranks' moves, so that

@@ -24,17 +24,9 @@ func serveHome(t *testing.T, hm *mpi.Home) string {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	t.Cleanup(func() { cancel(); ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() { hm.Accept(ctx, conn) })
-		}
-	})
+	done := make(chan struct{})
+	go func() { hm.Serve(ctx, ln, nil); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
 	return ln.Addr().String()
 }
 

@@ -41,15 +41,10 @@ func (cp *ControlPlane) drainSite(w http.ResponseWriter, r *http.Request) (int, 
 // moves whole, to where its rank 0 is sent: its ranks share one agent.
 func (cp *ControlPlane) drain(ctx context.Context, site string, deadline time.Duration) (v1alpha1.SiteDrain, error) {
 	out := v1alpha1.SiteDrain{Site: site, Moves: []v1alpha1.CellMove{}}
-	siteList, err := cp.sites.List(ctx)
+	live, names, jobs, err := cp.liveView(ctx)
 	if err != nil {
 		return out, err
 	}
-	runs, err := cp.cells.List(ctx, cells.Filter{Phase: v1alpha1.CellRunning})
-	if err != nil {
-		return out, err
-	}
-	live, names, jobs := liveState(siteList, runs)
 	evicted, ok := indexOf(names, site)
 	if !ok {
 		return out, httpapi.BadRequest(fmt.Errorf("site %s is not Ready: nothing of it can be planned", site))
@@ -99,15 +94,10 @@ func (cp *ControlPlane) defragmentSites(_ http.ResponseWriter, r *http.Request) 
 // gather them.
 func (cp *ControlPlane) defragment(ctx context.Context) (v1alpha1.Defragmentation, error) {
 	out := v1alpha1.Defragmentation{Moves: []v1alpha1.CellMove{}}
-	siteList, err := cp.sites.List(ctx)
+	live, names, jobs, err := cp.liveView(ctx)
 	if err != nil {
 		return out, err
 	}
-	runs, err := cp.cells.List(ctx, cells.Filter{Phase: v1alpha1.CellRunning})
-	if err != nil {
-		return out, err
-	}
-	live, names, jobs := liveState(siteList, runs)
 	for j, run := range jobs {
 		home, _ := indexOf(names, run.Status.Site)
 		if !spread(live.Running[j].Placement, home) {
@@ -165,6 +155,21 @@ func gatherAt(live granny.Live, home int) granny.Live {
 	}
 	out.Freed = []int{home}
 	return out
+}
+
+// liveView reads the sites and running cell runs and returns liveState's
+// view of them.
+func (cp *ControlPlane) liveView(ctx context.Context) (granny.Live, []string, []v1alpha1.CellRun, error) {
+	siteList, err := cp.sites.List(ctx)
+	if err != nil {
+		return granny.Live{}, nil, nil, err
+	}
+	runs, err := cp.cells.List(ctx, cells.Filter{Phase: v1alpha1.CellRunning})
+	if err != nil {
+		return granny.Live{}, nil, nil, err
+	}
+	live, names, jobs := liveState(siteList, runs)
+	return live, names, jobs, nil
 }
 
 // liveState is the planner's view: Ready sites as hosts offering their

@@ -250,6 +250,28 @@ func (m *Move) WaitEnd(ctx context.Context) MoveExit {
 // cell's whole memory.
 const maxMovedBuffer = 1 << 32
 
+// Serve accepts movers' connections on ln and serves each (Accept) until
+// ctx ends or ln is closed; it closes ln and returns once every connection
+// is done. report, if set, hears of each connection that ended in error.
+func (hm *Home) Serve(ctx context.Context, ln net.Listener, report func(net.Conn, error)) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			ln.Close()
+			return
+		}
+		wg.Go(func() {
+			if err := hm.Accept(ctx, conn); err != nil && report != nil {
+				report(conn, err)
+			}
+		})
+	}
+}
+
 // handshakeTimeout bounds each step of a mover's hello and attach.
 const handshakeTimeout = 30 * time.Second
 

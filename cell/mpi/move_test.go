@@ -32,17 +32,10 @@ func home(t *testing.T, ctx context.Context, hm *mpi.Home) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() { hm.Accept(ctx, conn) })
-		}
-	})
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { hm.Serve(ctx, ln, nil); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
 	return ln.Addr().String()
 }
 

@@ -300,12 +300,9 @@ func staleClaim(c v1alpha1.CellRun, claim string) error {
 // Migrate asks a running cell to move to site: its agent stops it at its
 // next host call and hands its snapshot to that site's agent.
 func (r *Registry) Migrate(ctx context.Context, name, site string) (v1alpha1.CellRun, error) {
-	if err := v1alpha1.ValidateName(site); err != nil {
-		return v1alpha1.CellRun{}, fmt.Errorf("%w: to: %v", ErrInvalid, err)
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	c, err := r.Get(ctx, name)
+	c, err := r.getToMove(ctx, name, site)
 	if err != nil {
 		return c, err
 	}
@@ -323,16 +320,22 @@ func (r *Registry) Migrate(ctx context.Context, name, site string) (v1alpha1.Cel
 	return c, r.put(ctx, c)
 }
 
+// getToMove reads the run a move to site is asked for, once site is a
+// valid name. The caller holds r.mu.
+func (r *Registry) getToMove(ctx context.Context, name, site string) (v1alpha1.CellRun, error) {
+	if err := v1alpha1.ValidateName(site); err != nil {
+		return v1alpha1.CellRun{}, fmt.Errorf("%w: to: %v", ErrInvalid, err)
+	}
+	return r.Get(ctx, name)
+}
+
 // MigrateRank asks one rank of a running MPI world to move to site while
 // the others run on: the run's agent stops it at its next host call and
 // offers it, and site's agent takes it (spec.rankSites, status.ranks).
 func (r *Registry) MigrateRank(ctx context.Context, name string, rank int, site string) (v1alpha1.CellRun, error) {
-	if err := v1alpha1.ValidateName(site); err != nil {
-		return v1alpha1.CellRun{}, fmt.Errorf("%w: to: %v", ErrInvalid, err)
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	c, err := r.Get(ctx, name)
+	c, err := r.getToMove(ctx, name, site)
 	if err != nil {
 		return c, err
 	}
