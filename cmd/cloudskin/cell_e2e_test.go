@@ -228,11 +228,11 @@ func TestDefragBringsRanksHome(t *testing.T) {
 	if out, err := run(t, nil, "cell", "cc", "--migratable", "../../cell/testdata/mpimove.c", "-o", wasm); err != nil {
 		t.Fatalf("cell cc: %v\n%s", err, out)
 	}
-	want, err := exec.Command(binary, "cell", "mpirun", "-n", "2", wasm, "60", "30").Output()
+	want, err := exec.Command(binary, "cell", "mpirun", "-n", "2", wasm, "120", "30").Output()
 	if err != nil {
 		t.Fatal(err)
 	}
-	world := exec.Command(binary, "cell", "mpirun", "-n", "2", "--server", base, "--sites", "edge,cloud", wasm, "60", "30")
+	world := exec.Command(binary, "cell", "mpirun", "-n", "2", "--server", base, "--sites", "edge,cloud", wasm, "120", "30")
 	var got bytes.Buffer
 	world.Stdout = &got
 	if err := world.Start(); err != nil {
@@ -410,7 +410,8 @@ func TestMPIRankMigratesWhileTheOthersRun(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	_, base := start(t, "up", "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"))
-	m := startMovingCell(t, dir, base, "../../cell/testdata/mpimove.c", 3, "80", "30")
+	// 150 steps of 30 ms: time for two moves even on a loaded machine.
+	m := startMovingCell(t, dir, base, "../../cell/testdata/mpimove.c", 3, "150", "30")
 	time.Sleep(300 * time.Millisecond)
 	out, err := run(t, nil, "cell", "migrate", "--server", base, m.name, "--rank", "0", "--to", "cloud")
 	if err != nil || !strings.Contains(out, "migrated rank 0 of "+m.name+" from edge to cloud at host call") {
