@@ -98,7 +98,7 @@ func CellRuns(w io.Writer, f Format, runs []v1alpha1.CellRun, now time.Time) err
 	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
 	header := "NAME\tSITE\tPHASE\tEXIT\tMIGRATIONS\tAGE"
 	if f == Wide {
-		header += "\tRUNS AT\tENGINE\tMODULE\tMESSAGE"
+		header += "\tRUNS AT\tRANKS AWAY\tENGINE\tMODULE\tMESSAGE"
 	}
 	fmt.Fprintln(tw, header)
 	for _, c := range runs {
@@ -109,11 +109,26 @@ func CellRuns(w io.Writer, f Format, runs []v1alpha1.CellRun, now time.Time) err
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s", c.Metadata.Name, c.Spec.Site, c.Status.Phase, exit,
 			len(c.Status.Migrations), ago(c.Metadata.CreationTimestamp, now))
 		if f == Wide {
-			fmt.Fprintf(tw, "\t%s\t%s\t%s\t%s", orNone(c.Status.Site), orNone(c.Status.Engine), c.Spec.Module[:min(12, len(c.Spec.Module))], orNone(c.Status.Message))
+			fmt.Fprintf(tw, "\t%s\t%s\t%s\t%s\t%s", orNone(c.Status.Site), orNone(ranksAway(c.Status.Ranks)), orNone(c.Status.Engine), c.Spec.Module[:min(12, len(c.Spec.Module))], orNone(c.Status.Message))
 		}
 		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
+}
+
+// ranksAway lists the ranks of a world that run away from its site, or
+// are offered to another, as RANK→SITE.
+func ranksAway(ranks []v1alpha1.CellRankStatus) string {
+	var parts []string
+	for _, r := range ranks {
+		switch r.Phase {
+		case v1alpha1.RankMoved:
+			parts = append(parts, fmt.Sprintf("%d→%s", r.Rank, r.Site))
+		case v1alpha1.RankOffered:
+			parts = append(parts, fmt.Sprintf("%d→%s (offered)", r.Rank, r.Site))
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 // Version writes build information.
