@@ -155,7 +155,8 @@ trace: operating-room, road-camera or serverless-bursty (seeded by --seed).`,
 	fl.IntVar(&f.minR, "min", 1, "minimum replicas")
 	fl.IntVar(&f.maxR, "max", 0, "maximum replicas (0: no bound)")
 	fl.IntVar(&f.initR, "initial", -1, "replicas ready at the start (default: enough for the first row)")
-	fl.DurationVar(&f.warmup, "warmup", -1, "leading part of the trace that trains the policies and is not scored (default: the history the predictive policy needs before its first fit, --min-history model steps)")
+	f.warmup = -1
+	fl.Var((*autoDuration)(&f.warmup), "warmup", "leading part of the trace that trains the policies and is not scored; auto: the history the predictive policy needs before its first fit, --min-history model steps")
 	fl.Float64Var(&f.slo, "slo", 99.9, "SLO: percent of scored intervals whose demand the ready replicas must serve")
 	fl.StringVar(&f.policies, "policies", "hpa,keda,predictive:seasonal-naive", "comma-separated policies: hpa, keda, predictive[:MODEL] (MODEL default seasonal-naive)")
 	fl.Float64Var(&f.target, "target", autoscale.DefaultTargetUtilization, "hpa, keda: target utilisation of a replica's capacity")
@@ -452,3 +453,32 @@ func rescale(rows []float64, mean float64) []float64 {
 	}
 	return out
 }
+
+// autoDuration is a duration flag whose negative value means "auto": it
+// shows as such in --help rather than as -1ns.
+type autoDuration time.Duration
+
+func (d *autoDuration) String() string {
+	if *d < 0 {
+		return "auto"
+	}
+	return time.Duration(*d).String()
+}
+
+func (d *autoDuration) Set(s string) error {
+	if s == "auto" {
+		*d = -1
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	if v < 0 {
+		return fmt.Errorf("%s: want a duration of at least 0, or auto", s)
+	}
+	*d = autoDuration(v)
+	return nil
+}
+
+func (*autoDuration) Type() string { return "duration" }
