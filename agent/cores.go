@@ -39,6 +39,17 @@ func (b *coreBook) add(key string, ranks int, elastic bool) (release func()) {
 	}
 }
 
+// adjust changes the ranks counted under key by delta: a rank that moved
+// away (-1) or came back (+1).
+func (b *coreBook) adjust(key string, delta int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if u, ok := b.uses[key]; ok {
+		u.ranks = max(u.ranks+delta, 0)
+		b.uses[key] = u
+	}
+}
+
 // setWaiting records how many runs wait to start at the site.
 func (b *coreBook) setWaiting(n int) {
 	b.mu.Lock()

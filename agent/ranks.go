@@ -197,6 +197,7 @@ func (a *Agent) rankMove(ctx context.Context, name string, rs v1alpha1.CellRankS
 			book.mu.Lock()
 			book.asked[rank] = false // it may be asked to move again
 			book.mu.Unlock()
+			a.cores.adjust(name, +1)
 			push(book.set(v1alpha1.CellRankStatus{Rank: rank, Site: a.site.Metadata.Name, Phase: v1alpha1.RankReturned}, m))
 		},
 		Moved: func(r cell.RankMoveResult) {
@@ -209,6 +210,7 @@ func (a *Agent) rankMove(ctx context.Context, name string, rs v1alpha1.CellRankS
 			m := &v1alpha1.CellMigration{From: a.site.Metadata.Name, To: rs.Site, HostCall: offer.HostCall, Ranks: 1, Rank: &rank,
 				Bytes: int64(offer.Bytes), Downtime: v1alpha1.Duration{Duration: r.Downtime}}
 			a.log.Info("rank moved", "cell", name, "rank", rank, "to", rs.Site, "bytes", offer.Bytes, "downtime", r.Downtime)
+			a.cores.adjust(name, -1) // its core here is free; its new site counts it
 			push(book.set(v1alpha1.CellRankStatus{Rank: rank, Site: rs.Site, Phase: v1alpha1.RankMoved}, m))
 		},
 	}

@@ -36,3 +36,25 @@ func TestRankBookMergesMovesIntoEveryStatus(t *testing.T) {
 		t.Fatalf("a run without a book: %+v", got)
 	}
 }
+
+// A rank that moves away frees its core for the site's elastic grants, and
+// takes it again when it comes back.
+func TestCoreBookFollowsMovedRanks(t *testing.T) {
+	var b coreBook
+	release := b.add("world", 3, true)
+	defer release()
+	b.add("other", 3, false)
+	if got := b.grant(8); got != 1 { // 2 idle cores for 3 elastic ranks
+		t.Fatalf("grant with 6 of 8 cores busy: %d", got)
+	}
+	b.adjust("world", -1)
+	b.adjust("world", -1)
+	if got := b.grant(8); got != 2 { // 4 idle cores for 1 elastic rank, capped at 2
+		t.Fatalf("grant after two ranks moved away: %d", got)
+	}
+	b.adjust("world", +2)
+	b.setWaiting(1)
+	if got := b.grant(8); got != 1 {
+		t.Fatalf("grant while a run waits: %d", got)
+	}
+}
