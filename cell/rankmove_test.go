@@ -441,3 +441,47 @@ func TestMPIRankComesHome(t *testing.T) {
 	}
 	t.Logf("the rank went away %d times and came home %d times", len(trips), len(returned))
 }
+
+// The world's home ending while a rank is away (its agent killed) ends the
+// moved rank too: its next MPI call finds the connection gone and the cell
+// stops with an error, rather than waiting forever for its world.
+func TestMPIRankAwayWhenTheHomeEnds(t *testing.T) {
+	p := load(t, "mpimove-m", cell.Wazero)
+	hm := mpi.NewHome()
+	addr := serveHome(t, hm)
+	ctx, killHome := context.WithCancel(context.Background())
+	defer killHome()
+	moverDone := make(chan error, 1)
+	moves := make(chan cell.RankMove, 1)
+	moves <- cell.RankMove{Rank: 1, Home: hm, AttachWithin: 10 * time.Second,
+		Offered: func(o cell.RankOffer) {
+			go func() {
+				conn, err := net.Dial("tcp", addr)
+				if err != nil {
+					moverDone <- err
+					return
+				}
+				_, err = p.RunMovedRank(context.Background(), cell.Spec{Name: "mpimove"}, conn, o.Rank, o.Token)
+				moverDone <- err
+			}()
+		},
+		Moved: func(r cell.RankMoveResult) {
+			if r.Attached {
+				time.AfterFunc(50*time.Millisecond, killHome)
+			}
+		},
+	}
+	var out bytes.Buffer
+	if _, _, err := p.RunMPIStoppable(ctx, 4, worldSpec(&out, "100", "20"), nil, cell.WorldStop{Move: moves}); err == nil {
+		t.Fatal("a world whose home was killed ended well")
+	}
+	select {
+	case err := <-moverDone:
+		if err == nil {
+			t.Fatal("the moved rank ended well without its home")
+		}
+		t.Logf("the moved rank ended: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the moved rank still runs 30 s after its home ended")
+	}
+}
