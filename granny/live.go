@@ -18,6 +18,9 @@ type Live struct {
 	// jobs into (in the simulator, the hosts where a job just ended): for
 	// a live defragmentation, every host.
 	Freed []int
+	// Arriving are jobs to place now (a placement policy's Place
+	// decisions): their decisions name them len(Running)+i.
+	Arriving []Job
 }
 
 // LiveJob is a running job: what it is and where each rank runs.
@@ -44,9 +47,12 @@ func Plan(l Live, policies []Policy) ([]Decision, error) {
 	if err := l.Cost.validate(); err != nil {
 		return nil, err
 	}
-	jobs := make([]Job, len(l.Running))
-	for i, r := range l.Running {
-		jobs[i] = r.Job
+	jobs := make([]Job, 0, len(l.Running)+len(l.Arriving))
+	for _, r := range l.Running {
+		jobs = append(jobs, r.Job)
+	}
+	jobs = append(jobs, l.Arriving...)
+	for i := range jobs {
 		jobs[i].ID = i
 		if jobs[i].Duration <= 0 {
 			jobs[i].Duration = unknownRemaining
@@ -59,6 +65,11 @@ func Plan(l Live, policies []Policy) ([]Decision, error) {
 		if err := s.apply(&d); err != nil {
 			return nil, fmt.Errorf("granny: running job %d: %w", i, err)
 		}
+	}
+	for i := range l.Arriving {
+		id := len(l.Running) + i
+		s.jobs[id].Phase = Pending
+		s.pending = append(s.pending, id)
 	}
 	for _, h := range l.Freed {
 		if h < 0 || h >= len(l.Hosts) {

@@ -59,3 +59,24 @@ func ExamplePlan_defragment() {
 	// freed [0]: 1 decisions
 	// migrate job 0 rank 2: host 1 → 0
 }
+
+// Plan places arriving jobs with the simulator's placement policy: a world
+// of four ranks on the fewest hosts that have free slots for it.
+func ExamplePlan_place() {
+	live := granny.Live{
+		Hosts:    []granny.Host{{ID: 0, Slots: 2}, {ID: 1, Slots: 16}},
+		Running:  []granny.LiveJob{{Job: granny.Job{Ranks: 14}, Placement: []int{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}}},
+		Arriving: []granny.Job{{Ranks: 4}},
+		Cost:     granny.DefaultCostModel(),
+	}
+	decisions, err := granny.Plan(live, []granny.Policy{granny.FirstFit{}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, d := range decisions {
+		fmt.Printf("%s job %d on hosts %v: %s\n", d.Kind, d.Job, d.Hosts, d.Reason)
+	}
+	// Output:
+	// place job 1 on hosts [0 0 1 1]: no host has 4 free slots; spread over 2 hosts (slowdown 1.125)
+}

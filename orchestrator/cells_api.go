@@ -143,6 +143,14 @@ func (cp *ControlPlane) createCell(w http.ResponseWriter, r *http.Request) (int,
 	if err := httpapi.DecodeJSON(w, r, &c); err != nil {
 		return 0, nil, err
 	}
+	if c.Spec.Place {
+		if c.Spec.Site != "" || len(c.Spec.RankSites) > 0 {
+			return 0, nil, httpapi.BadRequest(errors.New("spec.place: leave spec.site and spec.rankSites to the planner"))
+		}
+		if err := cp.place(r.Context(), &c); err != nil {
+			return 0, nil, err
+		}
+	}
 	if _, err := cp.sites.Get(r.Context(), c.Spec.Site); err != nil {
 		return 0, nil, httpapi.BadRequest(fmt.Errorf("spec.site: %w", err))
 	}

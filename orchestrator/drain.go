@@ -126,6 +126,37 @@ func (cp *ControlPlane) defragment(ctx context.Context) (v1alpha1.Defragmentatio
 	return out, nil
 }
 
+// place lets the Granny planner's first-fit placement choose a new run's
+// sites: its ranks on the fewest Ready sites with free cores, counting the
+// ranks that run there now. The first rank's site becomes spec.site (the
+// world's home), the others' spec.rankSites.
+func (cp *ControlPlane) place(ctx context.Context, c *v1alpha1.CellRun) error {
+	live, names, _, err := cp.liveView(ctx)
+	if err != nil {
+		return err
+	}
+	ranks := max(c.Spec.Ranks, 1)
+	live.Arriving = []granny.Job{{Ranks: ranks, MemoryPerRank: defaultRankMemory}}
+	decisions, err := granny.Plan(live, []granny.Policy{granny.FirstFit{}})
+	if err != nil {
+		return err
+	}
+	for _, d := range decisions {
+		if d.Kind != granny.Place || d.Job != len(live.Running) || d.Rejected != "" {
+			continue
+		}
+		c.Spec.Site = names[d.Hosts[0]]
+		for r, h := range d.Hosts {
+			if h != d.Hosts[0] {
+				c.Spec.RankSites = append(c.Spec.RankSites, v1alpha1.CellRankSite{Rank: r, Site: names[h]})
+			}
+		}
+		cp.log.Info("placement decision", "ranks", ranks, "site", c.Spec.Site, "rankSites", len(c.Spec.RankSites), "policy", d.Policy, "reason", d.Reason)
+		return nil
+	}
+	return httpapi.BadRequest(fmt.Errorf("spec.place: the Ready sites have no %d free cores now", ranks))
+}
+
 // spread reports whether a placement has a rank off host home.
 func spread(placement []int, home int) bool {
 	for _, h := range placement {

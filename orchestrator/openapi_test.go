@@ -641,6 +641,18 @@ func (s *scenario) rankMoves(module string) {
 		s.t.Errorf("Defragment again while the rank comes home = %+v, %v", again, err)
 	}
 	s.Expect(204, "DELETE", "/api/v1/cells/world1", adminToken, "")
+
+	// The planner places a world the user gives no site.
+	placed := world
+	placed.Metadata.Name, placed.Spec.Site, placed.Spec.Place = "placed1", "", true
+	got, err := s.c.CreateCellRun(s.ctx, placed)
+	if err != nil || got.Spec.Site == "" || !got.Spec.Place {
+		s.t.Errorf("CreateCellRun with place = %+v, %v", got.Spec, err)
+	}
+	placed.Metadata.Name, placed.Spec.Ranks = "placed2", v1alpha1.MaxRanks
+	_, err = s.c.CreateCellRun(s.ctx, placed)
+	s.Fails(err, 400, "CreateCellRun with place and more ranks than free cores")
+	s.Expect(204, "DELETE", "/api/v1/cells/placed1", adminToken, "")
 }
 
 func (s *scenario) migrations() {

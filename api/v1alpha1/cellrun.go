@@ -21,8 +21,9 @@ type CellRun struct {
 
 // CellRunSpec is what to run and where.
 type CellRunSpec struct {
-	// Site is the site whose agent runs the cell.
-	Site string `json:"site" yaml:"site"`
+	// Site is the site whose agent runs the cell (set by the planner for a
+	// run created with Place).
+	Site string `json:"site,omitempty" yaml:"site,omitempty"`
 	// Module is the SHA-256 of the module, uploaded to /api/v1/modules first.
 	Module string `json:"module,omitempty" yaml:"module,omitempty"`
 	// Process, instead of a module, runs a native program (a block of
@@ -53,6 +54,10 @@ type CellRunSpec struct {
 	// phase while its site has idle ones (cloudskin_parallelism, Granny's
 	// elastic rule).
 	Elastic bool `json:"elastic,omitempty" yaml:"elastic,omitempty"`
+	// Place, on creation, lets the Granny planner choose spec.site and
+	// spec.rankSites: the fewest Ready sites with a free core for every
+	// rank (its first-fit placement). Site must then be empty.
+	Place bool `json:"place,omitempty" yaml:"place,omitempty"`
 	// RankSites moves single ranks of an MPI world away from spec.site,
 	// the others staying: set by asking to migrate one rank.
 	RankSites []CellRankSite `json:"rankSites,omitempty" yaml:"rankSites,omitempty"`
@@ -227,6 +232,9 @@ func (c *CellRun) Validate() error {
 	}
 	if err := ValidateName(c.Spec.Site); err != nil {
 		return fmt.Errorf("spec.site: %w", err)
+	}
+	if c.Spec.Place && c.Spec.Process != nil {
+		return fmt.Errorf("spec.place: a process runs where spec.site says")
 	}
 	if c.Spec.Process != nil {
 		if c.Spec.Module != "" {

@@ -155,7 +155,10 @@ func newCellRunCommand(g *globals) *cobra.Command {
 			if (snapshotAt == 0) != (snapshotOut == "") {
 				return errors.New("--snapshot-at and --snapshot-out go together")
 			}
-			if at.site != "" {
+			if at.place && at.site != "" {
+				return errors.New("--site and --place: give one")
+			}
+			if at.remote() {
 				return runAtSite(cmd, g, f, at, args[0], args[1:])
 			}
 			rt, prog, err := f.load(cmd, args[0])
@@ -208,6 +211,7 @@ type siteRun struct {
 	ranks           int
 	checkpointEvery time.Duration
 	rankSites       []v1alpha1.CellRankSite
+	place           bool
 }
 
 // spread places a world of ranks over sites in blocks: the first block at
@@ -235,7 +239,23 @@ func (s *siteRun) spread(sites []string, ranks int) error {
 func (s *siteRun) register(cmd *cobra.Command, what string) {
 	cmd.Flags().StringVar(&s.site, "site", "", "run the "+what+" at this site of the control plane (--server), not here")
 	cmd.Flags().DurationVar(&s.checkpointEvery, "checkpoint-every", 0, "with --site: checkpoint a migratable "+what+" this often, so that it resumes at another site if its site is lost")
+	cmd.Flags().BoolVar(&s.place, "place", false, "run the "+what+" at sites of the control plane the Granny planner chooses: the fewest Ready sites with a free core for every rank")
 }
+
+// placement describes ranks away from a run's site, for the verbose log.
+func placement(away []v1alpha1.CellRankSite) string {
+	if len(away) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, r := range away {
+		parts = append(parts, fmt.Sprintf("rank %d at %s", r.Rank, r.Site))
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+// remote reports whether the run goes to the control plane.
+func (s *siteRun) remote() bool { return s.site != "" || s.place }
 
 // Directories given with --dir are the agent host's: relative ones are
 // made absolute here, which is right when the agent runs on this host.
@@ -267,15 +287,16 @@ func runAtSite(cmd *cobra.Command, g *globals, f *cellFlags, at siteRun, module 
 		Spec: v1alpha1.CellRunSpec{
 			Site: site, Module: digest, Args: args, Env: f.env, Engine: f.engine,
 			Memory: mem, Timeout: v1alpha1.Duration{Duration: f.timeout},
-			Ranks: at.ranks, Dirs: dirs, Elastic: f.elastic, RankSites: at.rankSites,
+			Ranks: at.ranks, Dirs: dirs, Elastic: f.elastic, RankSites: at.rankSites, Place: at.place,
 			CheckpointInterval: v1alpha1.Duration{Duration: at.checkpointEvery},
 		},
 	})
 	if err != nil {
 		return err
 	}
+	site = run.Spec.Site
 	if f.verbose {
-		fmt.Fprintf(cmd.ErrOrStderr(), "cell: %s asked to run %s at site %s\n", run.Metadata.Name, module, site)
+		fmt.Fprintf(cmd.ErrOrStderr(), "cell: %s asked to run %s at site %s%s\n", run.Metadata.Name, module, site, placement(run.Spec.RankSites))
 	}
 	for !run.Status.Phase.Done() {
 		select {
@@ -448,15 +469,15 @@ ranks from it over TCP, and those ranks' MPI calls and output go to it.`,
 			if err != nil {
 				return err
 			}
+			if (at.site != "") && len(sites) > 0 || at.place && (at.site != "" || len(sites) > 0) {
+				return errors.New("--site, --sites and --place: give one")
+			}
 			if len(sites) > 0 {
-				if at.site != "" {
-					return errors.New("--site and --sites: give one")
-				}
 				if err := at.spread(sites, ranks); err != nil {
 					return err
 				}
 			}
-			if at.site != "" {
+			if at.remote() {
 				at.ranks = ranks
 				return runAtSite(cmd, g, f, at, args[0], args[1:])
 			}

@@ -216,6 +216,49 @@ func TestMPIWorldAcrossSites(t *testing.T) {
 	}
 }
 
+// TestMPIWorldPlacedByGranny lets the planner place worlds (cell mpirun
+// --place) on the sites of `up`, edge with 2 cores and cloud with 16: 4
+// ranks fit on cloud alone, 17 spread over both (cloud's 16 and one at
+// edge), 19 do not fit; the output equals a world run in one place.
+func TestMPIWorldPlacedByGranny(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	_, base := start(t, "up", "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"))
+	wasm := filepath.Join(dir, "ring.wasm")
+	if out, err := run(t, nil, "cell", "cc", "../../examples/mpi/ring.c", "-o", wasm); err != nil {
+		t.Fatalf("cell cc: %v\n%s", err, out)
+	}
+	sorted := func(s string) string { l := strings.Split(s, "\n"); slices.Sort(l); return strings.Join(l, "\n") }
+	for _, tc := range []struct {
+		ranks     string
+		site      string
+		rankSites int
+	}{{"4", "cloud", 0}, {"17", "cloud", 1}} {
+		want, err := run(t, nil, "cell", "mpirun", "-n", tc.ranks, wasm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := run(t, nil, "cell", "mpirun", "-n", tc.ranks, "--server", base, "--place", wasm)
+		if err != nil || sorted(got) != sorted(want) {
+			t.Fatalf("mpirun -n %s --place: %v\n%s", tc.ranks, err, got)
+		}
+		var list struct{ Items []v1alpha1.CellRun }
+		getJSON(t, base+"/api/v1/cells", &list)
+		last := list.Items[len(list.Items)-1]
+		for _, c := range list.Items {
+			if c.Metadata.CreationTimestamp.After(*last.Metadata.CreationTimestamp) {
+				last = c
+			}
+		}
+		if last.Spec.Site != tc.site || len(last.Spec.RankSites) != tc.rankSites || (tc.rankSites > 0 && last.Spec.RankSites[0].Site != "edge") {
+			t.Fatalf("-n %s placed at %s with ranks away %+v", tc.ranks, last.Spec.Site, last.Spec.RankSites)
+		}
+	}
+	if out, err := run(t, nil, "cell", "mpirun", "-n", "19", "--server", base, "--place", wasm); err == nil || !strings.Contains(out, "no 19 free cores") {
+		t.Fatalf("mpirun -n 19 --place on 18 cores: %v\n%s", err, out)
+	}
+}
+
 // TestDefragBringsRanksHome starts a world of two across edge and cloud;
 // edge has a core free, so `cloudskin defrag` (Granny's de-fragmentation
 // over the live continuum) brings the cloud rank home while the world
