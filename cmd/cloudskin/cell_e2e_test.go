@@ -145,8 +145,7 @@ func TestSnapshotAndResumeEqualsAnUninterruptedRun(t *testing.T) {
 // its output and exits with its status.
 func TestCellRunAtASiteOfUp(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	_, base := start(t, "up", "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"))
+	dir, base := startUp(t)
 	wasm := filepath.Join(dir, "hello.wasm")
 	if out, err := run(t, nil, "cell", "cc", "../../cell/testdata/hello.c", "-o", wasm); err != nil {
 		t.Fatalf("cell cc: %v\n%s", err, out)
@@ -174,8 +173,7 @@ func TestCellRunAtASiteOfUp(t *testing.T) {
 // equals a world run in one place, for a plain module and a migratable one.
 func TestMPIWorldAcrossSites(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	_, base := start(t, "up", "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"))
+	dir, base := startUp(t)
 	for _, tc := range []struct {
 		src   string
 		flags []string
@@ -184,10 +182,7 @@ func TestMPIWorldAcrossSites(t *testing.T) {
 		{"../../examples/mpi/ring.c", nil, nil},
 		{"../../cell/testdata/mpimove.c", []string{"--migratable"}, []string{"4", "10"}},
 	} {
-		wasm := filepath.Join(dir, filepath.Base(tc.src)+".wasm")
-		if out, err := run(t, nil, slices.Concat([]string{"cell", "cc"}, tc.flags, []string{tc.src, "-o", wasm})...); err != nil {
-			t.Fatalf("cell cc: %v\n%s", err, out)
-		}
+		wasm := cc(t, dir, tc.src, tc.flags...)
 		want, err := run(t, nil, slices.Concat([]string{"cell", "mpirun", "-n", "4", wasm}, tc.args)...)
 		if err != nil {
 			t.Fatalf("mpirun here: %v\n%s", err, want)
@@ -222,12 +217,8 @@ func TestMPIWorldAcrossSites(t *testing.T) {
 // edge), 19 do not fit; the output equals a world run in one place.
 func TestMPIWorldPlacedByGranny(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	_, base := start(t, "up", "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"))
-	wasm := filepath.Join(dir, "ring.wasm")
-	if out, err := run(t, nil, "cell", "cc", "../../examples/mpi/ring.c", "-o", wasm); err != nil {
-		t.Fatalf("cell cc: %v\n%s", err, out)
-	}
+	dir, base := startUp(t)
+	wasm := cc(t, dir, "../../examples/mpi/ring.c")
 	sorted := func(s string) string { l := strings.Split(s, "\n"); slices.Sort(l); return strings.Join(l, "\n") }
 	for _, tc := range []struct {
 		ranks     string
@@ -265,12 +256,8 @@ func TestMPIWorldPlacedByGranny(t *testing.T) {
 // runs, and its output equals a world run in one place.
 func TestDefragBringsRanksHome(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	_, base := start(t, "up", "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"))
-	wasm := filepath.Join(dir, "mpimove.wasm")
-	if out, err := run(t, nil, "cell", "cc", "--migratable", "../../cell/testdata/mpimove.c", "-o", wasm); err != nil {
-		t.Fatalf("cell cc: %v\n%s", err, out)
-	}
+	dir, base := startUp(t)
+	wasm := cc(t, dir, "../../cell/testdata/mpimove.c", "--migratable")
 	want, err := exec.Command(binary, "cell", "mpirun", "-n", "2", wasm, "120", "30").Output()
 	if err != nil {
 		t.Fatal(err)
@@ -318,12 +305,8 @@ func TestDefragBringsRanksHome(t *testing.T) {
 // machine's cores.
 func TestElasticCellGetsIdleCores(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	_, base := start(t, "up", "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"))
-	wasm := filepath.Join(dir, "parallel.wasm")
-	if out, err := run(t, nil, "cell", "cc", "../../cell/testdata/parallel.c", "-o", wasm); err != nil {
-		t.Fatalf("cell cc: %v\n%s", err, out)
-	}
+	dir, base := startUp(t)
+	wasm := cc(t, dir, "../../cell/testdata/parallel.c")
 	phases := func(n int) string {
 		return fmt.Sprintf("phase 0: %d cores\nphase 1: %d cores\nphase 2: %d cores\n", n, n, n)
 	}
@@ -347,8 +330,7 @@ func TestElasticCellGetsIdleCores(t *testing.T) {
 // output and exit status equal a run that never moved.
 func TestCellMigratesBetweenSitesWhileItRuns(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	_, base := start(t, "up", "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"))
+	dir, base := startUp(t)
 	m := startMovingCell(t, dir, base, "testdata/slow.c", 0)
 	out, err := run(t, nil, "cell", "migrate", "--server", base, m.name, "--to", "cloud")
 	if err != nil || !strings.Contains(out, "migrated "+m.name+" from edge to cloud") {
@@ -363,6 +345,26 @@ func TestCellMigratesBetweenSitesWhileItRuns(t *testing.T) {
 	if err != nil || !strings.Contains(table, m.name) || !strings.Contains(table, "   1   ") || !strings.Contains(table, "cloud") {
 		t.Fatalf("get cells -o wide: %v\n%s", err, table)
 	}
+}
+
+// startUp starts `up` on a loopback port with its data in a temporary
+// directory, and returns the directory and the control plane's URL.
+func startUp(t *testing.T) (dir, base string) {
+	t.Helper()
+	dir = t.TempDir()
+	_, base = start(t, "up", "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"))
+	return dir, base
+}
+
+// cc builds src into dir with cell cc and flags, and returns the module's
+// path.
+func cc(t *testing.T, dir, src string, flags ...string) string {
+	t.Helper()
+	wasm := filepath.Join(dir, strings.TrimSuffix(filepath.Base(src), ".c")+".wasm")
+	if out, err := run(t, nil, slices.Concat([]string{"cell", "cc"}, flags, []string{src, "-o", wasm})...); err != nil {
+		t.Fatalf("cell cc %s: %v\n%s", src, err, out)
+	}
+	return wasm
 }
 
 // movingCell is a migratable cell running at the edge site of an `up`,
@@ -427,8 +429,7 @@ func (m *movingCell) wait(t *testing.T) v1alpha1.CellRun {
 // the world's output equals a world that never moved.
 func TestMPIWorldMigratesBetweenSitesWhileItRuns(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	_, base := start(t, "up", "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"))
+	dir, base := startUp(t)
 	m := startMovingCell(t, dir, base, "../../cell/testdata/mpimove.c", 3, "30", "30")
 	// Let it get some way (30 steps of 30 ms) so that its heap moves too;
 	// the outcome does not depend on how far it got.
@@ -451,8 +452,7 @@ func TestMPIWorldMigratesBetweenSitesWhileItRuns(t *testing.T) {
 // a world that never moved.
 func TestMPIRankMigratesWhileTheOthersRun(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	_, base := start(t, "up", "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"))
+	dir, base := startUp(t)
 	// 150 steps of 30 ms: time for two moves even on a loaded machine.
 	m := startMovingCell(t, dir, base, "../../cell/testdata/mpimove.c", 3, "150", "30")
 	time.Sleep(300 * time.Millisecond)
@@ -701,8 +701,7 @@ func TestNDVICompositeMatchesTheGoReferenceAndMoves(t *testing.T) {
 // sends it to the other site, where it finishes as if it never moved.
 func TestDrainMovesCellsOffASite(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	_, base := start(t, "up", "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"))
+	dir, base := startUp(t)
 	m := startMovingCell(t, dir, base, "testdata/slow.c", 0)
 	out, err := run(t, nil, "drain", "--server", base, "edge", "--deadline", "30s")
 	if err != nil || !strings.Contains(out, "moving "+m.name+": edge → cloud (spot-evacuation: ") {
