@@ -124,6 +124,29 @@ func (book *rankBook) set(rs v1alpha1.CellRankStatus, moved *v1alpha1.CellMigrat
 	return book.latest
 }
 
+// toMove lists the ranks spec.rankSites sends away from site that have no
+// move status yet and were not asked to move, and marks them asked.
+func (book *rankBook) toMove(run v1alpha1.CellRun, site string) []v1alpha1.CellRankSite {
+	book.mu.Lock()
+	defer book.mu.Unlock()
+	var out []v1alpha1.CellRankSite
+	for _, rs := range run.Spec.RankSites {
+		if _, done := run.Status.RankStatus(rs.Rank); done || rs.Site == site || book.asked[rs.Rank] {
+			continue
+		}
+		book.asked[rs.Rank] = true
+		out = append(out, rs)
+	}
+	return out
+}
+
+// setAsked records whether rank is asked to move.
+func (book *rankBook) setAsked(rank int, asked bool) {
+	book.mu.Lock()
+	defer book.mu.Unlock()
+	book.asked[rank] = asked
+}
+
 // askMoves asks the run's world to move the ranks spec.rankSites sends
 // away and that were not asked yet.
 func (a *Agent) askMoves(ctx context.Context, run v1alpha1.CellRun) {
@@ -131,25 +154,13 @@ func (a *Agent) askMoves(ctx context.Context, run v1alpha1.CellRun) {
 	if book == nil {
 		return
 	}
-	for _, rs := range run.Spec.RankSites {
-		if _, done := run.Status.RankStatus(rs.Rank); done || rs.Site == a.site.Metadata.Name {
-			continue
-		}
-		book.mu.Lock()
-		asked := book.asked[rs.Rank]
-		book.asked[rs.Rank] = true
-		book.mu.Unlock()
-		if asked {
-			continue
-		}
+	for _, rs := range book.toMove(run, a.site.Metadata.Name) {
 		a.log.Info("moving one rank of an MPI world", "cell", run.Metadata.Name, "rank", rs.Rank, "to", rs.Site)
 		select {
 		case book.moves <- a.rankMove(ctx, run.Metadata.Name, rs, book):
 		default:
 			a.log.Warn("too many rank moves at once; asked again later", "cell", run.Metadata.Name, "rank", rs.Rank)
-			book.mu.Lock()
-			book.asked[rs.Rank] = false
-			book.mu.Unlock()
+			book.setAsked(rs.Rank, false)
 		}
 	}
 }
@@ -159,13 +170,7 @@ func (a *Agent) askMoves(ctx context.Context, run v1alpha1.CellRun) {
 // so that the watch does not ask to move them again.
 func (a *Agent) awayRanks(ctx context.Context, run v1alpha1.CellRun, book *rankBook) map[int]cell.RankMove {
 	away := map[int]cell.RankMove{}
-	for _, rs := range run.Spec.RankSites {
-		if _, done := run.Status.RankStatus(rs.Rank); done || rs.Site == a.site.Metadata.Name {
-			continue
-		}
-		book.mu.Lock()
-		book.asked[rs.Rank] = true
-		book.mu.Unlock()
+	for _, rs := range book.toMove(run, a.site.Metadata.Name) {
 		away[rs.Rank] = a.rankMove(ctx, run.Metadata.Name, rs, book)
 	}
 	return away
@@ -194,9 +199,7 @@ func (a *Agent) rankMove(ctx context.Context, name string, rs v1alpha1.CellRankS
 			rank := rs.Rank
 			m := &v1alpha1.CellMigration{From: rs.Site, To: a.site.Metadata.Name, HostCall: r.HostCall, Ranks: 1, Rank: &rank, Bytes: int64(r.Bytes)}
 			a.log.Info("rank came home", "cell", name, "rank", rank, "from", rs.Site, "bytes", r.Bytes)
-			book.mu.Lock()
-			book.asked[rank] = false // it may be asked to move again
-			book.mu.Unlock()
+			book.setAsked(rank, false) // it may be asked to move again
 			a.cores.adjust(name, +1)
 			push(book.set(v1alpha1.CellRankStatus{Rank: rank, Site: a.site.Metadata.Name, Phase: v1alpha1.RankReturned}, m))
 		},

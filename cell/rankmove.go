@@ -76,7 +76,7 @@ type mover struct {
 
 // watchMoves hands rank moves from ch to the ranks' movers until done.
 // A request for a rank out of range or already moving is dropped: the
-// caller learns of each move it asked for through Offered and Ended.
+// caller learns of each move it asked for through Offered and Moved.
 func watchMoves(ch <-chan RankMove, movers []*mover, done <-chan struct{}) {
 	for {
 		select {
@@ -121,24 +121,21 @@ func (p *Program) moveRank(ctx context.Context, world *mpi.World, rank int, spec
 		}
 		return Result{}, snap, false, nil
 	}
-	var buf bytes.Buffer
+	var cell []byte
 	hostCall := uint64(0)
 	if snap != nil {
 		snap.MPI = nil // the rank's MPI state stays here
 		hostCall = snap.HostCalls
-		// Room for the pages as they are (memory that does not compress):
-		// a buffer grown step by step cost a 512 MiB cell a second.
-		buf.Grow(len(snap.Pages)*snapshot.PageSize + 64<<10)
-		if err := snapshot.Encode(&buf, snap); err != nil {
+		if cell, err = encodeCell(snap); err != nil {
 			return notMoved(fmt.Errorf("rank %d: encode its snapshot to move: %w", rank, err))
 		}
 	}
-	mv, err := rm.Home.Offer(world, rank, buf.Bytes(), writerOrDiscard(spec.Stdout), writerOrDiscard(spec.Stderr))
+	mv, err := rm.Home.Offer(world, rank, cell, writerOrDiscard(spec.Stdout), writerOrDiscard(spec.Stderr))
 	if err != nil {
 		return notMoved(err)
 	}
 	if rm.Offered != nil {
-		rm.Offered(RankOffer{Rank: rank, Token: mv.Token(), Bytes: buf.Len(), HostCall: hostCall, Stopped: stopped})
+		rm.Offered(RankOffer{Rank: rank, Token: mv.Token(), Bytes: len(cell), HostCall: hostCall, Stopped: stopped})
 	}
 	attachWithin := rm.AttachWithin
 	if attachWithin <= 0 {
@@ -181,6 +178,18 @@ func (p *Program) comeHome(rank int, mv *mpi.Move, cell []byte, rm RankMove) (Re
 	return Result{}, snap, false, nil
 }
 
+// encodeCell is a moving cell's snapshot as it travels.
+func encodeCell(snap *snapshot.Snapshot) ([]byte, error) {
+	var buf bytes.Buffer
+	// Room for the pages as they are (memory that does not compress): a
+	// buffer grown step by step cost a 512 MiB cell a second.
+	buf.Grow(len(snap.Pages)*snapshot.PageSize + 64<<10)
+	if err := snapshot.Encode(&buf, snap); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
 func writerOrDiscard(w io.Writer) io.Writer {
 	if w == nil {
 		return io.Discard
@@ -194,9 +203,8 @@ func writerOrDiscard(w io.Writer) io.Writer {
 // going to the home. A rank offered before it started (an empty cell)
 // starts here from the beginning, with spec's args and environment (the
 // home's spec for the rank, as agents take both from the run), and needs
-// no migratable module. If the
-// cell cannot be restored here the home is told, and the rank goes on at
-// home. It closes conn.
+// no migratable module. If the cell cannot be restored here the home is
+// told, and the rank goes on at home. It closes conn.
 func (p *Program) RunMovedRank(ctx context.Context, spec Spec, conn net.Conn, rank int, token string) (Result, error) {
 	res, _, err := p.RunMovedRankReturning(ctx, spec, conn, rank, token, nil)
 	return res, err
@@ -246,21 +254,29 @@ func (p *Program) RunMovedRankReturning(ctx context.Context, spec Spec, conn net
 		return Result{Elapsed: time.Since(start)}, true, p.sendHome(j, stopped)
 	}
 	_, res, err = ended(ctx, start, nil, runErr)
+	return res, false, reportEnd(j, res, err)
+}
+
+// reportEnd tells the home how the moved rank's cell ended, and returns
+// the cell's error, or else the report's.
+func reportEnd(j *mpi.Joined, res Result, err error) error {
 	if xerr := j.Exit(res.ExitCode, err); xerr != nil && err == nil {
 		err = fmt.Errorf("run a moved rank: report its end to the home: %w", xerr)
 	}
-	return res, false, err
+	return err
 }
 
-// sendHome sends a moved rank's stopped cell back to its home.
+// sendHome sends a moved rank's stopped cell back to its home. A cell
+// that cannot be encoded is reported ended with that error: it is the
+// rank's end, at home as here.
 func (p *Program) sendHome(j *mpi.Joined, snap *snapshot.Snapshot) error {
-	var buf bytes.Buffer
-	buf.Grow(len(snap.Pages)*snapshot.PageSize + 64<<10)
-	if err := snapshot.Encode(&buf, snap); err != nil {
-		j.Refuse()
-		return fmt.Errorf("send a rank home: %w", err)
+	cell, err := encodeCell(snap)
+	if err != nil {
+		err = fmt.Errorf("send a rank home: %w", err)
+		j.Exit(-1, err)
+		return err
 	}
-	if err := j.Return(buf.Bytes()); err != nil {
+	if err := j.Return(cell); err != nil {
 		return fmt.Errorf("send a rank home: %w", err)
 	}
 	return nil
@@ -273,8 +289,5 @@ func (p *Program) runFresh(ctx context.Context, spec Spec, j *mpi.Joined) (Resul
 	}
 	mod := j.Module()
 	res, err := p.run(ctx, spec, &mod)
-	if xerr := j.Exit(res.ExitCode, err); xerr != nil && err == nil {
-		err = fmt.Errorf("run a moved rank: report its end to the home: %w", xerr)
-	}
-	return res, err
+	return res, reportEnd(j, res, err)
 }

@@ -332,7 +332,8 @@ func (m *Move) release() {
 }
 
 // handshake sends the cell and waits for the mover to attach. The move
-// commits when the home acknowledges the attach, unless Wait gave up first.
+// commits when the home acknowledges the attach, unless WaitAttached gave
+// up first.
 func (m *Move) handshake(wc *wireConn) error {
 	err := wc.sendWelcome(&welcome{Table: m.table, Wtime: m.r.Wtime(), Name: m.r.ProcessorName()}, m.cell)
 	if err != nil {
@@ -355,11 +356,10 @@ func (m *Move) handshake(wc *wireConn) error {
 	m.attachedAt = time.Now()
 	close(m.attached)
 	m.mu.Unlock()
-	// From here the rank is the mover's, even if this ack is lost: a cell
+	// From here the rank is the mover's, even if this ack is lost (serve
+	// then sees the broken connection and reports the rank lost): a cell
 	// that runs nowhere fails its world, one that ran twice would corrupt it.
-	if err := wc.send(&reply{}); err != nil {
-		return nil // serve sees the broken connection and reports the rank lost
-	}
+	wc.send(&reply{})
 	return nil
 }
 

@@ -128,13 +128,7 @@ func (j *Joined) Return(cell []byte) error {
 	wc := j.r.wc
 	wc.mu.Lock()
 	defer wc.mu.Unlock()
-	if err := wc.enc.Encode(&call{Op: opReturn, Code: len(cell)}); err != nil {
-		return fmt.Errorf("mpi: return rank %d home: %w", j.r.rank, err)
-	}
-	if _, err := wc.w.Write(cell); err != nil {
-		return fmt.Errorf("mpi: return rank %d home: %w", j.r.rank, err)
-	}
-	if err := wc.w.Flush(); err != nil {
+	if err := wc.sendRaw(&call{Op: opReturn, Code: len(cell)}, cell); err != nil {
 		return fmt.Errorf("mpi: return rank %d home: %w", j.r.rank, err)
 	}
 	var rp reply

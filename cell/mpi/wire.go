@@ -222,16 +222,7 @@ const maxCell = 5 << 30
 // sendWelcome sends a welcome and the cell's bytes after it.
 func (wc *wireConn) sendWelcome(wl *welcome, cell []byte) error {
 	wl.CellLen = int64(len(cell))
-	if err := wc.enc.Encode(wl); err != nil {
-		return fmt.Errorf("mpi: send welcome: %w", err)
-	}
-	if _, err := wc.w.Write(cell); err != nil {
-		return fmt.Errorf("mpi: send the cell: %w", err)
-	}
-	if err := wc.w.Flush(); err != nil {
-		return fmt.Errorf("mpi: send the cell: %w", err)
-	}
-	return nil
+	return wc.sendRaw(wl, cell)
 }
 
 // readCell reads n raw bytes of a cell that follow a message.
@@ -259,8 +250,15 @@ func (wc *wireConn) recvWelcome() (*welcome, []byte, error) {
 	return &wl, cell, nil
 }
 
-func (wc *wireConn) send(v any) error {
+func (wc *wireConn) send(v any) error { return wc.sendRaw(v, nil) }
+
+// sendRaw sends v and then raw, as they are: a cell's bytes after the
+// message that gives their length (readCell reads them).
+func (wc *wireConn) sendRaw(v any, raw []byte) error {
 	if err := wc.enc.Encode(v); err != nil {
+		return fmt.Errorf("mpi: send %T: %w", v, err)
+	}
+	if _, err := wc.w.Write(raw); err != nil {
 		return fmt.Errorf("mpi: send %T: %w", v, err)
 	}
 	if err := wc.w.Flush(); err != nil {
