@@ -63,7 +63,8 @@ type AgentModel struct {
 	// Name in the model registry; default the agent's name.
 	Name string `json:"name,omitempty" yaml:"name,omitempty"`
 	// Kind of forecaster to train ("seasonal-naive", "holt-winters", ...,
-	// or "auto" to pick by back-test); default "auto".
+	// or "auto" to pick by back-test); default seasonal-naive, the
+	// predictive scaling policy's own default (docs/LEARNING.md).
 	Kind string `json:"kind,omitempty" yaml:"kind,omitempty"`
 	// Season in steps; 0 means detected from the data.
 	Season int `json:"season,omitempty" yaml:"season,omitempty"`

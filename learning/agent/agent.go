@@ -173,7 +173,7 @@ func (r *Runner) model(ctx context.Context, rd Reading, season int) (*v1alpha1.M
 	}
 	sensor := r.agent.Spec.Sensors[0]
 	res, err := train.Candidate(rd.Values, train.Config{
-		Model: name, Kind: spec.Kind, Season: season,
+		Model: name, Kind: trainingKind(spec.Kind), Season: season,
 		Data:      train.Window(sensor.Query, rd.Start, rd.Step, len(rd.Values)),
 		TrainedBy: "agent/" + r.agent.Metadata.Name,
 	}, current)
@@ -235,6 +235,20 @@ func (r *Runner) scale(ctx context.Context, rd Reading, t *v1alpha1.AgentTick) (
 		t.Decision += " [model: " + strings.Join(notes, "; ") + "]"
 	}
 	return version, r.act(ctx, d.Replicas, t)
+}
+
+// trainingKind is the kind a scaling agent trains: the one it asks for,
+// "auto" (pick by back-test) only when asked, and otherwise the predictive
+// policy's default. Back-tests rank kinds by forecast error, and the kind
+// with the least error is not the one that scales best: on the generated
+// operating-room trace both Holt-Winters kinds back-test better than
+// seasonal-naive and scale worse with it (docs/LEARNING.md, "Model choice
+// for scaling").
+func trainingKind(kind string) string {
+	if kind == "" {
+		return scalingKind(kind)
+	}
+	return kind
 }
 
 // scalingKind is the model kind the predictive policy runs when no trained

@@ -406,3 +406,32 @@ func TestScalingAgentWithoutAKindUsesThePolicysDefaultModel(t *testing.T) {
 		t.Fatalf("decision %q: want the policy's default model %s to forecast", tick.Decision, def)
 	}
 }
+
+// With telemetry enough to train, an agent that names no kind trains the
+// policy's default kind too: "auto" would pick the kind with the least
+// forecast error, which is not the one that scales best.
+func TestScalingAgentWithoutAKindTrainsThePolicysDefaultModel(t *testing.T) {
+	db := openTSDB(t)
+	hourlyLoad(t, db, 6*60)
+	reg := openRegistry(t)
+	spec := scalingAgent(true)
+	spec.Spec.Model = v1alpha1.AgentModel{Season: 60}
+	r, err := agent.NewRunner(spec, agent.Deps{
+		Querier: func() telemetry.Querier { return db }, Registry: reg, NBI: newNBI(2), Log: logging.Discard(),
+	}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tick, version := r.Tick(context.Background(), now)
+	if tick.Error != "" || version != 1 {
+		t.Fatalf("want version 1 trained: version %d, %+v", version, tick)
+	}
+	prod, err := reg.Production(context.Background(), "shop-scaler")
+	def := autoscale.PredictiveConfig{}.WithDefaults().Model
+	if err != nil || prod.Spec.Kind != def {
+		t.Fatalf("production version kind %q (%v), want the policy's default %s", prod.Spec.Kind, err, def)
+	}
+	if !strings.Contains(tick.Decision, def+" forecasts") {
+		t.Fatalf("decision %q: want %s to forecast", tick.Decision, def)
+	}
+}
