@@ -26,8 +26,10 @@ import (
 // 64 and 512 MiB of touched heap, against sending the same bytes once
 // over loopback TCP; and the round trip of an 8-byte ping-pong once one
 // side moved (each of its MPI calls is a round trip to the world's home)
-// against both ranks in one process. It runs only when
-// CLOUDSKIN_COMPARE_OUT is set.
+// against both ranks in one process; and the downtime of bringing the
+// rank home again (from the request to its mover to the rank resuming at
+// home: stop, transfer back, restore), against the same floor. It runs
+// only when CLOUDSKIN_COMPARE_OUT is set.
 func TestCompareRankMove(t *testing.T) {
 	f := compareOutput(t)
 	wasm := mpiMigratableModule(t, "testdata/rankmove.c")
@@ -46,15 +48,17 @@ func TestCompareRankMove(t *testing.T) {
 		fmt.Fprintf(f, "MPI pingpong-8B round trip, 2 ranks, rank 1 moved to another process over loopback TCP (%s)\t%s\t%s\t%.2f µs\t%.2f µs\n",
 			e, command, "both ranks in one process", median(moved), median(local))
 		for _, mib := range []int{1, 64, 512} {
-			var downs, floors []float64
-			var size int
+			var downs, backs, floors []float64
+			var size, backSize int
 			for range map[bool]int{true: 1, false: 3}[mib == 512] {
-				down, n := rankMoveDowntime(t, p, mib)
-				downs, size = append(downs, float64(down)), n
-				floors = append(floors, float64(tcpCopyTime(t, n)))
+				res := rankMoveDowntime(t, p, mib)
+				downs, backs, size, backSize = append(downs, float64(res.Downtime)), append(backs, float64(res.back)), res.bytes, res.backBytes
+				floors = append(floors, float64(tcpCopyTime(t, size)))
 			}
 			fmt.Fprintf(f, "one MPI rank moved over loopback TCP while the other runs, %d MiB touched (%s); %d bytes moved\t%s\t%s\t%s\t%s\n",
 				mib, e, size, command, "sending the same bytes once over loopback TCP", ms(time.Duration(median(downs))), ms(time.Duration(median(floors))))
+			fmt.Fprintf(f, "the same rank brought home again, from the request to its resumption at home, %d MiB touched (%s); %d bytes moved\t%s\t%s\t%s\t%s\n",
+				mib, e, backSize, command, "sending the same bytes once over loopback TCP", ms(time.Duration(median(backs))), ms(time.Duration(median(floors))))
 		}
 		p.Close(context.Background())
 		rt.Close(context.Background())
@@ -98,7 +102,7 @@ func pingPong(t *testing.T, p *cell.Program, move bool) float64 {
 			moveNow()
 		}
 		return nil
-	})
+	}, false)
 	m := rttLine.FindStringSubmatch(out)
 	if m == nil || m[2] != strconv.Itoa(iters) {
 		t.Fatalf("rankmove printed %q", out)
@@ -107,10 +111,10 @@ func pingPong(t *testing.T, p *cell.Program, move bool) float64 {
 	return rtt
 }
 
-// rankMoveDowntime runs rankmove with mib MiB per rank and moves rank 1
-// once both touched their heaps; it returns the move's downtime and the
-// bytes moved.
-func rankMoveDowntime(t *testing.T, p *cell.Program, mib int) (time.Duration, int) {
+// rankMoveDowntime runs rankmove with mib MiB per rank, moves rank 1 once
+// both touched their heaps and brings it home as soon as its mover
+// attached; it returns both downtimes and the bytes moved each way.
+func rankMoveDowntime(t *testing.T, p *cell.Program, mib int) rankMoveOutcome {
 	t.Helper()
 	var moveOnce sync.Once
 	out, res := runRankMove(t, p, []string{strconv.Itoa(mib), "20000"}, func(moveNow func()) func([]byte) {
@@ -119,22 +123,27 @@ func rankMoveDowntime(t *testing.T, p *cell.Program, mib int) (time.Duration, in
 				moveOnce.Do(moveNow)
 			}
 		}
-	})
-	if !res.Attached || !rttLine.MatchString(out) {
+	}, true)
+	if !res.Attached || res.backBytes == 0 || !rttLine.MatchString(out) {
 		t.Fatalf("move %+v, output %q", res, out)
 	}
-	return res.Downtime, res.bytes
+	return res
 }
 
 type rankMoveOutcome struct {
 	cell.RankMoveResult
 	bytes int
+	// back is the return's downtime, from the request to the mover to
+	// the rank resuming at home; backBytes what came back.
+	back      time.Duration
+	backBytes int
 }
 
 // runRankMove runs rankmove on 2 ranks with args; setup gets the function
 // that asks rank 1 to move (to a mover on the same program, over loopback
-// TCP) and may return a watcher of rank 0's output.
-func runRankMove(t *testing.T, p *cell.Program, args []string, setup func(moveNow func()) func([]byte)) (string, rankMoveOutcome) {
+// TCP) and may return a watcher of rank 0's output. With comeBack, the
+// rank is sent home as soon as its mover attached.
+func runRankMove(t *testing.T, p *cell.Program, args []string, setup func(moveNow func()) func([]byte), comeBack bool) (string, rankMoveOutcome) {
 	t.Helper()
 	ctx := context.Background()
 	hm := mpi.NewHome()
@@ -142,6 +151,8 @@ func runRankMove(t *testing.T, p *cell.Program, args []string, setup func(moveNo
 	moves := make(chan cell.RankMove, 1)
 	var outcome rankMoveOutcome
 	var mover sync.WaitGroup
+	goHome := make(chan struct{})
+	var askedHome time.Time
 	moveNow := func() {
 		moves <- cell.RankMove{Rank: 1, Home: hm, AttachWithin: time.Minute,
 			Offered: func(o cell.RankOffer) {
@@ -152,12 +163,21 @@ func runRankMove(t *testing.T, p *cell.Program, args []string, setup func(moveNo
 						t.Error(err)
 						return
 					}
-					if _, err := p.RunMovedRank(ctx, cell.Spec{}, conn, o.Rank, o.Token); err != nil {
+					if _, _, err := p.RunMovedRankReturning(ctx, cell.Spec{}, conn, o.Rank, o.Token, goHome); err != nil {
 						t.Error(err)
 					}
 				})
 			},
-			Moved: func(r cell.RankMoveResult) { outcome.RankMoveResult = r },
+			Moved: func(r cell.RankMoveResult) {
+				outcome.RankMoveResult = r
+				if comeBack && r.Attached {
+					askedHome = time.Now()
+					close(goHome)
+				}
+			},
+			Returned: func(r cell.RankReturn) {
+				outcome.back, outcome.backBytes = time.Since(askedHome), r.Bytes
+			},
 		}
 	}
 	var out watchedBuffer
