@@ -217,7 +217,7 @@ and says so on stderr.`,
 			out := forecastOutput{Model: m.Name(), Season: sf.season, Params: m.Params(), Forecast: pred, Lower: lower, Upper: upper,
 				Times: futureTimes(s.Times, sf.horizon), Backtest: score, Origins: origins}
 			if plotPath != "" {
-				if err := writeForecastPlot(plotPath, path, m, s.Values, out); err != nil {
+				if err := writeForecastPlot(plotPath, path, m, s, out); err != nil {
 					return err
 				}
 			}
@@ -348,8 +348,8 @@ func formatTime(t time.Time) string {
 
 // writeForecastPlot draws the last few seasons of history and the forecast,
 // as SVG or PNG by the file extension.
-func writeForecastPlot(path, source string, m forecast.Model, y []float64, out forecastOutput) error {
-	pred, season := out.Forecast, out.Season
+func writeForecastPlot(path, source string, m forecast.Model, s trace.Series, out forecastOutput) error {
+	y, pred, season := s.Values, out.Forecast, out.Season
 	format, err := plot.FormatOf(path)
 	if err != nil {
 		return err
@@ -360,7 +360,11 @@ func writeForecastPlot(path, source string, m forecast.Model, y []float64, out f
 		return err
 	}
 	title := fmt.Sprintf("%s: %s, %d steps", filepath.Base(source), m.Name(), len(pred))
-	if err := plot.WriteForecast(f, plot.Chart{Title: title, History: y[len(y)-keep:], Forecast: pred, Lower: out.Lower, Upper: out.Upper}, format); err != nil {
+	chart := plot.Chart{Title: title, History: y[len(y)-keep:], Forecast: pred, Lower: out.Lower, Upper: out.Upper}
+	if len(s.Times) == len(y) && out.Times != nil {
+		chart.Times = append(slices.Clone(s.Times[len(y)-keep:]), out.Times...)
+	}
+	if err := plot.WriteForecast(f, chart, format); err != nil {
 		f.Close()
 		return err
 	}

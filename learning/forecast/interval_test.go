@@ -73,3 +73,38 @@ func TestIntervalNeedsInSampleErrors(t *testing.T) {
 		t.Fatal("in-sample predictions of the wrong length were accepted")
 	}
 }
+
+// A series that is never negative (a load, a count) gets no negative lower
+// bound, however wide the interval; one that goes negative keeps its band
+// symmetric.
+func TestIntervalStaysAtOrAboveZeroForANonNegativeSeries(t *testing.T) {
+	y := []float64{0, 9, 1, 8, 0, 10, 2, 7, 0, 9, 1, 8}
+	m, _ := New(KindSeasonalNaive, 2)
+	if err := m.Fit(y); err != nil {
+		t.Fatal(err)
+	}
+	pred, _ := m.Predict(6)
+	lo, hi, err := Interval(m, y, pred, Z95)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clipped := false
+	for k := range pred {
+		if lo[k] < 0 {
+			t.Fatalf("step %d: lower bound %v below zero for a series that never is", k+1, lo[k])
+		}
+		clipped = clipped || (lo[k] == 0 && hi[k]-pred[k] > pred[k])
+	}
+	if !clipped {
+		t.Fatal("no step's band reached zero: the test does not exercise the floor")
+	}
+	y[0] = -1
+	if err := m.Fit(y); err != nil {
+		t.Fatal(err)
+	}
+	pred, _ = m.Predict(6)
+	lo, hi, _ = Interval(m, y, pred, Z95)
+	if k := len(pred) - 1; math.Abs((pred[k]-lo[k])-(hi[k]-pred[k])) > 1e-9 || lo[k] >= 0 {
+		t.Fatalf("a series with a negative value: band %v..%v around %v, want it symmetric and below zero", lo[k], hi[k], pred[k])
+	}
+}

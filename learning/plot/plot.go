@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	gplot "gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -71,6 +72,9 @@ type Chart struct {
 	// Lower and Upper, if not nil, bound the forecast's prediction
 	// interval, one value per forecast step.
 	Lower, Upper []float64
+	// Times, if not nil, date the points: one per history value, then one
+	// per forecast step. The x axis then shows dates instead of steps.
+	Times []time.Time
 }
 
 // ForecastSVG writes the chart as SVG.
@@ -103,41 +107,68 @@ func forecastPlot(c Chart) (*gplot.Plot, error) {
 	if (c.Lower == nil) != (c.Upper == nil) || (c.Lower != nil && (len(c.Lower) != len(c.Forecast) || len(c.Upper) != len(c.Forecast))) {
 		return nil, errors.New("plot: an interval needs a lower and an upper bound for each forecast step")
 	}
+	if c.Times != nil && len(c.Times) != len(c.History)+len(c.Forecast) {
+		return nil, fmt.Errorf("plot: %d times for %d history values and %d forecast steps", len(c.Times), len(c.History), len(c.Forecast))
+	}
+	x := stepX
 	p := gplot.New()
 	p.Title.Text = c.Title
 	p.X.Label.Text = "step"
+	if c.Times != nil {
+		x = func(i int) float64 { return float64(c.Times[i].Unix()) }
+		p.X.Label.Text = ""
+		p.X.Tick.Marker = gplot.TimeTicks{Format: timeFormat(c.Times)}
+	}
 	p.Add(plotter.NewGrid())
 	origin := len(c.History) - 1
 	// The forecast and actual start from the last observed point, so the
 	// lines join.
 	joined := func(s []float64) []float64 { return append([]float64{c.History[origin]}, s...) }
 	if c.Lower != nil {
-		if err := addBand(p, "95% interval", origin+1, c.Lower, c.Upper, orange); err != nil {
+		if err := addBand(p, "95% interval", points(x, origin+1, c.Lower), points(x, origin+1, c.Upper), orange); err != nil {
 			return nil, err
 		}
 	}
-	if err := addLine(p, "history", steps(0, c.History), blue, false); err != nil {
+	if err := addLine(p, "history", points(x, 0, c.History), blue, false); err != nil {
 		return nil, err
 	}
-	if err := addLine(p, "forecast", steps(origin, joined(c.Forecast)), orange, false); err != nil {
+	if err := addLine(p, "forecast", points(x, origin, joined(c.Forecast)), orange, false); err != nil {
 		return nil, err
 	}
 	if len(c.Actual) > 0 {
-		if err := addLine(p, "actual", steps(origin, joined(c.Actual)), green, true); err != nil {
+		if err := addLine(p, "actual", points(x, origin, joined(c.Actual)), green, true); err != nil {
 			return nil, err
 		}
 	}
-	p.Legend.Top = true
+	// The legend goes top left, over room kept above the data: the
+	// forecast and its widening interval fill the right-hand side.
+	p.Legend.Top, p.Legend.Left = true, true
+	p.Legend.XOffs = vg.Points(6)
+	p.Y.Max += 0.18 * (p.Y.Max - p.Y.Min) // Add has set the range to the data's
 	return p, nil
 }
 
-// steps places values at x = from, from+1, ...
-func steps(from int, v []float64) plotter.XYs {
+// stepX places the i-th point at x = i.
+func stepX(i int) float64 { return float64(i) }
+
+// points places values at x(from), x(from+1), ...
+func points(x func(int) float64, from int, v []float64) plotter.XYs {
 	xy := make(plotter.XYs, len(v))
 	for i, y := range v {
-		xy[i] = plotter.XY{X: float64(from + i), Y: y}
+		xy[i] = plotter.XY{X: x(from + i), Y: y}
 	}
 	return xy
+}
+
+// timeFormat labels dates without a clock when every point falls on a
+// midnight (daily or monthly data).
+func timeFormat(times []time.Time) string {
+	for _, t := range times {
+		if t.Hour() != 0 || t.Minute() != 0 || t.Second() != 0 {
+			return "Jan 02 15:04"
+		}
+	}
+	return "2006-01-02"
 }
 
 func addLine(p *gplot.Plot, name string, xy plotter.XYs, c color.RGBA, dashed bool) error {
@@ -155,9 +186,9 @@ func addLine(p *gplot.Plot, name string, xy plotter.XYs, c color.RGBA, dashed bo
 	return nil
 }
 
-// addBand shades the area between lower and upper, placed from step from.
-func addBand(p *gplot.Plot, name string, from int, lower, upper []float64, c color.RGBA) error {
-	outline := append(steps(from, lower), reversed(steps(from, upper))...)
+// addBand shades the area between lower and upper.
+func addBand(p *gplot.Plot, name string, lower, upper plotter.XYs, c color.RGBA) error {
+	outline := append(lower, reversed(upper)...)
 	poly, err := plotter.NewPolygon(outline)
 	if err != nil {
 		return fmt.Errorf("plot: %s: %w", name, err)

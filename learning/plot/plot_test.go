@@ -55,6 +55,30 @@ func TestForecastRejectsWhatItCannotDraw(t *testing.T) {
 	}
 }
 
+// With times, the x axis is dated: daily data by day, finer data with the
+// clock; a count of times that does not match the points is refused.
+func TestForecastDatesItsAxis(t *testing.T) {
+	day := time.Date(2016, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := Chart{History: make([]float64, 40), Forecast: []float64{1, 2, 3}}
+	for i := range len(c.History) + len(c.Forecast) {
+		c.Times = append(c.Times, day.AddDate(0, 0, i))
+	}
+	var b strings.Builder
+	if err := ForecastSVG(&b, c); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "2016-01-") || strings.Contains(b.String(), ">step<") {
+		t.Error("a daily chart's axis shows no dates, or still says step")
+	}
+	if got := timeFormat([]time.Time{day, day.Add(time.Minute)}); got != "Jan 02 15:04" {
+		t.Errorf("minute data labelled %q, want the clock", got)
+	}
+	c.Times = c.Times[1:]
+	if err := ForecastSVG(io.Discard, c); err == nil || !strings.Contains(err.Error(), "times") {
+		t.Errorf("drew %d times for %d points: %v", len(c.Times), len(c.History)+len(c.Forecast), err)
+	}
+}
+
 func TestForecastDrawsItsInterval(t *testing.T) {
 	c := Chart{History: []float64{1, 2, 3}, Forecast: []float64{4, 5}}
 	var without, with strings.Builder
