@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/cloudskin/cloudskin/learning/autoscale"
 	"github.com/cloudskin/cloudskin/learning/plot"
@@ -22,7 +24,7 @@ func newLPScaleCommand() *cobra.Command {
 		Use:   "scale",
 		Short: "Replica autoscaling policies: the Kubernetes HPA rule, KEDA, predictive",
 	}
-	cmd.AddCommand(newLPScaleSimulateCommand())
+	cmd.AddCommand(newLPScaleSimulateCommand(), newLPScaleTradeoffCommand())
 	return cmd
 }
 
@@ -141,6 +143,17 @@ trace: operating-room, road-camera or serverless-bursty (seeded by --seed).`,
 		},
 	}
 	fl := cmd.Flags()
+	f.register(fl)
+	fl.StringVar(&f.policies, "policies", "hpa,keda,predictive:seasonal-naive", "comma-separated policies: hpa, keda, predictive[:MODEL] (MODEL default seasonal-naive)")
+	fl.StringVar(&f.plotPath, "plot", "", "draw load, ready capacity and replicas of every policy to this .png or .svg file")
+	fl.DurationVar(&f.plotFrom, "plot-from", 0, "plot: start this far into the trace")
+	fl.DurationVar(&f.plotSpan, "plot-span", 0, "plot: span drawn (default: to the end)")
+	return cmd
+}
+
+// register adds the flags 'lp scale simulate' and 'lp scale tradeoff'
+// share: the trace, the service and the policies' settings.
+func (f *scaleFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.input, "input", "", "CSV file of the load (header row required)")
 	fl.StringVar(&f.generate, "generate", "", "replay a generated trace instead: operating-room, road-camera or serverless-bursty, optionally :DAYS (default 14)")
 	fl.Uint64Var(&f.seed, "seed", 1, "seed of the generated trace")
@@ -158,7 +171,6 @@ trace: operating-room, road-camera or serverless-bursty (seeded by --seed).`,
 	f.warmup = -1
 	fl.Var((*autoDuration)(&f.warmup), "warmup", "leading part of the trace that trains the policies and is not scored; auto: the history the predictive policy needs before its first fit, --min-history model steps")
 	fl.Float64Var(&f.slo, "slo", 99.9, "SLO: percent of scored intervals whose demand the ready replicas must serve")
-	fl.StringVar(&f.policies, "policies", "hpa,keda,predictive:seasonal-naive", "comma-separated policies: hpa, keda, predictive[:MODEL] (MODEL default seasonal-naive)")
 	fl.Float64Var(&f.target, "target", autoscale.DefaultTargetUtilization, "hpa, keda: target utilisation of a replica's capacity")
 	fl.DurationVar(&f.scaleDown, "scale-down-after", autoscale.DefaultDownscaleWindow, "scale-down window: the HPA's stabilisation window and the predictive policy's hysteresis")
 	fl.DurationVar(&f.resolution, "resolution", 0, "predictive: step of the series the model is fitted on, the load averaged over it (default: whole rows, as few as keep a season ≤ 288 steps)")
@@ -173,10 +185,6 @@ trace: operating-room, road-camera or serverless-bursty (seeded by --seed).`,
 	fl.Float64Var(&f.tolerance, "tolerance", autoscale.DefaultTolerance, "predictive: keep the count while the load sized for is within this fraction below its target (0 or negative: none)")
 	fl.BoolVar(&f.earlyScaleDown, "early-scale-down", false, "predictive: scale down at once as far as the bound over --startup plus --scale-down-after allows, instead of waiting --scale-down-after")
 	fl.StringVarP(&f.output, "output", "o", "table", "output: table or json")
-	fl.StringVar(&f.plotPath, "plot", "", "draw load, ready capacity and replicas of every policy to this .png or .svg file")
-	fl.DurationVar(&f.plotFrom, "plot-from", 0, "plot: start this far into the trace")
-	fl.DurationVar(&f.plotSpan, "plot-span", 0, "plot: span drawn (default: to the end)")
-	return cmd
 }
 
 // scaleTrace is the load to replay, one value per row.
@@ -370,16 +378,18 @@ func runScaleSimulate(stdout, stderr io.Writer, f *scaleFlags) error {
 		Season: t.season, Service: s.svc, SLOPercent: f.slo,
 		Predictive: predictiveJSON(s.pred.WithDefaults()),
 	}
-	var runs []plot.ScalingRun
-	for _, spec := range specs {
-		p, err := autoscale.ParsePolicy(spec, s.hpa, s.pred)
-		if err != nil {
+	policies := make([]autoscale.Policy, len(specs))
+	for i, spec := range specs {
+		if policies[i], err = autoscale.ParsePolicy(spec, s.hpa, s.pred); err != nil {
 			return fmt.Errorf("--policies: %w", err)
 		}
-		r, err := autoscale.Run(s.load, f.interval, s.svc, p)
-		if err != nil {
-			return fmt.Errorf("%s: %w", t.name, err)
-		}
+	}
+	results, err := autoscale.RunAll(s.load, f.interval, s.svc, policies, runtime.GOMAXPROCS(0))
+	if err != nil {
+		return fmt.Errorf("%s: %w", t.name, err)
+	}
+	var runs []plot.ScalingRun
+	for _, r := range results {
 		violation := 100 * float64(r.ViolationIntervals) / float64(max(r.Steps, 1))
 		out.Results = append(out.Results, scaleResultJSON{Result: r, ViolationPercent: violation, UnservedPercent: r.UnservedPercent(), SLOMet: 100-violation >= f.slo})
 		runs = append(runs, plot.ScalingRun{Name: r.Policy, ReadyCapacity: r.Series.ReadyCapacity, Replicas: r.Series.Desired})
