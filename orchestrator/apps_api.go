@@ -216,10 +216,19 @@ func (cp *ControlPlane) createApplication(w http.ResponseWriter, r *http.Request
 	if err := httpapi.DecodeJSON(w, r, &a); err != nil {
 		return 0, nil, err
 	}
-	if _, err := cp.apps.Get(r.Context(), a.Metadata.Name); err == nil {
+	if err := cp.checkApplication(r, a); err != nil {
+		return 0, nil, err
+	}
+	saved, err := cp.apps.Create(r.Context(), a)
+	if errors.Is(err, apps.ErrExists) {
 		return 0, nil, httpapi.Conflict(fmt.Errorf("application %s exists; PUT /api/v1/applications/%s updates it", a.Metadata.Name, a.Metadata.Name))
 	}
-	return cp.saveApplication(w, r, a)
+	if err != nil {
+		return 0, nil, orchestratorError(err)
+	}
+	w.Header().Set(v1alpha1.ApplyResultHeader, "created")
+	cp.log.Info("application created", "application", saved.Metadata.Name)
+	return http.StatusCreated, saved, nil
 }
 
 func (cp *ControlPlane) applyApplication(w http.ResponseWriter, r *http.Request) (int, any, error) {
@@ -233,11 +242,17 @@ func (cp *ControlPlane) applyApplication(w http.ResponseWriter, r *http.Request)
 	return cp.saveApplication(w, r, a)
 }
 
-func (cp *ControlPlane) saveApplication(w http.ResponseWriter, r *http.Request, a v1alpha1.Application) (int, any, error) {
+// checkApplication refuses an application that is invalid or names blocks
+// the catalog does not have.
+func (cp *ControlPlane) checkApplication(r *http.Request, a v1alpha1.Application) error {
 	if err := a.Validate(); err != nil {
-		return 0, nil, httpapi.Unprocessable(err)
+		return httpapi.Unprocessable(err)
 	}
-	if err := cp.checkBlocks(r, a); err != nil {
+	return cp.checkBlocks(r, a)
+}
+
+func (cp *ControlPlane) saveApplication(w http.ResponseWriter, r *http.Request, a v1alpha1.Application) (int, any, error) {
+	if err := cp.checkApplication(r, a); err != nil {
 		return 0, nil, err
 	}
 	saved, what, err := cp.apps.Apply(r.Context(), a)

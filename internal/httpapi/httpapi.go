@@ -44,6 +44,11 @@ func Unprocessable(err error) error {
 	return &Error{Code: http.StatusUnprocessableEntity, Reason: "Invalid", Err: err}
 }
 
+// MethodNotAllowed wraps err as a 405; the caller sets the Allow header.
+func MethodNotAllowed(err error) error {
+	return &Error{Code: http.StatusMethodNotAllowed, Reason: "MethodNotAllowed", Err: err}
+}
+
 // Conflict wraps err as a 409.
 func Conflict(err error) error {
 	return &Error{Code: http.StatusConflict, Reason: "Conflict", Err: err}

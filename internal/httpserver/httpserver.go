@@ -155,12 +155,54 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintln(w, "ok")
 }
 
+// ServeHTTP routes r. A request no route takes (no path, or not that
+// method) gets a problem document like every other API error, rather than
+// the mux's plain-text 404 or 405: clients decode one error format.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h, pattern := s.mux.Handler(r)
+	if pattern != "" {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	// The mux's own answer tells a missing path from a wrong method, and
+	// carries the Allow header of the latter.
+	rec := &headerRecorder{header: http.Header{}}
+	h.ServeHTTP(rec, r)
+	switch rec.code {
+	case http.StatusNotFound:
+		httpapi.WriteError(w, s.log, httpapi.NotFound(fmt.Errorf("no route for %s", r.URL.Path)))
+	case http.StatusMethodNotAllowed:
+		w.Header().Set("Allow", rec.header.Get("Allow"))
+		httpapi.WriteError(w, s.log, httpapi.MethodNotAllowed(fmt.Errorf("%s %s: method not allowed (allowed: %s)", r.Method, r.URL.Path, rec.header.Get("Allow"))))
+	default:
+		s.mux.ServeHTTP(w, r)
+	}
+}
+
+// headerRecorder keeps the status and headers of a small answer and drops
+// its body.
+type headerRecorder struct {
+	header http.Header
+	code   int
+}
+
+func (h *headerRecorder) Header() http.Header { return h.header }
+func (h *headerRecorder) WriteHeader(code int) {
+	if h.code == 0 {
+		h.code = code
+	}
+}
+func (h *headerRecorder) Write(p []byte) (int, error) {
+	h.WriteHeader(http.StatusOK)
+	return len(p), nil
+}
+
 // Serve serves on ln until ctx ends, then shuts down gracefully, giving
 // in-flight requests up to ShutdownTimeout. It returns nil after a clean
 // shutdown.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
-		Handler:           s.mux,
+		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return ctx },

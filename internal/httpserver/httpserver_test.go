@@ -132,3 +132,39 @@ func TestShutdownDoesNotWaitForSilentConnections(t *testing.T) {
 		t.Fatalf("shutdown took %s", took)
 	}
 }
+
+// A request no route takes gets a problem document naming what is wrong:
+// 404 for a path nothing serves, 405 with Allow for a wrong method. A
+// path the mux redirects (a missing trailing slash of a subtree) still
+// redirects.
+func TestUnroutedRequestsGetProblemDocuments(t *testing.T) {
+	s := httpserver.New(logging.Discard(), metrics.New("v-test", "c-test"))
+	s.HandleFunc("GET /api/v1/things", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "[]") })
+	s.HandleFunc("POST /api/v1/things", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(201) })
+	s.HandleFunc("GET /ui/", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "page") })
+	base, stop := start(t, s)
+	defer stop()
+
+	code, body := get(t, base+"/api/v1/nothing")
+	if code != 404 || !strings.Contains(body, `"status": 404`) || !strings.Contains(body, "/api/v1/nothing") {
+		t.Fatalf("unknown path: %d %s", code, body)
+	}
+	req, _ := http.NewRequest(http.MethodDelete, base+"/api/v1/things", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	allow := resp.Header.Get("Allow")
+	if resp.StatusCode != 405 || !strings.Contains(allow, "GET") || !strings.Contains(allow, "POST") ||
+		resp.Header.Get("Content-Type") != "application/problem+json" || !strings.Contains(string(b), "DELETE") {
+		t.Fatalf("wrong method: %d Allow %q %s %s", resp.StatusCode, allow, resp.Header.Get("Content-Type"), b)
+	}
+	if code, body := get(t, base+"/ui"); code != 200 || body != "page" {
+		t.Fatalf("/ui did not redirect to /ui/: %d %q", code, body)
+	}
+	if code, body := get(t, base+"/api/v1/things"); code != 200 || body != "[]" {
+		t.Fatalf("a routed request: %d %q", code, body)
+	}
+}

@@ -31,6 +31,9 @@ var ErrNotFound = errors.New("not found")
 // ErrInvalid is returned (wrapped) for a resource that fails validation.
 var ErrInvalid = errors.New("invalid")
 
+// ErrExists is returned (wrapped) by Create for a name already taken.
+var ErrExists = errors.New("exists")
+
 // Registry stores applications, placements and migrations.
 type Registry struct {
 	store store.Store
@@ -63,6 +66,33 @@ func (r *Registry) notify() {
 	r.changed = make(chan struct{})
 }
 
+// Create adds an application that must not exist yet: the check and the
+// write happen under one lock, so of two concurrent creates of one name
+// exactly one succeeds and the other gets an error wrapping ErrExists.
+func (r *Registry) Create(ctx context.Context, a v1alpha1.Application) (v1alpha1.Application, error) {
+	if err := a.Validate(); err != nil {
+		return a, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch _, err := r.Get(ctx, a.Metadata.Name); {
+	case err == nil:
+		return a, fmt.Errorf("application %s: %w", a.Metadata.Name, ErrExists)
+	case !errors.Is(err, ErrNotFound):
+		return a, err
+	}
+	return r.create(ctx, a)
+}
+
+// create writes a new application with its first generation; r.mu is held.
+func (r *Registry) create(ctx context.Context, a v1alpha1.Application) (v1alpha1.Application, error) {
+	now := r.now().UTC()
+	a.Metadata.CreationTimestamp = &now
+	a.Metadata.Generation = 1
+	a.Status = v1alpha1.ApplicationStatus{Phase: v1alpha1.AppPending}
+	return a, r.put(ctx, appPrefix, a.Metadata.Name, a)
+}
+
 // Apply creates an application or updates its spec, keeping its status.
 // The generation goes up only when the spec changed, so applying the same
 // file twice changes nothing. It reports what happened: "created",
@@ -76,11 +106,8 @@ func (r *Registry) Apply(ctx context.Context, a v1alpha1.Application) (v1alpha1.
 	old, err := r.Get(ctx, a.Metadata.Name)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		now := r.now().UTC()
-		a.Metadata.CreationTimestamp = &now
-		a.Metadata.Generation = 1
-		a.Status = v1alpha1.ApplicationStatus{Phase: v1alpha1.AppPending}
-		return a, "created", r.put(ctx, appPrefix, a.Metadata.Name, a)
+		a, err := r.create(ctx, a)
+		return a, "created", err
 	case err != nil:
 		return a, "", err
 	}
