@@ -36,9 +36,11 @@ const (
 )
 
 // fakeAPI serves fixed resources under /api/v1 and, with telemetry, a
-// PromQL range API that checks the window the page asks for.
+// PromQL range API that checks the window the page asks for; with agents,
+// the Learning Plane's agents and their logs.
 type fakeAPI struct {
 	telemetry bool
+	agents    *fakeAgents
 	// down makes every /api/v1 call end without an answer, as when the
 	// control plane is stopped or the network is cut.
 	down atomic.Bool
@@ -106,6 +108,9 @@ func (f *fakeAPI) routes(s *httpserver.Server) {
 	}}}))
 	if f.telemetry {
 		s.HandleFunc("GET /api/v1/query_range", f.queryRange)
+	}
+	if f.agents != nil {
+		f.agents.routes(s, now)
 	}
 	s.Guard("/api/v1/", func(*http.Request) error {
 		if f.down.Load() {
@@ -175,17 +180,18 @@ func promError(w http.ResponseWriter, msg string) {
 
 func TestPageShowsTheAPIAsTextWithCharts(t *testing.T) {
 	b := dashboardtest.New(t)
-	api := &fakeAPI{telemetry: true}
+	api := &fakeAPI{telemetry: true, agents: &fakeAgents{}}
 	base, _ := serve(t, api.routes)
 	b.Do(t, 15*time.Second, chromedp.Navigate(base+Prefix))
 	b.WaitFor(t, 10*time.Second, "every section filled",
 		`document.querySelector('[data-app="demo"]') && document.querySelector('#migrations-body tr[data-migration]') &&
+		 document.querySelector('tr[data-chart-of="shop-scaler"] figure[data-state="ok"]') &&
 		 document.querySelector('figure[data-chart="http"][data-state="ok"]') && document.querySelector('figure[data-chart="qos-fps"]') !== null`,
 		`document.body.innerText`)
 
 	// API strings are text: shown as they are, and nothing in them ran.
 	text := dashboardtest.Eval[string](t, b, `document.body.innerText`)
-	for _, s := range []string{hostileLabel, hostileDesc, hostileMsg, hostileReason, hostileSeries} {
+	for _, s := range []string{hostileLabel, hostileDesc, hostileMsg, hostileReason, hostileSeries, hostileTickErr, hostileAction, hostileQuery} {
 		if !strings.Contains(text, s) {
 			t.Errorf("the page does not show %q as text", s)
 		}
@@ -296,6 +302,20 @@ func TestPageSaysMetricsUnavailableWithoutTelemetry(t *testing.T) {
 	}
 	// The rest of the page works all the same.
 	b.WaitFor(t, 10*time.Second, "sites", `document.querySelector('#sites-body tr[data-site="edge"]') !== null`, `document.body.innerText`)
+
+	// Nor does this control plane run the Learning Plane (GET
+	// /api/v1/agents is 404): a note says so, and the page is not in error.
+	b.WaitFor(t, 10*time.Second, "the agents note", `document.getElementById('agents-note').dataset.state === 'unavailable'`, agentsText)
+	type state struct{ Note, Status, Error string }
+	got := dashboardtest.Eval[state](t, b, `({ Note: document.getElementById('agents-note').innerText,
+		Status: document.getElementById('status').dataset.state,
+		Error: document.querySelector('#agents [data-error]').hidden ? '' : document.querySelector('#agents [data-error]').innerText })`)
+	if !strings.Contains(got.Note, "The Learning Plane does not run in this control plane") || got.Status != "ok" || got.Error != "" {
+		t.Errorf("without the Learning Plane: %+v", got)
+	}
+	if shown := dashboardtest.Eval[bool](t, b, `!document.getElementById('agents-table').hidden`); shown {
+		t.Error("the agents table is shown without the Learning Plane")
+	}
 	b.NoExceptions(t)
 }
 

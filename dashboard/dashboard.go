@@ -1,7 +1,8 @@
 // Package dashboard is the web page of the continuum (L3): sites, the block
 // catalog, applications with their replicas and placement reasons,
-// migrations and live charts, served by the control plane at /ui/ and fed
-// only by its public API (/api/v1), exactly as the CLI is.
+// migrations, the Learning Plane's agents and live charts, served by the
+// control plane at /ui/ and fed only by its public API (/api/v1), exactly
+// as the CLI is.
 //
 // The page is plain HTML, CSS and JavaScript modules embedded in the binary
 // with go:embed: no build step, no npm, no CDN, nothing fetched at run time.

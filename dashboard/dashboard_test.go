@@ -160,7 +160,7 @@ func TestEveryReferencedFileIsEmbedded(t *testing.T) {
 			queue = append(queue, m[1]+m[2])
 		}
 	}
-	for _, want := range []string{"app.js", "api.js", "chart.js", "dom.js", "format.js", "views.js", "style.css"} {
+	for _, want := range []string{"app.js", "api.js", "chart.js", "dom.js", "format.js", "ticks.js", "views.js", "style.css"} {
 		if !seen[want] {
 			t.Errorf("%s is not reached from index.html", want)
 		}

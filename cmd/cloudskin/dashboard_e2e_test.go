@@ -1,7 +1,9 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -83,6 +85,83 @@ func TestDashboardFollowsSitesAndAnApplication(t *testing.T) {
 		`document.getElementById('metrics').innerText`)
 
 	browser.Screenshot(t, dir, "dashboard.png")
+	browser.NoExceptions(t)
+}
+
+// agentsText is what the page's agents section says, for failure messages.
+const agentsText = `document.getElementById('agents').innerText`
+
+// TestDashboardShowsALearningPlaneAgent applies a dry-run predictive
+// scaling agent whose sensor needs no application (a PromQL expression of
+// the time with an hourly cycle) and watches its row and chart fill in.
+func TestDashboardShowsALearningPlaneAgent(t *testing.T) {
+	t.Parallel()
+	browser := dashboardtest.New(t)
+	dir := t.TempDir()
+	_, base := start(t, "up", "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"))
+	browser.Do(t, 15*time.Second, chromedp.Navigate(base+"/ui/"))
+	browser.WaitFor(t, 10*time.Second, "the row saying how to create an agent",
+		`document.querySelector('#agents-body tr.empty')?.innerText.includes('cloudskin apply -f examples/learning/scaler.yaml') === true`, agentsText)
+
+	f := filepath.Join(dir, "wave.yaml")
+	if err := os.WriteFile(f, []byte(`apiVersion: cloudskin.io/v1alpha1
+kind: Agent
+metadata: {name: wave-scaler}
+spec:
+  trigger: {interval: 1s}
+  dryRun: true
+  sensors:
+    - name: rps
+      query: 60 + 40 * sin(vector(2 * pi() * time() / 3600))
+      window: 3h
+      step: 1m
+  model: {season: 60}
+  policy:
+    type: predictive-scaling
+    scaling: {capacity: 10, startupDelay: 5m, minReplicas: 1, maxReplicas: 20}
+  actuator: {type: none}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run(t, nil, "apply", "-f", f, "--server", base); err != nil || !strings.Contains(out, "agent/wave-scaler created") {
+		t.Fatalf("apply: %v\n%s", err, out)
+	}
+
+	// Two ticks make each of the chart's two lines a line, not a dot.
+	browser.WaitFor(t, 20*time.Second, "wave-scaler with ticks and a chart of two lines",
+		`(() => {
+			const row = document.querySelector('#agents-body tr[data-agent="wave-scaler"]');
+			const paths = [...document.querySelectorAll('#agents-body tr[data-chart-of="wave-scaler"] path.series')];
+			return row !== null && Number(row.dataset.ticks) > 0 && paths.length === 2 && paths.every((p) => p.getAttribute('d').includes('L'));
+		})()`, agentsText)
+
+	type agentRow struct {
+		Policy, Ticks, Actuator, DryRun, Decision, Action string
+		Legend                                            []string
+	}
+	got := dashboardtest.Eval[agentRow](t, browser, `(() => {
+		const row = document.querySelector('#agents-body tr[data-agent="wave-scaler"]');
+		return { Policy: row.dataset.policy, Ticks: row.dataset.ticks, Actuator: row.cells[3].innerText.replace(/\s+/g, ' ').trim(),
+			DryRun: String(row.querySelector('[data-dry-run]') !== null),
+			Decision: row.querySelector('[data-decision]').title, Action: row.querySelector('[data-action]').innerText,
+			Legend: [...document.querySelectorAll('#agents-body tr[data-chart-of="wave-scaler"] .legend .label')].map((l) => l.textContent) };
+	})()`)
+	if got.Policy != "predictive-scaling" || got.Actuator != "none dry run" || got.DryRun != "true" {
+		t.Errorf("wave-scaler row: %+v", got)
+	}
+	// The decision is the policy's ("N replicas: seasonal-naive forecasts
+	// peak ..."); without an actuator the action says none was taken.
+	if !regexp.MustCompile(`^\d+ replicas: `).MatchString(got.Decision) || got.Action == "" || got.Action == "—" {
+		t.Errorf("wave-scaler decision %q, action %q", got.Decision, got.Action)
+	}
+	if len(got.Legend) != 2 || got.Legend[0] != "rps (input)" || !strings.HasPrefix(got.Legend[1], "prediction: wave-scaler v") {
+		t.Errorf("wave-scaler chart legend %q, want the input rps and the model's prediction", got.Legend)
+	}
+	if failed := dashboardtest.Eval[string](t, browser, `document.querySelector('#agents-body tr[data-agent="wave-scaler"]').dataset.state`); failed != "ok" {
+		t.Errorf("wave-scaler's last tick: state %q, want ok:\n%s", failed, dashboardtest.Eval[string](t, browser, agentsText))
+	}
+
+	browser.Screenshot(t, dir, "dashboard-agents.png")
 	browser.NoExceptions(t)
 }
 

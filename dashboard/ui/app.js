@@ -1,13 +1,15 @@
 // The dashboard: polls the control plane's API every 2 s and its PromQL
 // API every 5 s, and draws what they answer. No websocket: a list of a few
 // dozen resources every two seconds costs the control plane less than
-// keeping a stream per open page, and works through any proxy.
+// keeping a stream per open page, and works through any proxy. An agent's
+// log is asked for only when its status says it ticked (ticks.js).
 
 import { APIError, Unauthorized, getJSON, setToken, token } from './api.js';
 import { figure } from './chart.js';
 import { replace, showError } from './dom.js';
 import { clock } from './format.js';
-import { appCards, catalogRows, coresUsed, latestDecisions, latestMoves, migrationRows, sitesRows } from './views.js';
+import { TickLogs } from './ticks.js';
+import { agentRows, appCards, catalogRows, coresUsed, latestDecisions, latestMoves, migrationRows, sitesRows } from './views.js';
 
 const REFRESH_MS = 2000;
 const METRICS_MS = 5000;
@@ -28,6 +30,10 @@ const QOS_QUERY = 'cloudskin_cell_qos';
 const $ = (id) => document.getElementById(id);
 
 let lastUpdate = null;
+
+// ticks holds the agents' recent ticks between refreshes.
+const ticks = new TickLogs(async (name, limit) =>
+  (await getJSON(`/api/v1/agents/${encodeURIComponent(name)}/ticks?limit=${limit}`)).items ?? []);
 
 // every returns a function that runs fn now and then ms after each run
 // ends; calling it while fn runs makes fn run again right after.
@@ -76,7 +82,12 @@ async function refresh() {
     apps: '/api/v1/applications',
     placements: '/api/v1/placements',
     migrations: '/api/v1/migrations',
+    agents: '/api/v1/agents',
   });
+  // A control plane without the Learning Plane answers 404 for its agents:
+  // a note in their section, not an error of the page.
+  const noAgents = errors.agents instanceof APIError && errors.agents.status === 404;
+  if (noAgents) delete errors.agents;
   const errs = Object.values(errors);
   if (errs.some((e) => e instanceof Unauthorized)) {
     askForToken();
@@ -112,10 +123,29 @@ async function refresh() {
   if (items.migrations) {
     replace($('migrations-body'), JSON.stringify([items.migrations, Math.floor(now / 1000)]), () => migrationRows(items.migrations));
   }
+  await showAgents(items.agents, errors.agents, noAgents, now);
 
   lastUpdate = new Date(now);
   status.dataset.state = errs.length ? 'partial' : 'ok';
   status.textContent = `Updated ${clock(lastUpdate, true)}`;
+}
+
+// showAgents fills the agents' section, first fetching the ticks of those
+// that ticked since the last refresh.
+async function showAgents(agents, err, unavailable, now) {
+  showError($('agents'), err);
+  const note = $('agents-note');
+  note.hidden = !unavailable;
+  note.dataset.state = unavailable ? 'unavailable' : 'ok';
+  note.textContent = unavailable ? 'The Learning Plane does not run in this control plane (GET /api/v1/agents: 404 Not Found).' : '';
+  $('agents-table').hidden = unavailable;
+  if (!agents) return;
+  await ticks.update(agents);
+  const logs = agents.map((a) => {
+    const log = ticks.get(a.metadata.name);
+    return [log.version, log.error?.message];
+  });
+  replace($('agents-body'), JSON.stringify([agents, logs, Math.floor(now / 1000)]), () => agentRows(agents, (name) => ticks.get(name), now));
 }
 
 // rangeQuery runs a PromQL range query over the last WINDOW_S seconds.

@@ -1,6 +1,6 @@
-// Line charts of PromQL range queries, drawn as SVG. A chart library would
-// be the largest file of the page for what is a few paths, a grid and a
-// legend.
+// Line charts of PromQL range queries and of agents' ticks, drawn as SVG.
+// A chart library would be the largest file of the page for what is a few
+// paths, a grid and a legend.
 
 import { h, s } from './dom.js';
 import { si, clock } from './format.js';
@@ -15,18 +15,20 @@ const MAX_SERIES = 8;
 
 // figure returns a <figure> for one query: its title, the chart or a note
 // (error, no data), and a legend. result is the matrix of a range query
-// (Prometheus JSON: [{metric: {...}, values: [[t, "v"], ...]}]).
-export function figure({ id, title, query, result, error, start, end, step, emptyText = 'no data' }) {
+// (Prometheus JSON: [{metric: {...}, values: [[t, "v"], ...]}]); or
+// series gives the lines ready made ([{label, points: [[t, v]], last}]),
+// drawn in that order, so each keeps its colour from chart to chart.
+export function figure({ id, title, query, result, series, error, start, end, step, emptyText = 'no data' }) {
   const fig = h('figure', { class: 'chart', dataset: { chart: id, query } },
-    h('figcaption', {}, h('span', { class: 'title' }, title), ' ', h('code', {}, query)));
+    h('figcaption', {}, h('span', { class: 'title' }, title), query ? [' ', h('code', {}, query)] : null));
   if (error) {
     fig.dataset.state = 'error';
     fig.append(h('p', { class: 'error chart-note' }, error.message ?? String(error)));
     return fig;
   }
-  const series = toSeries(result ?? []);
-  fig.dataset.series = String(series.length);
-  if (series.length === 0) {
+  const all = series ?? toSeries(result ?? []);
+  fig.dataset.series = String(all.length);
+  if (all.length === 0) {
     fig.dataset.state = 'empty';
     fig.append(h('p', { class: 'muted chart-note' }, emptyText));
     return fig;
@@ -34,8 +36,8 @@ export function figure({ id, title, query, result, error, start, end, step, empt
   fig.dataset.state = 'ok';
   // The highest series, in the order of their labels, so that a series
   // keeps its colour while values cross.
-  const shown = series.slice(0, MAX_SERIES).sort((a, b) => (a.label < b.label ? -1 : a.label > b.label ? 1 : 0));
-  fig.append(chart(shown, start, end, step), legend(shown, series.length - shown.length));
+  const shown = series ? all.slice(0, MAX_SERIES) : all.slice(0, MAX_SERIES).sort((a, b) => (a.label < b.label ? -1 : a.label > b.label ? 1 : 0));
+  fig.append(chart(shown, start, end, step), legend(shown, all.length - shown.length));
   return fig;
 }
 
@@ -77,9 +79,20 @@ export function niceTicks(lo, hi, count = 4) {
   return { lo: first, hi: last, ticks };
 }
 
+// LABEL_SPACINGS are the round spacings of time labels, in seconds.
+const LABEL_SPACINGS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
+
+// labelEvery is the smallest round spacing that puts at most six time
+// labels on a span of seconds: five minutes for the 15-minute window of
+// the metrics, seconds for an agent that ticks every second.
+export function labelEvery(span) {
+  return LABEL_SPACINGS.find((e) => span / e <= 6) ?? Math.ceil(span / 6 / 86400) * 86400;
+}
+
 function chart(series, start, end, step) {
   const values = series.flatMap((x) => x.points.map(([, v]) => v)).filter(Number.isFinite);
   const { lo, hi, ticks } = niceTicks(Math.min(0, ...values), Math.max(...values, 0));
+  if (!(end > start)) start = end - 1; // a lone sample: a dot at the right edge
   const x = (t) => PAD.left + ((t - start) / (end - start)) * (W - PAD.left - PAD.right);
   const y = (v) => H - PAD.bottom - ((v - lo) / (hi - lo)) * (H - PAD.top - PAD.bottom);
 
@@ -89,9 +102,9 @@ function chart(series, start, end, step) {
       s('line', { class: 'grid', x1: PAD.left, x2: W - PAD.right, y1: y(v), y2: y(v) }),
       s('text', { class: 'axis', x: PAD.left - 6, y: y(v) + 4, 'text-anchor': 'end' }, si(v)));
   }
-  const every = 5 * 60; // a time label every five minutes
+  const every = labelEvery(end - start);
   for (let t = Math.ceil(start / every) * every; t <= end; t += every) {
-    svg.append(s('text', { class: 'axis', x: x(t), y: H - 6, 'text-anchor': 'middle' }, clock(new Date(t * 1000))));
+    svg.append(s('text', { class: 'axis', x: x(t), y: H - 6, 'text-anchor': 'middle' }, clock(new Date(t * 1000), every < 60)));
   }
   series.forEach((ser, i) => {
     svg.append(s('path', { class: `series c${i}`, d: pathOf(ser.points, x, y, step), dataset: { label: ser.label } },

@@ -73,3 +73,10 @@ export function localTime(t) {
   const ms = Date.parse(t);
   return Number.isFinite(ms) ? new Date(ms).toLocaleString() : '—';
 }
+
+// shorten cuts s to at most n characters, the last an ellipsis, as the
+// CLI's tables do.
+export function shorten(s, n) {
+  const chars = [...s];
+  return chars.length > n ? chars.slice(0, n - 1).join('') + '…' : s;
+}

@@ -2,8 +2,9 @@
 // Elements carry data attributes (data-site, data-app, data-phase...) so
 // that people's scripts and our tests can find them without parsing text.
 
+import { figure } from './chart.js';
 import { h } from './dom.js';
-import { ago, cpuCores, goDuration, localTime, seconds } from './format.js';
+import { ago, cpuCores, goDuration, localTime, seconds, shorten } from './format.js';
 
 const dash = '—';
 
@@ -190,4 +191,105 @@ export function migrationRows(migrations) {
       h('td', { title: st.startTime ? localTime(st.startTime) : null }, st.startTime ? ago(st.startTime) : dash),
       h('td', {}, st.message || ''));
   });
+}
+
+// agentRows shows the Learning Plane's agents as `cloudskin lp agents ls`
+// does, with the last action and error of `lp agents logs`, and under each
+// predictive-scaling agent a chart of its input against its forecast.
+// logOf(name) answers the agent's last ticks ({ticks, error}, ticks.js).
+export function agentRows(agents, logOf, now) {
+  if (agents.length === 0) return empty(8, 'No agents: create one with ', h('code', {}, 'cloudskin apply -f examples/learning/scaler.yaml'), '.');
+  return agents.map((a) => {
+    const log = logOf(a.metadata.name);
+    return [agentRow(a, log, now), predicts(a) ? agentChartRow(a, log.ticks) : null];
+  });
+}
+
+const DECISION_CHARS = 80;
+
+function agentRow(a, log, now) {
+  const name = a.metadata.name;
+  const spec = a.spec ?? {};
+  const st = a.status ?? {};
+  const last = log.ticks.length ? log.ticks[log.ticks.length - 1] : null;
+  const policy = spec.policy?.type ?? '';
+  const model = lastModel(log.ticks) || (st.modelVersion ? `model v${st.modelVersion}` : '');
+  const state = st.lastError ? 'failed' : st.ticks ? 'ok' : 'waiting';
+  return h('tr', { dataset: { agent: name, policy, ticks: st.ticks ?? 0, state } },
+    h('td', { class: 'name' }, name),
+    h('td', {}, policy || dash, model ? h('div', { class: 'muted small', dataset: { model } }, model) : null),
+    h('td', { class: 'num' }, triggerText(spec.trigger)),
+    h('td', {}, h('span', { class: 'mono' }, actuatorText(spec.actuator)),
+      spec.dryRun ? [' ', h('span', { class: 'badge dry-run', dataset: { dryRun: '' }, title: 'decides and logs, never acts' }, 'dry run')] : null),
+    h('td', { class: 'num', dataset: { ticks: st.ticks ?? 0 } }, String(st.ticks ?? 0)),
+    h('td', { class: 'num', title: st.lastTick ? localTime(st.lastTick) : null }, st.lastTick ? ago(st.lastTick, now) : dash),
+    h('td', { class: 'reason decision', title: st.lastDecision || null, dataset: { decision: '' } }, st.lastDecision ? shorten(st.lastDecision, DECISION_CHARS) : dash,
+      st.lastError ? h('div', { class: 'error small', dataset: { lastError: '' } }, st.lastError) : null,
+      log.error ? h('div', { class: 'error small', dataset: { logError: '' } }, `cannot read its log: ${log.error.message ?? log.error}`) : null),
+    h('td', { class: 'reason', dataset: { action: '' } }, last?.action || dash));
+}
+
+// triggerText is the trigger as `lp agents ls` writes it.
+function triggerText(trigger) {
+  if (trigger?.cron) return trigger.cron;
+  return trigger?.interval ? `every ${trigger.interval}` : dash;
+}
+
+// actuatorText is the actuator as `lp agents ls` writes it:
+// application:APP/COMPONENT, kubernetes:NS/NAME, stream or none.
+function actuatorText(act) {
+  const kind = act?.type || 'none';
+  if (act?.application) return `${kind}:${act.application}/${act.component ?? ''}`;
+  if (act?.deployment) return `${kind}:${act.namespace ?? ''}/${act.deployment}`;
+  return kind;
+}
+
+// predicts is true for an agent whose ticks are worth a chart: a
+// predictive-scaling agent, whose prediction is its input's forecast (its
+// chart says "no ticks yet" until it has some). Other policies predict in
+// other units (minutes until a pre-warm, a site's score), which a chart
+// against the input would mislead about.
+function predicts(a) {
+  return a.spec?.policy?.type === 'predictive-scaling';
+}
+
+// agentChartRow draws, over the agent's last ticks, its first sensor's
+// last value and the first number of its prediction: for predictive
+// scaling, the load and the forecast peak the replicas were sized for,
+// which runs ahead of the load it forecasts.
+function agentChartRow(a, ticks) {
+  const name = a.metadata.name;
+  const sensor = a.spec?.sensors?.[0];
+  const input = sensor?.name ?? Object.keys(ticks[ticks.length - 1]?.inputs ?? {})[0] ?? 'input';
+  const times = ticks.map((t) => Date.parse(t.time) / 1000);
+  const line = (label, value) => {
+    const points = ticks.map((t, i) => [times[i], value(t)]).filter(([t]) => Number.isFinite(t));
+    const finite = points.filter(([, v]) => Number.isFinite(v));
+    return { label, points, last: finite.length ? finite[finite.length - 1][1] : NaN };
+  };
+  const series = ticks.length === 0 ? [] : [
+    line(`${input} (input)`, (t) => num(t.inputs?.[input]?.last)),
+    line(`prediction${lastModel(ticks) ? ': ' + lastModel(ticks) : ''}`, (t) => num(t.prediction?.[0])),
+  ];
+  const step = medianStep(times);
+  return h('tr', { class: 'agent-chart', dataset: { chartOf: name } },
+    h('td', { colspan: 8 }, figure({
+      id: 'agent', series, step,
+      title: `${input} and the prediction, last ${ticks.length} ticks`, query: sensor?.query,
+      start: times.length ? times[0] : 0, end: times.length ? times[times.length - 1] : 0,
+      emptyText: 'No ticks yet.',
+    })));
+}
+
+// lastModel is the model the last tick that predicted named (a failed
+// tick names none).
+const lastModel = (ticks) => ticks.findLast((t) => t.model)?.model ?? '';
+
+const num = (v) => (typeof v === 'number' ? v : NaN);
+
+// medianStep is the usual spacing of the ticks in seconds (1 for fewer
+// than two): a gap of more than two of them (a restart) lifts the pen.
+function medianStep(times) {
+  const gaps = times.slice(1).map((t, i) => t - times[i]).filter((d) => d > 0).sort((x, y) => x - y);
+  return gaps.length ? gaps[Math.floor(gaps.length / 2)] : 1;
 }
