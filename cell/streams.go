@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/cloudskin/cloudskin/api/v1alpha1"
@@ -16,15 +17,26 @@ import (
 // StreamsFromAPI serves cells' stream calls through the stream store's REST
 // API, with its binary forms (one event as the raw body of an append;
 // length-prefixed records on reads), so frames cross no JSON or base64.
-// One HTTP request per call: a read asks for exactly the event at the
-// cell's offset, because the next offset lives in the cell, not here.
+// A read fetches up to ReadAheadBytes of events from the cell's offset
+// and keeps those after the first, keyed by the offset the cell will ask
+// for next: a reader catching up on a backlog of small events makes one
+// request per ReadAheadBytes, not one per event. The offset still lives in
+// the cell, so a cell that moves reads on from it elsewhere.
 func StreamsFromAPI(c *streamapi.Client) Streams {
-	return &apiStreams{c: c}
+	return &apiStreams{c: c, ahead: newReadAhead(maxReadAheads)}
 }
 
 type apiStreams struct {
-	c *streamapi.Client
+	c     *streamapi.Client
+	ahead *readAhead
 }
+
+// ReadAheadBytes is how much a stream read asks the store for at once.
+const ReadAheadBytes = 256 << 10
+
+// maxReadAheads bounds the readers whose fetched events are kept (one per
+// stream, segment and offset): ReadAheadBytes each at most.
+const maxReadAheads = 64
 
 func (s *apiStreams) Append(ctx context.Context, name, key string, data []byte) error {
 	n, err := streamapi.ParseStreamName(name)
@@ -77,9 +89,12 @@ func (s *apiStreams) ReadNext(ctx context.Context, name string, segment uint32, 
 	if offset > 1<<62 {
 		return nil, offset, fmt.Errorf("cell streams: read %s: %w: offset %d", name, ErrStreamInvalid, offset)
 	}
-	// maxBytes 1: the store returns at least one event whatever its size,
-	// and no more.
-	got, err := s.c.ReadSegmentBinary(ctx, n, uint64(segment), int64(offset), 1, wait)
+	if data, next, ok := s.ahead.take(name, segment, offset); ok {
+		return data, next, nil
+	}
+	// The store returns at least one event whatever its size, and more
+	// only within ReadAheadBytes.
+	got, err := s.c.ReadSegmentBinary(ctx, n, uint64(segment), int64(offset), ReadAheadBytes, wait)
 	if err != nil {
 		err = classify(err)
 		if errors.Is(err, ErrStreamTruncated) {
@@ -94,11 +109,76 @@ func (s *apiStreams) ReadNext(ctx context.Context, name string, segment uint32, 
 	if e.Offset != int64(offset) || e.Next <= e.Offset {
 		return nil, offset, fmt.Errorf("cell streams: read %s segment %d at %d: %w: the store answered with the event at %d..%d", name, segment, offset, ErrStreamUnavailable, e.Offset, e.Next)
 	}
-	data := e.Data
-	if data == nil {
-		data = []byte{}
+	s.ahead.put(name, segment, got.Events[1:], e.Next)
+	return eventData(e), uint64(e.Next), nil
+}
+
+func eventData(e streamapi.Event) []byte {
+	if e.Data == nil {
+		return []byte{}
 	}
-	return data, uint64(e.Next), nil
+	return e.Data
+}
+
+// readAhead keeps the events a read fetched past the one it asked for,
+// by where the next read of that reader starts. Events are immutable
+// once appended, so one kept is what the store would answer, unless the
+// store truncated it since: then the cell reads it anyway, as it would
+// have a moment earlier.
+type readAhead struct {
+	mu    sync.Mutex
+	limit int
+	held  map[aheadKey][]streamapi.Event
+}
+
+type aheadKey struct {
+	stream  string
+	segment uint32
+	offset  uint64
+}
+
+func newReadAhead(limit int) *readAhead {
+	return &readAhead{limit: limit, held: map[aheadKey][]streamapi.Event{}}
+}
+
+// put keeps events, which follow the event ending at next, as far as
+// they are contiguous.
+func (r *readAhead) put(stream string, segment uint32, events []streamapi.Event, next int64) {
+	run := 0
+	for run < len(events) && events[run].Offset == next && events[run].Next > next {
+		next = events[run].Next
+		run++
+	}
+	if run == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.held) >= r.limit {
+		for k := range r.held { // any one: readers that stopped leave theirs behind
+			delete(r.held, k)
+			break
+		}
+	}
+	r.held[aheadKey{stream, segment, uint64(events[0].Offset)}] = events[:run]
+}
+
+// take answers the kept event at offset, and where the one after it
+// starts.
+func (r *readAhead) take(stream string, segment uint32, offset uint64) ([]byte, uint64, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := aheadKey{stream, segment, offset}
+	events, ok := r.held[k]
+	if !ok {
+		return nil, 0, false
+	}
+	delete(r.held, k)
+	e := events[0]
+	if len(events) > 1 {
+		r.held[aheadKey{stream, segment, uint64(e.Next)}] = events[1:]
+	}
+	return eventData(e), uint64(e.Next), true
 }
 
 // truncated finds where a segment now starts, for a read whose offset was
