@@ -52,6 +52,8 @@ func (a *Agent) runProcess(ctx context.Context, run v1alpha1.CellRun, st v1alpha
 	if err := cmd.Start(); err != nil {
 		return finish(-1, fmt.Sprintf("start %s: %v", p.Command[0], err))
 	}
+	a.usage.trackProcess(run, cmd.Process.Pid)
+	defer a.usage.forget(run)
 	endLogs := a.reportOutput(ctx, run.Metadata.Name, st, "", out)
 	err := cmd.Wait()
 	endLogs()

@@ -298,6 +298,19 @@ spec:
 			t.Fatalf("logs: %s", out)
 		}
 	}
+	// Its agent publishes the process's CPU time (the shell's and its
+	// sleeps') and resident memory, as it does a cell's.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		mem := agentGaugeWhere(t, base+"/metrics", "cloudskin_cell_memory_bytes", `workload="proc-loop-0-0"`)
+		cpu := agentGaugeWhere(t, base+"/metrics", "cloudskin_cell_cpu_seconds_total", `workload="proc-loop-0-0"`)
+		if mem >= 100<<10 && cpu > 0 {
+			t.Logf("proc-loop-0-0: %.0f bytes resident, %.3f s of CPU", mem, cpu)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process usage of proc-loop-0-0: memory %v, cpu %v", mem, cpu)
+		}
+	}
 	// Lift the edge requirement so the move is allowed, then move it.
 	os.WriteFile(f, []byte(strings.Replace(mustRead(t, f), ", requirements: {siteType: edge}", "", 1)), 0o644)
 	if out, err := run(t, nil, "apply", "-f", f, "--server", base); err != nil {
