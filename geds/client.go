@@ -327,14 +327,16 @@ func (c *Client) statMounted(ctx context.Context, bucket, key string, notFound e
 	if !b.Mounted || c.opts.Persistent == nil {
 		return ObjectInfo{}, fmt.Errorf("geds: %w", notFound)
 	}
-	size, err := c.opts.Persistent.Stat(ctx, b.Persistent, key)
+	size, etag, _, err := c.opts.Persistent.Head(ctx, b.Persistent, key)
 	if errors.Is(err, fs.ErrNotExist) {
 		return ObjectInfo{}, fmt.Errorf("geds: %w", notFound)
 	}
 	if err != nil {
 		return ObjectInfo{}, fmt.Errorf("geds: stat %s/%s in the persistency tier: %w", b.Persistent, key, err)
 	}
-	return ObjectInfo{Bucket: bucket, Key: key, Size: size, Tier: TierS3, State: StateSealed}, nil
+	// The ETag makes a reader of this object fail with ErrReplaced, rather
+	// than read the new bytes, if another S3 client overwrites it.
+	return ObjectInfo{Bucket: bucket, Key: key, Size: size, Tier: TierS3, State: StateSealed, S3ETag: etag}, nil
 }
 
 // List returns up to limit objects of bucket whose keys start with prefix

@@ -25,6 +25,13 @@
 // dropped first when room is needed. Rename moves a sealed object over a
 // key in one step, which is how the S3 gateway overwrites keys.
 //
+// Every life of a key is kept in S3 under the key itself, so other S3
+// tools find it there. Copies are written on condition of what they
+// replace (If-None-Match, If-Match by ETag), so an old life's late upload
+// never overwrites a newer life's copy, and reads of a life from S3 name
+// its copy's ETag, so a reader whose life was replaced there fails with
+// ErrReplaced rather than read the new bytes.
+//
 // It may import only the foundation packages (api, config, store,
 // internal/...) and its own subpackages.
 package geds

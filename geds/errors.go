@@ -34,6 +34,11 @@ var (
 	// ErrPeerUnavailable: the node holding the object could not be reached
 	// or broke off the read.
 	ErrPeerUnavailable = peer.ErrPeerUnavailable
+	// ErrReplaced: the object being read from the persistency tier was
+	// replaced there by another life of its key (or, in a mounted bucket,
+	// overwritten by another S3 client); the reader stops rather than read
+	// the new bytes. Open the key again to read what it holds now.
+	ErrReplaced = errors.New("geds: object replaced while reading; reopen it")
 	// ErrClosed: the Client is closed.
 	ErrClosed = errors.New("geds: client closed")
 )

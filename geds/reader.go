@@ -144,7 +144,7 @@ func (c *Client) s3Reader(ctx context.Context, o ObjectInfo) (*Reader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("geds: open: %w", err)
 	}
-	return &Reader{c: c, info: o, src: source{persistentBucket: b.Persistent}}, nil
+	return &Reader{c: c, info: o, src: source{persistentBucket: b.Persistent, etag: o.LifeS3ETag()}}, nil
 }
 
 // Reader reads one object. ReadAt may be called from many goroutines at
@@ -160,10 +160,12 @@ type Reader struct {
 }
 
 // source is where a non-local reader gets bytes: a peer, or the
-// persistency tier's bucket.
+// persistency tier's bucket, where etag (if known) names the object that
+// is this life's copy.
 type source struct {
 	peerURL, holder  string
 	persistentBucket string
+	etag             string
 }
 
 // Info describes the object as it was when opened.
@@ -268,9 +270,9 @@ func (r *Reader) readFrom(ctx context.Context, src source, p []byte, off int64) 
 		}
 		return n, nil
 	}
-	rc, err := r.c.opts.Persistent.GetRange(ctx, src.persistentBucket, r.info.Key, off, int64(len(p)))
+	rc, err := r.s3Range(ctx, src, off, int64(len(p)))
 	if err != nil {
-		return 0, fmt.Errorf("geds: read %s/%s from the persistency tier: %w", r.info.Bucket, r.info.Key, err)
+		return 0, err
 	}
 	defer rc.Close()
 	n, err := io.ReadFull(rc, p)
@@ -303,7 +305,7 @@ func (r *Reader) follow(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("geds: read %s/%s: %w", r.info.Bucket, r.info.Key, err)
 	}
 	r.mu.Lock()
-	r.src = source{persistentBucket: b.Persistent}
+	r.src = source{persistentBucket: b.Persistent, etag: o.LifeS3ETag()}
 	r.mu.Unlock()
 	return true, nil
 }
@@ -333,11 +335,33 @@ func (r *Reader) RangeReader(ctx context.Context, off, n int64) (io.ReadCloser, 
 		return rc, nil
 	}
 	r.c.m.reads[sourceS3].Inc()
-	rc, err := r.c.opts.Persistent.GetRange(ctx, src.persistentBucket, r.info.Key, off, n)
-	if err != nil {
-		return nil, fmt.Errorf("geds: read %s/%s from the persistency tier: %w", r.info.Bucket, r.info.Key, err)
+	return r.s3Range(ctx, src, off, n)
+}
+
+// s3Range opens n bytes at off of the object in the persistency tier. When
+// the life's copy is known by its ETag, S3 is asked for that object only:
+// if the key holds another life's bytes now, the read fails with
+// ErrReplaced instead of returning them. A life recorded without an ETag
+// (copied before GEDS recorded them) is read as whatever is there.
+func (r *Reader) s3Range(ctx context.Context, src source, off, n int64) (io.ReadCloser, error) {
+	var (
+		rc  io.ReadCloser
+		err error
+	)
+	if src.etag == "" {
+		rc, err = r.c.opts.Persistent.GetRange(ctx, src.persistentBucket, r.info.Key, off, n)
+	} else {
+		rc, err = r.c.opts.Persistent.GetRangeIfMatch(ctx, src.persistentBucket, r.info.Key, off, n, src.etag)
 	}
-	return rc, nil
+	switch {
+	case err == nil:
+		return rc, nil
+	case src.etag != "" && errors.Is(err, fs.ErrExist):
+		// Not wrapped: the refusal's fs.ErrExist would say the object
+		// exists, which is not the point.
+		return nil, fmt.Errorf("geds: read %s/%s (id %s) from the persistency tier: %w (%v)", r.info.Bucket, r.info.Key, r.info.ID, ErrReplaced, err)
+	}
+	return nil, fmt.Errorf("geds: read %s/%s from the persistency tier: %w", r.info.Bucket, r.info.Key, err)
 }
 
 // Close releases the reader (and, for a local object, its hold on the

@@ -72,16 +72,16 @@ func (c *Client) toPersistent(ctx context.Context, o ObjectInfo, target Tier) er
 }
 
 // copyAndRecord copies a local object to the persistency tier (unless it
-// is there) and records its new tier. A tier change refused because the
-// bucket's persistency bucket is not the one remembered (the bucket was
-// made again since) is tried once more with the name looked up afresh;
-// the copy put in the old one stays there.
+// is there) and records its new tier, with the ETag S3 gave the copy. A
+// tier change refused because the bucket's persistency bucket is not the
+// one remembered (the bucket was made again since) is tried once more with
+// the name looked up afresh; the copy put in the old one stays there.
 func (c *Client) copyAndRecord(ctx context.Context, o ObjectInfo, target Tier) error {
 	for attempt := 0; ; attempt++ {
 		req := metadata.TierRequest{ID: o.ID, Tier: target}
 		if o.Tier == TierLocal {
 			var err error
-			if req.Persistent, err = c.upload(ctx, o); err != nil {
+			if req.Persistent, req.S3ETag, err = c.upload(ctx, o); err != nil {
 				return err
 			}
 		}
@@ -94,31 +94,121 @@ func (c *Client) copyAndRecord(ctx context.Context, o ObjectInfo, target Tier) e
 }
 
 // upload puts a sealed object's bytes into its bucket's persistency bucket
-// and returns that bucket's name.
-func (c *Client) upload(ctx context.Context, o ObjectInfo) (string, error) {
-	persistent, err := c.persistentBucket(ctx, o.Bucket)
+// and returns that bucket's name and the ETag of the copy.
+func (c *Client) upload(ctx context.Context, o ObjectInfo) (persistent, etag string, err error) {
+	persistent, err = c.persistentBucket(ctx, o.Bucket)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if _, ok := c.ensured.Load(persistent); !ok {
 		if err := c.opts.Persistent.EnsureBucket(ctx, persistent); err != nil {
-			return "", fmt.Errorf("persistency bucket %s: %w", persistent, err)
+			return "", "", fmt.Errorf("persistency bucket %s: %w", persistent, err)
 		}
 		c.ensured.Store(persistent, true)
 	}
-	rc, err := c.wholeObject(ctx, o)
+	etag, err = c.putLife(ctx, persistent, o)
 	if err != nil {
-		return "", err
-	}
-	defer rc.Close()
-	if err := c.opts.Persistent.Put(ctx, persistent, o.Key, rc, o.Size); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			c.ensured.Delete(persistent) // the bucket went away: make it again next time
+			c.ensured.Delete(persistent) // the bucket may have gone away: make it again next time
 		}
-		return "", fmt.Errorf("persistency tier: %w", err)
+		return "", "", err
 	}
 	c.m.persistedBytes.Add(float64(o.Size))
-	return persistent, nil
+	return persistent, etag, nil
+}
+
+// Errors of putLife.
+var (
+	// errLifeGone: the life being copied was deleted or replaced during
+	// the copy. It matches metadata.ErrConflict, so the spiller gives up on
+	// the object (and then drops its orphaned tier-0 copy).
+	errLifeGone = fmt.Errorf("the key was deleted or replaced during the copy; this life's copy is dropped: %w", metadata.ErrConflict)
+	// errS3Contested: S3's object under the key changed again between
+	// looking at it and replacing it. Not permanent: the spiller backs off
+	// and tries again.
+	errS3Contested = errors.New("the persistency tier's object under the key changed again during the copy; will try again")
+)
+
+// putLife copies the life o to the persistency bucket under its key and
+// returns the ETag S3 gave the copy. The write is conditional, so that it
+// replaces only what o's record says S3 holds there: nothing, or (StaleS3)
+// the replaced life's copy, by its ETag. This is what keeps an old life's
+// bytes, uploaded late, from overwriting a newer life's copy. When S3
+// refuses, putLifeAgain finds out why.
+func (c *Client) putLife(ctx context.Context, persistent string, o ObjectInfo) (string, error) {
+	if o.StaleS3 && o.S3ETag == "" {
+		// Recorded before ETags were: learn what is there first.
+		return c.putLifeAgain(ctx, persistent, o)
+	}
+	match := ""
+	if o.StaleS3 {
+		match = o.S3ETag
+	}
+	etag, refused, err := c.putOver(ctx, persistent, o, match)
+	if refused {
+		c.log.Debug("GEDS copy to the persistency tier refused; looking again", "bucket", o.Bucket, "key", o.Key, "reason", err)
+		return c.putLifeAgain(ctx, persistent, o)
+	}
+	return etag, err
+}
+
+// putLifeAgain copies o after S3 refused a copy (it does not hold what o's
+// record said, or the record predates ETags). If o is no longer the key's
+// life, the copy is dropped (errLifeGone). If S3 holds o's own bytes (an
+// earlier attempt whose tier change was not recorded, or another node's
+// copy of the same life), they are taken as they are. Otherwise S3 holds
+// bytes no live record owns (an older life's late upload, or an object
+// written by another S3 tool), which o's copy replaces, once: if that is
+// refused too, errS3Contested.
+func (c *Client) putLifeAgain(ctx context.Context, persistent string, o ObjectInfo) (string, error) {
+	now, err := c.meta.GetObject(ctx, o.Bucket, o.Key)
+	switch {
+	case errors.Is(err, metadata.ErrNotFound):
+		return "", fmt.Errorf("life %s: %w", o.ID, errLifeGone)
+	case err != nil:
+		return "", err
+	case now.ID != o.ID:
+		return "", fmt.Errorf("life %s, now %s: %w", o.ID, now.ID, errLifeGone)
+	}
+	_, match, life, err := c.opts.Persistent.Head(ctx, persistent, o.Key)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		match = ""
+	case err != nil:
+		return "", fmt.Errorf("persistency tier: %w", err)
+	case life == o.ID:
+		return match, nil
+	}
+	etag, refused, err := c.putOver(ctx, persistent, o, match)
+	if refused {
+		// Not wrapped: the refusal's kind (fs.ErrExist, fs.ErrNotExist)
+		// would make the spiller take it for a permanent failure.
+		return "", fmt.Errorf("%w: %v", errS3Contested, err)
+	}
+	return etag, err
+}
+
+// putOver puts the life o's bytes under its key in the persistency bucket,
+// tagged with its id, replacing the object whose ETag is match, or only
+// into an empty key if match is "". refused reports that S3 holds
+// something else there.
+func (c *Client) putOver(ctx context.Context, persistent string, o ObjectInfo, match string) (etag string, refused bool, err error) {
+	rc, err := c.wholeObject(ctx, o)
+	if err != nil {
+		return "", false, err
+	}
+	defer rc.Close()
+	if match == "" {
+		etag, err = c.opts.Persistent.PutIfAbsent(ctx, persistent, o.Key, o.ID, rc, o.Size)
+		refused = errors.Is(err, fs.ErrExist)
+	} else {
+		etag, err = c.opts.Persistent.PutIfMatch(ctx, persistent, o.Key, o.ID, rc, o.Size, match)
+		refused = errors.Is(err, fs.ErrExist) || errors.Is(err, fs.ErrNotExist)
+	}
+	if err != nil {
+		return "", refused, fmt.Errorf("persistency tier: %w", err)
+	}
+	return etag, false, nil
 }
 
 // persistentBucket returns the persistency bucket of a GEDS bucket,

@@ -75,7 +75,10 @@ func ApplySeal(o Object, req SealRequest, now time.Time) (Object, error) {
 // ApplyTier records that a sealed object's bytes moved: to TierBoth after a
 // copy to the persistency tier (persist), to TierS3 once the tier-0 copy is
 // gone (spill). Bytes never come back to tier 0 this way, and repeating a
-// change is a no-op so that a retried spill is harmless.
+// change is a no-op so that a retried spill is harmless. A copy made from
+// tier local replaces whatever the persistency tier held under the key, so
+// the object's S3ETag becomes the request's (empty if the copier did not
+// say); a request that names an ETag otherwise updates it.
 func ApplyTier(o Object, req TierRequest) (Object, error) {
 	if req.ID != o.ID {
 		return o, fmt.Errorf("object %s/%s: tier change for id %s, but the key now has id %s: %w", o.Bucket, o.Key, req.ID, o.ID, ErrConflict)
@@ -86,9 +89,9 @@ func ApplyTier(o Object, req TierRequest) (Object, error) {
 	case StateOpen:
 		return o, fmt.Errorf("object %s/%s: still open; only sealed objects change tier: %w", o.Bucket, o.Key, ErrConflict)
 	}
+	copied := o.Tier == TierLocal
 	switch {
 	case req.Tier == o.Tier:
-		return o, nil
 	case req.Tier == TierBoth && o.Tier == TierLocal:
 		o.Tier = TierBoth
 	case req.Tier == TierS3 && (o.Tier == TierLocal || o.Tier == TierBoth):
@@ -97,7 +100,12 @@ func ApplyTier(o Object, req TierRequest) (Object, error) {
 	default:
 		return o, fmt.Errorf("object %s/%s: cannot go from tier %q to %q: %w", o.Bucket, o.Key, o.Tier, req.Tier, ErrConflict)
 	}
-	o.StaleS3 = false // the copy just made overwrote an earlier life's bytes
+	if copied {
+		o.StaleS3 = false // the copy just made overwrote an earlier life's bytes
+	}
+	if copied || req.S3ETag != "" {
+		o.S3ETag = req.S3ETag
+	}
 	return o, nil
 }
 
@@ -105,7 +113,9 @@ func ApplyTier(o Object, req TierRequest) (Object, error) {
 // 0, moved to bucket/key in place of old (nil when the key is free): the
 // key's next life, which readers find from then on. A key being written is
 // not replaced, as CanCreate refuses it. If old had bytes in the
-// persistency tier under this key, the new life is marked StaleS3.
+// persistency tier under this key, the new life is marked StaleS3 and
+// takes over what is known of them (S3ETag), so that its own copy replaces
+// exactly those bytes.
 func ApplyReplace(src Object, req ReplaceRequest, old *Object, bucket, key string) (Object, error) {
 	what := fmt.Sprintf("replace %s/%s with %s/%s", bucket, key, src.Bucket, src.Key)
 	switch {
@@ -127,6 +137,10 @@ func ApplyReplace(src Object, req ReplaceRequest, old *Object, bucket, key strin
 	o := src
 	o.Bucket, o.Key = bucket, key
 	o.StaleS3 = old != nil && (old.Tier == TierS3 || old.Tier == TierBoth || old.StaleS3)
+	o.S3ETag = ""
+	if o.StaleS3 {
+		o.S3ETag = old.S3ETag
+	}
 	return o, nil
 }
 

@@ -1,7 +1,9 @@
 package metadata
 
 import (
+	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -202,5 +204,80 @@ func TestApplyReplace(t *testing.T) {
 	spilled, err := ApplyTier(func() Object { o := held(StateSealed, TierLocal); o.StaleS3 = true; return o }(), TierRequest{ID: "id1", Tier: TierS3})
 	if err != nil || spilled.StaleS3 {
 		t.Errorf("spilling a life over stale bytes left staleS3 set: %+v, %v", spilled, err)
+	}
+}
+
+// TestS3ETagFollowsTheCopies: the record's S3ETag names what the
+// persistency tier holds under the key, as the copies are made, replaced
+// and inherited.
+func TestS3ETagFollowsTheCopies(t *testing.T) {
+	tier := func(o Object, to Tier, etag string) Object {
+		t.Helper()
+		got, err := ApplyTier(o, TierRequest{ID: o.ID, Tier: to, S3ETag: etag})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	persisted := tier(held(StateSealed, TierLocal), TierBoth, "e1")
+	if persisted.S3ETag != "e1" || persisted.LifeS3ETag() != "e1" {
+		t.Fatalf("persist: S3ETag %q, life's %q; want e1", persisted.S3ETag, persisted.LifeS3ETag())
+	}
+	if got := tier(persisted, TierS3, ""); got.S3ETag != "e1" {
+		t.Errorf("spill after persist, no new copy: S3ETag %q; want e1 kept", got.S3ETag)
+	}
+	if got := tier(persisted, TierBoth, "e2"); got.S3ETag != "e2" {
+		t.Errorf("a repeated persist naming a new copy: S3ETag %q; want e2", got.S3ETag)
+	}
+
+	// A new life over the copy inherits its ETag as the stale copy's...
+	src := held(StateSealed, TierLocal)
+	src.Bucket, src.Key, src.ID = "staging", "tmp", "id2"
+	req := ReplaceRequest{FromBucket: "staging", FromKey: "tmp", ID: "id2", Node: "n1", Incarnation: "i1"}
+	next, err := ApplyReplace(src, req, &persisted, "bkt", "k")
+	if err != nil || !next.StaleS3 || next.S3ETag != "e1" || next.LifeS3ETag() != "" {
+		t.Fatalf("replace: %+v, %v; want staleS3 with S3ETag e1, and no copy of its own", next, err)
+	}
+	// ...and again over a life that never got its own copy.
+	src.ID, req.ID = "id3", "id3"
+	third, err := ApplyReplace(src, req, &next, "bkt", "k")
+	if err != nil || !third.StaleS3 || third.S3ETag != "e1" {
+		t.Fatalf("replace of a stale life: %+v, %v; want the stale copy's e1", third, err)
+	}
+	// Its own copy replaces the stale one.
+	if got := tier(third, TierS3, "e3"); got.StaleS3 || got.S3ETag != "e3" || got.LifeS3ETag() != "e3" {
+		t.Errorf("spill over the stale copy: %+v; want S3ETag e3, staleS3 cleared", got)
+	}
+	// A copy whose ETag the copier did not say forgets the stale one's.
+	if got := tier(third, TierBoth, ""); got.S3ETag != "" {
+		t.Errorf("persist without an ETag over a stale copy: S3ETag %q; want none", got.S3ETag)
+	}
+	// Over a life with nothing in S3, there is nothing to inherit.
+	local := held(StateSealed, TierLocal)
+	local.ID, local.S3ETag = "old", ""
+	src.ID, req.ID = "id4", "id4"
+	if got, _ := ApplyReplace(src, req, &local, "bkt", "k"); got.StaleS3 || got.S3ETag != "" {
+		t.Errorf("replace of a local life: %+v; want no stale copy, no ETag", got)
+	}
+}
+
+// TestObjectWithoutS3ETagDecodes: records stored before S3ETag existed
+// decode with none, and one without an ETag is stored without the field.
+func TestObjectWithoutS3ETagDecodes(t *testing.T) {
+	old := `{"bucket":"b","key":"k","id":"X","size":3,"tier":"s3","state":"sealed","created":"2026-05-01T12:00:00Z","staleS3":false}`
+	var o Object
+	if err := json.Unmarshal([]byte(old), &o); err != nil {
+		t.Fatal(err)
+	}
+	if o.Tier != TierS3 || o.S3ETag != "" || o.LifeS3ETag() != "" {
+		t.Fatalf("decoded %+v; want tier s3 and no ETag", o)
+	}
+	out, err := json.Marshal(o)
+	if err != nil || strings.Contains(string(out), "s3ETag") {
+		t.Fatalf("encoded %s, %v; want no s3ETag field", out, err)
+	}
+	o.S3ETag = "abc"
+	if out, _ := json.Marshal(o); !strings.Contains(string(out), `"s3ETag":"abc"`) {
+		t.Fatalf("encoded %s; want s3ETag", out)
 	}
 }

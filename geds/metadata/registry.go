@@ -344,6 +344,9 @@ func (r *registry) setTier(ctx context.Context, bucket, key string, req TierRequ
 	if req.Tier != TierBoth && req.Tier != TierS3 {
 		return Object{}, fmt.Errorf("tier %q: only %q (persisted) or %q (spilled) can be set", req.Tier, TierBoth, TierS3)
 	}
+	if len(req.S3ETag) > maxETag {
+		return Object{}, badRequest(fmt.Errorf("s3ETag: %d bytes, at most %d", len(req.S3ETag), maxETag))
+	}
 	return r.updateObject(ctx, bucket, key, func(o Object) (Object, error) {
 		if req.Persistent != "" {
 			b, err := r.getBucket(ctx, bucket)
@@ -623,6 +626,10 @@ func (r *registry) putObject(ctx context.Context, o Object) error {
 	}
 	return nil
 }
+
+// maxETag bounds an ETag recorded with an object; S3's are 32 to 40 or so
+// characters.
+const maxETag = 256
 
 func validateIncarnation(inc string) error {
 	if inc == "" || len(inc) > 64 {

@@ -174,9 +174,15 @@ func TestObjectLifecycle(t *testing.T) {
 	if got.ID != o.ID || got.Size != 11 || got.ETag != "abc" || got.Holder.PeerURL == "" {
 		t.Fatalf("get %+v", got)
 	}
-	both := must[metadata.Object](t)(c.SetTier(ctx, "bkt", key, metadata.TierRequest{ID: o.ID, Tier: metadata.TierBoth}))
-	if both.Tier != metadata.TierBoth || both.Holder == nil {
+	if _, err := c.SetTier(ctx, "bkt", key, metadata.TierRequest{ID: o.ID, Tier: metadata.TierBoth, S3ETag: strings.Repeat("e", 257)}); err == nil || !strings.Contains(err.Error(), "s3ETag") {
+		t.Errorf("a 257-byte ETag: %v; want it refused", err)
+	}
+	both := must[metadata.Object](t)(c.SetTier(ctx, "bkt", key, metadata.TierRequest{ID: o.ID, Tier: metadata.TierBoth, S3ETag: "etag-1"}))
+	if both.Tier != metadata.TierBoth || both.Holder == nil || both.S3ETag != "etag-1" {
 		t.Fatalf("persisted %+v", both)
+	}
+	if got := must[metadata.Object](t)(c.GetObject(ctx, "bkt", key)); got.S3ETag != "etag-1" {
+		t.Fatalf("get after persist: S3ETag %q, want etag-1", got.S3ETag)
 	}
 	spilled := must[metadata.Object](t)(c.SetTier(ctx, "bkt", key, metadata.TierRequest{ID: o.ID, Tier: metadata.TierS3}))
 	if spilled.Tier != metadata.TierS3 || spilled.Holder != nil {
@@ -388,7 +394,7 @@ func TestReplace(t *testing.T) {
 	}
 	register(t, c, "n1", "i1")
 	old := createSealed(t, c, "bkt", "k", "n1", "i1", 3)
-	must[metadata.Object](t)(c.SetTier(ctx, "bkt", "k", metadata.TierRequest{ID: old.ID, Tier: metadata.TierBoth}))
+	must[metadata.Object](t)(c.SetTier(ctx, "bkt", "k", metadata.TierRequest{ID: old.ID, Tier: metadata.TierBoth, S3ETag: "old-etag"}))
 	next := createSealed(t, c, "staging", "tmp", "n1", "i1", 5)
 	req := metadata.ReplaceRequest{FromBucket: "staging", FromKey: "tmp", ID: next.ID, Node: "n1", Incarnation: "i1"}
 
@@ -396,7 +402,7 @@ func TestReplace(t *testing.T) {
 		t.Fatalf("replace by another node: %v", err)
 	}
 	res := must[metadata.ReplaceResult](t)(c.ReplaceObject(ctx, "bkt", "k", req))
-	if res.Object.ID != next.ID || res.Object.Key != "k" || res.Object.Size != 5 || !res.Object.StaleS3 || res.Object.Holder.PeerURL == "" {
+	if res.Object.ID != next.ID || res.Object.Key != "k" || res.Object.Size != 5 || !res.Object.StaleS3 || res.Object.S3ETag != "old-etag" || res.Object.Holder.PeerURL == "" {
 		t.Fatalf("replaced object = %+v", res.Object)
 	}
 	if res.Replaced == nil || res.Replaced.ID != old.ID || res.Replaced.Tier != metadata.TierBoth {

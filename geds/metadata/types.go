@@ -79,6 +79,22 @@ type Object struct {
 	// Deleting the object deletes them too; copying this life there
 	// overwrites them and clears the flag.
 	StaleS3 bool `json:"staleS3,omitempty"`
+	// S3ETag is the ETag of the persistency tier's object under this key,
+	// when known: this life's copy while the tier is both or s3 (readers
+	// of the life ask S3 for that ETag, so they never get another life's
+	// bytes); the earlier life's copy while StaleS3 (the copy of this life
+	// replaces only that one). Empty for records written before it existed
+	// and for lives with nothing in the persistency tier.
+	S3ETag string `json:"s3ETag,omitempty"`
+}
+
+// LifeS3ETag returns the ETag of this life's own copy in the persistency
+// tier, or "" if it has none or its ETag is not known.
+func (o Object) LifeS3ETag() string {
+	if o.Tier == TierBoth || o.Tier == TierS3 {
+		return o.S3ETag
+	}
+	return ""
 }
 
 // ObjectList is one page of a listing.
@@ -149,6 +165,9 @@ type (
 		// Persistent, when set, is the persistency bucket the bytes were
 		// copied to; it must be the object's bucket's.
 		Persistent string `json:"persistent,omitempty"`
+		// S3ETag is the ETag the persistency tier gave the copy, when the
+		// request records one (see Object.S3ETag).
+		S3ETag string `json:"s3ETag,omitempty"`
 	}
 	// ReplaceRequest is the body of POST …/objects/{key}/replace: the
 	// sealed object FromBucket/FromKey, life ID, held in tier 0 by the

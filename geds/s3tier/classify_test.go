@@ -39,6 +39,8 @@ func TestClassify(t *testing.T) {
 		{"too many requests", minio.ErrorResponse{StatusCode: 429}, ErrUnavailable},
 		{"request timeout", minio.ErrorResponse{StatusCode: 400, Code: "RequestTimeout"}, ErrUnavailable},
 		{"invalid bucket name", minio.ErrorResponse{StatusCode: 400, Code: "InvalidBucketName"}, nil},
+		{"precondition failed", minio.ErrorResponse{StatusCode: 412, Code: "PreconditionFailed"}, ErrPrecondition},
+		{"bare 412 of a HEAD", minio.ErrorResponse{StatusCode: 412}, ErrPrecondition},
 		{"wrapped response", fmt.Errorf("ctx: %w", minio.ErrorResponse{StatusCode: 404, Code: "NoSuchKey"}), fs.ErrNotExist},
 		{"connection refused", refused, ErrUnavailable},
 		{"connection reset", &net.OpError{Op: "read", Err: syscall.ECONNRESET}, ErrUnavailable},
@@ -49,7 +51,7 @@ func TestClassify(t *testing.T) {
 	}
 	for _, c := range cases {
 		got := classify(context.Background(), c.err)
-		for _, kind := range []error{fs.ErrNotExist, fs.ErrPermission, ErrUnavailable} {
+		for _, kind := range []error{fs.ErrNotExist, fs.ErrPermission, ErrUnavailable, ErrPrecondition} {
 			if errors.Is(got, kind) != (kind == c.want) {
 				t.Errorf("%s: classify(%v) = %v; errors.Is(%v) = %v", c.name, c.err, got, kind, !(kind == c.want))
 			}

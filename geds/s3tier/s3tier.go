@@ -16,6 +16,13 @@
 //   - Retrying is ours and visible (Retry, Policy). minio-go's own retries
 //     are turned off, because they hide an outage for seconds on every call
 //     and cannot replay a streamed body anyway.
+//   - Writes and reads can be conditional on what S3 holds under the key
+//     (PutIfAbsent, PutIfMatch, GetRangeIfMatch: If-None-Match and If-Match
+//     by ETag), so that GEDS never overwrites a newer life of a key with an
+//     older one, nor reads one life's bytes for another's. minio-go v7.4.1
+//     sends a put's conditions on a multipart upload's first request but not
+//     on CompleteMultipartUpload, where S3 checks them against the object it
+//     replaces; this package adds them there (see completeConditions).
 //
 // The method set matches the persistency-tier interface declared by package
 // geds; this package does not import geds.
@@ -48,6 +55,26 @@ var ErrUnavailable = errors.New("S3 unavailable")
 // ErrRange is wrapped by GetRange's error when the range starts past the end
 // of the object.
 var ErrRange = errors.New("range starts past the end of the object")
+
+// ErrPrecondition is wrapped by the error of a conditional call (PutIfAbsent,
+// PutIfMatch, GetRangeIfMatch) when S3 holds another object under the key
+// than the condition names (HTTP 412 Precondition Failed). It also matches
+// fs.ErrExist: another object exists there.
+var ErrPrecondition error = &alsoError{"precondition failed: S3 holds another object under the key than the one named", fs.ErrExist}
+
+// alsoError is a sentinel that also matches another error, without
+// repeating its text.
+type alsoError struct {
+	msg  string
+	also error
+}
+
+func (e *alsoError) Error() string { return e.msg }
+func (e *alsoError) Unwrap() error { return e.also }
+
+// lifeHeader is the S3 user metadata that tags an object with the GEDS life
+// its bytes belong to (PutIfAbsent, PutIfMatch; read back by Head).
+const lifeHeader = "X-Amz-Meta-Geds-Life"
 
 // S3's limits on multipart parts.
 const (
@@ -126,11 +153,18 @@ func New(cfg Config) (*Tier, error) {
 	if cfg.Concurrency < 0 {
 		return nil, fmt.Errorf("s3tier: concurrency %d: must be positive", cfg.Concurrency)
 	}
+	transport := cfg.Transport
+	if transport == nil {
+		var err error
+		if transport, err = minio.DefaultTransport(cfg.Secure); err != nil {
+			return nil, fmt.Errorf("s3tier: transport: %w", err)
+		}
+	}
 	client, err := minio.New(cfg.Endpoint, &minio.Options{
 		Creds:     credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
 		Secure:    cfg.Secure,
 		Region:    cfg.Region,
-		Transport: cfg.Transport,
+		Transport: completeConditions{next: transport},
 		// One attempt per call: Retry is where retrying happens.
 		MaxRetries: 1,
 		// Lets unsigned bodies carry their CRC32C after the data.
@@ -178,15 +212,41 @@ func (t *Tier) EnsureBucket(ctx context.Context, bucket string) error {
 // streamed: see the package doc for what is buffered. A reader that ends
 // before size bytes, or fails, makes Put fail without ErrUnavailable.
 func (t *Tier) Put(ctx context.Context, bucket, key string, r io.Reader, size int64) error {
+	_, err := t.put(ctx, bucket, key, r, size, putCondition{}, "")
+	return err
+}
+
+// PutIfAbsent is Put done only if no object is under bucket/key, checked by
+// S3 as it stores the object (If-None-Match: *). The object is tagged with
+// life (user metadata geds-life, read back by Head) when life is not empty.
+// It returns the ETag S3 gave the new object. An object already there makes
+// it fail with ErrPrecondition and stores nothing.
+func (t *Tier) PutIfAbsent(ctx context.Context, bucket, key, life string, r io.Reader, size int64) (etag string, err error) {
+	return t.put(ctx, bucket, key, r, size, putCondition{absent: true}, life)
+}
+
+// PutIfMatch is PutIfAbsent replacing the object under bucket/key whose ETag
+// is match (If-Match). Another object there makes it fail with
+// ErrPrecondition, no object at all with an error wrapping fs.ErrNotExist;
+// either way nothing is stored.
+func (t *Tier) PutIfMatch(ctx context.Context, bucket, key, life string, r io.Reader, size int64, match string) (etag string, err error) {
+	if match == "" {
+		return "", fmt.Errorf("s3tier: put %s/%s: empty ETag to match", bucket, key)
+	}
+	return t.put(ctx, bucket, key, r, size, putCondition{match: match}, life)
+}
+
+func (t *Tier) put(ctx context.Context, bucket, key string, r io.Reader, size int64, cond putCondition, life string) (string, error) {
 	b, err := t.s3Bucket(bucket)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if err := checkKey(key); err != nil {
-		return err
+		return "", err
 	}
+	what := b + "/" + key + cond.String()
 	if size < 0 {
-		return fmt.Errorf("s3tier: put %s/%s: size %d: the size must be known", b, key, size)
+		return "", fmt.Errorf("s3tier: put %s: size %d: the size must be known", what, size)
 	}
 	body, src := newSource(r, size)
 	// minio-go's parallel part uploaders exit when ctx ends; make sure it
@@ -201,11 +261,89 @@ func (t *Tier) Put(ctx context.Context, bucket, key string, r io.Reader, size in
 		opts.DisableContentSha256 = true
 		opts.Checksum = minio.ChecksumCRC32C
 	}
-	_, err = t.client.PutObject(ctx, b, key, body, size, opts)
-	if readErr := src.failure(); readErr != nil {
-		return fmt.Errorf("s3tier: put %s/%s: read source: %w", b, key, readErr)
+	if life != "" {
+		opts.UserMetadata = map[string]string{lifeHeader: life}
 	}
-	return t.fail(ctx, "put", b+"/"+key, err)
+	if h := cond.header(); h != nil {
+		// minio-go sends the condition on a single PUT, and on the first
+		// request of a multipart upload (so that it is refused before any
+		// part goes up); completeConditions adds it to the last.
+		cond.apply(&opts)
+		ctx = context.WithValue(ctx, completeConditionsKey{}, h)
+	}
+	info, err := t.client.PutObject(ctx, b, key, body, size, opts)
+	if readErr := src.failure(); readErr != nil {
+		return "", fmt.Errorf("s3tier: put %s: read source: %w", what, readErr)
+	}
+	if err != nil {
+		return "", t.fail(ctx, "put", what, err)
+	}
+	return info.ETag, nil
+}
+
+// putCondition is what S3 must hold under a key for a put to go ahead:
+// nothing (absent), the object whose ETag is match, or, when zero,
+// anything.
+type putCondition struct {
+	absent bool
+	match  string
+}
+
+func (c putCondition) apply(opts *minio.PutObjectOptions) {
+	switch {
+	case c.absent:
+		opts.SetMatchETagExcept("*")
+	case c.match != "":
+		opts.SetMatchETag(c.match)
+	}
+}
+
+// header is the condition as S3 request headers; nil when there is none.
+func (c putCondition) header() http.Header {
+	switch {
+	case c.absent:
+		return http.Header{"If-None-Match": {"*"}}
+	case c.match != "":
+		return http.Header{"If-Match": {`"` + c.match + `"`}}
+	}
+	return nil
+}
+
+func (c putCondition) String() string {
+	switch {
+	case c.absent:
+		return " (if absent)"
+	case c.match != "":
+		return fmt.Sprintf(" (if ETag %s)", c.match)
+	}
+	return ""
+}
+
+// completeConditionsKey carries a put's condition headers in its context to
+// completeConditions.
+type completeConditionsKey struct{}
+
+// completeConditions adds a put's condition headers to its
+// CompleteMultipartUpload request (a POST with an uploadId), which
+// minio-go v7.4.1 sends without them (it keeps only encryption and checksum
+// options there). S3 and MinIO check a multipart upload's conditions on
+// that request, as the object is replaced, so without them a large object
+// would be checked only when its upload starts, and could overwrite an
+// object stored while its parts went up. The headers are added after
+// minio-go signed the request: SigV4 signs the host, the x-amz-* headers
+// and what the client chose, and S3 accepts other headers unsigned.
+type completeConditions struct{ next http.RoundTripper }
+
+func (c completeConditions) RoundTrip(req *http.Request) (*http.Response, error) {
+	h, _ := req.Context().Value(completeConditionsKey{}).(http.Header)
+	if h == nil || req.Method != http.MethodPost || !req.URL.Query().Has("uploadId") {
+		return c.next.RoundTrip(req)
+	}
+	req = req.Clone(req.Context())
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	return c.next.RoundTrip(req)
 }
 
 // GetRange returns n bytes of bucket/key from offset off, or everything
@@ -214,6 +352,22 @@ func (t *Tier) Put(ctx context.Context, bucket, key string, r io.Reader, size in
 // keep ctx alive until it is closed. Errors while reading are classified as
 // for the other calls.
 func (t *Tier) GetRange(ctx context.Context, bucket, key string, off, n int64) (io.ReadCloser, error) {
+	return t.getRange(ctx, bucket, key, off, n, "")
+}
+
+// GetRangeIfMatch is GetRange of the object whose ETag is etag: if
+// bucket/key is another object now, it fails with ErrPrecondition (checked
+// by S3 with If-Match), so a reader never gets the bytes of an object that
+// replaced the one it was reading.
+func (t *Tier) GetRangeIfMatch(ctx context.Context, bucket, key string, off, n int64, etag string) (io.ReadCloser, error) {
+	if etag == "" {
+		return nil, fmt.Errorf("s3tier: get %s/%s: empty ETag to match", bucket, key)
+	}
+	return t.getRange(ctx, bucket, key, off, n, etag)
+}
+
+// getRange is GetRange, of the object whose ETag is etag unless it is "".
+func (t *Tier) getRange(ctx context.Context, bucket, key string, off, n int64, etag string) (io.ReadCloser, error) {
 	b, err := t.s3Bucket(bucket)
 	if err != nil {
 		return nil, err
@@ -222,6 +376,9 @@ func (t *Tier) GetRange(ctx context.Context, bucket, key string, off, n int64) (
 		return nil, err
 	}
 	what := fmt.Sprintf("%s/%s bytes %s", b, key, rangeText(off, n))
+	if etag != "" {
+		what += fmt.Sprintf(" (if ETag %s)", etag)
+	}
 	if off < 0 {
 		return nil, fmt.Errorf("s3tier: get %s: negative offset", what)
 	}
@@ -230,7 +387,7 @@ func (t *Tier) GetRange(ctx context.Context, bucket, key string, off, n int64) (
 	}
 	if n == 0 {
 		// S3 cannot express an empty range; answer from the object's size.
-		return t.emptyRange(ctx, bucket, key, off, what)
+		return t.emptyRange(ctx, bucket, key, off, etag, what)
 	}
 	var opts minio.GetObjectOptions
 	switch {
@@ -239,6 +396,9 @@ func (t *Tier) GetRange(ctx context.Context, bucket, key string, off, n int64) (
 	case off > 0:
 		err = opts.SetRange(off, 0) // bytes=off-
 	}
+	if err == nil && etag != "" {
+		err = opts.SetMatchETag(etag)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("s3tier: get %s: %w", what, err)
 	}
@@ -246,7 +406,7 @@ func (t *Tier) GetRange(ctx context.Context, bucket, key string, off, n int64) (
 	if s3Status(err) == http.StatusRequestedRangeNotSatisfiable {
 		// Also what S3 answers for a range at the very end, or any range
 		// of an empty object: that is an empty read, not an error.
-		return t.emptyRange(ctx, bucket, key, off, what)
+		return t.emptyRange(ctx, bucket, key, off, etag, what)
 	}
 	if err != nil {
 		return nil, t.fail(ctx, "get", what, err)
@@ -255,11 +415,15 @@ func (t *Tier) GetRange(ctx context.Context, bucket, key string, off, n int64) (
 }
 
 // emptyRange answers a range that holds no bytes: empty if it starts at or
-// before the end of the object, ErrRange past it.
-func (t *Tier) emptyRange(ctx context.Context, bucket, key string, off int64, what string) (io.ReadCloser, error) {
-	size, err := t.Stat(ctx, bucket, key)
+// before the end of the object, ErrRange past it; ErrPrecondition if etag
+// is set and the object is another.
+func (t *Tier) emptyRange(ctx context.Context, bucket, key string, off int64, etag, what string) (io.ReadCloser, error) {
+	size, got, _, err := t.Head(ctx, bucket, key)
 	if err != nil {
 		return nil, err
+	}
+	if etag != "" && got != etag {
+		return nil, fmt.Errorf("s3tier: get %s: the object's ETag is %s: %w", what, got, ErrPrecondition)
 	}
 	if off > size {
 		return nil, fmt.Errorf("s3tier: get %s: object has %d bytes: %w", what, size, ErrRange)
@@ -269,18 +433,25 @@ func (t *Tier) emptyRange(ctx context.Context, bucket, key string, off int64, wh
 
 // Stat returns the size of bucket/key.
 func (t *Tier) Stat(ctx context.Context, bucket, key string) (int64, error) {
+	size, _, _, err := t.Head(ctx, bucket, key)
+	return size, err
+}
+
+// Head returns the size and ETag of bucket/key, and the life it was tagged
+// with by PutIfAbsent or PutIfMatch ("" if none).
+func (t *Tier) Head(ctx context.Context, bucket, key string) (size int64, etag, life string, err error) {
 	b, err := t.s3Bucket(bucket)
 	if err != nil {
-		return 0, err
+		return 0, "", "", err
 	}
 	if err := checkKey(key); err != nil {
-		return 0, err
+		return 0, "", "", err
 	}
 	info, err := t.client.StatObject(ctx, b, key, minio.StatObjectOptions{})
 	if err != nil {
-		return 0, t.fail(ctx, "stat", b+"/"+key, err)
+		return 0, "", "", t.fail(ctx, "stat", b+"/"+key, err)
 	}
-	return info.Size, nil
+	return info.Size, info.ETag, info.Metadata.Get(lifeHeader), nil
 }
 
 // List calls fn for every object of bucket whose key starts with prefix, in
@@ -361,8 +532,9 @@ func (t *Tier) fail(ctx context.Context, op, what string, err error) error {
 
 // classify says what kind of failure err is: the caller's context ending
 // (returned as the context's error), a missing object or bucket
-// (fs.ErrNotExist), refused credentials (fs.ErrPermission), an outage
-// (ErrUnavailable), or anything else (err as is, not worth retrying).
+// (fs.ErrNotExist), refused credentials (fs.ErrPermission), a refused
+// condition (ErrPrecondition), an outage (ErrUnavailable), or anything else
+// (err as is, not worth retrying).
 func classify(ctx context.Context, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		if errors.Is(err, ctxErr) {
@@ -383,6 +555,8 @@ func classify(ctx context.Context, err error) error {
 // classifyResponse sorts an error S3 answered with.
 func classifyResponse(resp minio.ErrorResponse, err error) error {
 	switch {
+	case resp.StatusCode == http.StatusPreconditionFailed, resp.Code == "PreconditionFailed":
+		return &classified{kind: ErrPrecondition, err: err}
 	case resp.StatusCode == http.StatusNotFound,
 		resp.Code == "NoSuchKey", resp.Code == "NoSuchBucket", resp.Code == "NoSuchUpload":
 		return &classified{kind: fs.ErrNotExist, err: err}

@@ -27,9 +27,11 @@ import (
 // copied here (s3tier does not import geds) so a drift fails to compile.
 type persistencyTier interface {
 	EnsureBucket(ctx context.Context, bucket string) error
-	Put(ctx context.Context, bucket, key string, r io.Reader, size int64) error
+	PutIfAbsent(ctx context.Context, bucket, key, life string, r io.Reader, size int64) (etag string, err error)
+	PutIfMatch(ctx context.Context, bucket, key, life string, r io.Reader, size int64, match string) (etag string, err error)
 	GetRange(ctx context.Context, bucket, key string, off, n int64) (io.ReadCloser, error)
-	Stat(ctx context.Context, bucket, key string) (size int64, err error)
+	GetRangeIfMatch(ctx context.Context, bucket, key string, off, n int64, etag string) (io.ReadCloser, error)
+	Head(ctx context.Context, bucket, key string) (size int64, etag, life string, err error)
 	List(ctx context.Context, bucket, prefix string, fn func(key string, size int64) error) error
 	Delete(ctx context.Context, bucket, key string) error
 }
@@ -124,6 +126,9 @@ func TestTier(t *testing.T) {
 	t.Run("BadSource", func(t *testing.T) { testBadSource(t, tier, srv) })
 	t.Run("BadInput", func(t *testing.T) { testBadInput(t, tier) })
 	t.Run("WrongCredentials", func(t *testing.T) { testWrongCredentials(t, srv) })
+	t.Run("ConditionalPuts", func(t *testing.T) { testConditionalPuts(t, srv) })
+	t.Run("ConditionCheckedAtCompletion", func(t *testing.T) { testConditionCheckedAtCompletion(t, srv) })
+	t.Run("GetRangeIfMatch", func(t *testing.T) { testGetRangeIfMatch(t, tier) })
 }
 
 func testRoundTrip(t *testing.T, tier *s3tier.Tier) {

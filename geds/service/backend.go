@@ -152,17 +152,25 @@ func checkKey(key string) error {
 	return nil
 }
 
+// GetObject streams a range of the key's current object. If the life it
+// opened is replaced in the persistency tier before the range starts
+// (geds.ErrReplaced), it opens the key once more: an S3 GET serves
+// whatever the key holds when it is answered.
 func (b *Backend) GetObject(ctx context.Context, bucket, key string, off, n int64) (io.ReadCloser, gateway.ObjectInfo, error) {
-	r, err := b.c.Open(ctx, bucket, key)
-	if err != nil {
-		return nil, gateway.ObjectInfo{}, err
-	}
-	rc, err := r.RangeReader(ctx, off, n)
-	if err != nil {
+	for attempt := 0; ; attempt++ {
+		r, err := b.c.Open(ctx, bucket, key)
+		if err != nil {
+			return nil, gateway.ObjectInfo{}, err
+		}
+		rc, err := r.RangeReader(ctx, off, n)
+		if err == nil {
+			return &readCloser{ReadCloser: rc, r: r}, info(r.Info()), nil
+		}
 		r.Close()
-		return nil, gateway.ObjectInfo{}, err
+		if attempt > 0 || !errors.Is(err, geds.ErrReplaced) {
+			return nil, gateway.ObjectInfo{}, err
+		}
 	}
-	return &readCloser{ReadCloser: rc, r: r}, info(r.Info()), nil
 }
 
 // readCloser closes the object's reader with its range's.
