@@ -13,6 +13,7 @@ import (
 
 	"github.com/cloudskin/cloudskin/api/v1alpha1"
 	"github.com/cloudskin/cloudskin/learning/agent"
+	"github.com/cloudskin/cloudskin/learning/backtest"
 	"github.com/cloudskin/cloudskin/learning/federated"
 	"github.com/cloudskin/cloudskin/learning/forecast"
 	"github.com/cloudskin/cloudskin/telemetry"
@@ -22,15 +23,21 @@ func newLPFederatedCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "federated",
 		Short: "Federated training: sites train on their own telemetry and send only model parameters",
-		Long: `Federated training of the recurrent network forecaster (GRU). The control
-plane's aggregator keeps one global network per model; each site fetches
-it, fine-tunes it on its own series (a local file, or a query to the
-site's own Prometheus) and sends back only the network's parameters, the
-number of samples and the series' mean and spread. The aggregator
-averages the parameters weighted by samples (FedAvg) once two sites have
-sent a round. Raw telemetry never leaves the site.`,
+		Long: `Federated training of the recurrent network forecaster (GRU) and of
+Holt-Winters. The control plane's aggregator keeps one global model per
+name. For a network, each site fetches it, fine-tunes it on its own series
+(a local file, or a query to the site's own Prometheus) and sends back
+only the network's parameters, the number of samples and the series' mean
+and spread; the aggregator averages the parameters weighted by samples
+(FedAvg). For Holt-Winters, each site fits its own series and sends only
+the fitted α, β, γ, level, trend and seasonal indices with the number of
+samples; the aggregator merges them as sample-weighted means, and the site
+back-tests the merged α, β, γ on its own series against its own fit. A
+round closes once two sites have sent theirs, or on 'aggregate'. Raw
+telemetry never leaves the site.`,
 	}
-	cmd.AddCommand(newLPFederatedCreateCommand(g), newLPFederatedListCommand(g), newLPFederatedTrainCommand(g), newLPFederatedPrewarmCommand(g))
+	cmd.AddCommand(newLPFederatedCreateCommand(g), newLPFederatedListCommand(g), newLPFederatedTrainCommand(g),
+		newLPFederatedAggregateCommand(g), newLPFederatedPrewarmCommand(g))
 	return cmd
 }
 
@@ -60,17 +67,55 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	return b.next.RoundTrip(r)
 }
 
+// isHoltWinters says whether a federated model kind is Holt-Winters.
+func isHoltWinters(kind string) bool {
+	return kind == forecast.KindHoltWinters || kind == forecast.KindHoltWintersMul
+}
+
+// kindOf reads a global model's kind, which an older aggregator leaves
+// out for its networks.
+func kindOf(gm federated.GlobalModel) string {
+	if gm.Kind == "" {
+		return forecast.KindGRU
+	}
+	return gm.Kind
+}
+
 func newLPFederatedCreateCommand(g *globals) *cobra.Command {
-	var cfg forecast.RNNConfig
+	var (
+		cfg  forecast.RNNConfig
+		kind string
+	)
 	cmd := &cobra.Command{
-		Use:     "create MODEL --season N",
-		Short:   "Create a global network at the aggregator",
-		Example: `  cloudskin lp federated create traffic --season 24 --hidden 16`,
-		Args:    cobra.ExactArgs(1),
+		Use:   "create MODEL --season N [--kind gru|holt-winters|holt-winters-mul]",
+		Short: "Create a global model at the aggregator: a network, or Holt-Winters",
+		Example: `  cloudskin lp federated create traffic --season 24 --hidden 16
+  cloudskin lp federated create daily --kind holt-winters --season 24`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			agg, err := aggregator(g)
 			if err != nil {
 				return err
+			}
+			switch {
+			case isHoltWinters(kind):
+				for _, name := range []string{"window", "hidden", "seed"} {
+					if cmd.Flags().Changed(name) {
+						return fmt.Errorf("--%s is a setting of gru models; a %s model takes only --season", name, kind)
+					}
+				}
+				seasonality := forecast.Additive
+				if kind == forecast.KindHoltWintersMul {
+					seasonality = forecast.Multiplicative
+				}
+				gm, err := agg.CreateHoltWinters(cmd.Context(), args[0], seasonality, cfg.Season)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "federated model %s created: %s, season %d\n", gm.Name, gm.Kind, gm.Shape.Season)
+				return nil
+			case kind != forecast.KindGRU:
+				return fmt.Errorf("--kind must be %s, %s or %s, got %q", forecast.KindGRU, forecast.KindHoltWinters, forecast.KindHoltWintersMul, kind)
 			}
 			gm, err := agg.Create(cmd.Context(), args[0], cfg)
 			if err != nil {
@@ -82,6 +127,7 @@ func newLPFederatedCreateCommand(g *globals) *cobra.Command {
 		},
 	}
 	fl := cmd.Flags()
+	fl.StringVar(&kind, "kind", forecast.KindGRU, "model kind: gru (a recurrent network), holt-winters (additive) or holt-winters-mul (multiplicative)")
 	fl.IntVar(&cfg.Season, "season", 0, "season length in steps (required)")
 	fl.IntVar(&cfg.Window, "window", 0, "past values each prediction reads (default max(2·season, 24))")
 	fl.IntVar(&cfg.Hidden, "hidden", 0, "GRU state size (default 16)")
@@ -92,7 +138,7 @@ func newLPFederatedCreateCommand(g *globals) *cobra.Command {
 func newLPFederatedListCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "ls",
-		Short: "List the aggregator's models: round, contributing sites, samples",
+		Short: "List the aggregator's models: kind, round, contributing sites, samples",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			agg, err := aggregator(g)
@@ -104,9 +150,13 @@ func newLPFederatedListCommand(g *globals) *cobra.Command {
 				return err
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 3, ' ', 0)
-			fmt.Fprintln(tw, "MODEL\tROUND\tSITES\tSAMPLES\tSEASON\tPARAMETERS")
+			fmt.Fprintln(tw, "MODEL\tKIND\tROUND\tSITES\tSAMPLES\tSEASON\tPARAMETERS")
 			for _, m := range models {
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%d\n", m.Name, m.Round, orDash(strings.Join(m.Sites, ",")), m.Samples, m.Shape.Season, m.Shape.Params)
+				kind, params := kindOf(m), m.Shape.Params
+				if isHoltWinters(kind) {
+					params = 5 + m.Shape.Season // α, β, γ, level, trend and the seasonal indices
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\t%d\n", m.Name, kind, m.Round, orDash(strings.Join(m.Sites, ",")), m.Samples, m.Shape.Season, params)
 			}
 			return tw.Flush()
 		},
@@ -129,25 +179,54 @@ func newLPFederatedTrainCommand(g *globals) *cobra.Command {
 		window     time.Duration
 		rounds     int
 		epochs     int
+		kind       string
+		wait       time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "train MODEL --site NAME (--input FILE | --prometheus URL --query PROMQL)",
-		Short: "Run federated rounds at a site: fine-tune on local data, send only parameters",
+		Short: "Run federated rounds at a site: train on local data, send only parameters",
+		Long: `Run federated rounds at a site. For a network (gru), each round
+fine-tunes the global network on the local series and sends its
+parameters. For Holt-Winters, each round fits the local series from
+scratch (the season is the model's) and sends the fitted state; then,
+unless --wait is 0, it waits for the round to close and prints a
+back-test on the local series of the merged α, β, γ against the local
+fit, and which one to forecast with.`,
 		Example: `  cloudskin lp federated train traffic --site edge-1 --input local-traffic.csv --rounds 3
   cloudskin lp federated train traffic --site edge-2 --prometheus http://127.0.0.1:9090 \
-      --query 'sum(rate(http_requests_total[5m]))' --window 14d --step 1h`,
+      --query 'sum(rate(http_requests_total[5m]))' --window 14d --step 1h
+  cloudskin lp federated train daily --kind holt-winters --site edge-1 --input local-traffic.csv --time-column - --step 1h`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			source, err := localSource(cmd, &sf, prometheus, query, window)
-			if err != nil {
-				return err
-			}
 			if site == "" {
 				return errors.New("give --site: the name this site's updates carry")
 			}
 			agg, err := aggregator(g)
 			if err != nil {
 				return err
+			}
+			gm, err := agg.Global(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if kind != "" && kind != kindOf(gm) {
+				return fmt.Errorf("model %s is a %s model, not %s", args[0], kindOf(gm), kind)
+			}
+			if isHoltWinters(kindOf(gm)) {
+				if sf.season != 0 && sf.season != gm.Shape.Season {
+					return fmt.Errorf("--season %d, but model %s has season %d", sf.season, args[0], gm.Shape.Season)
+				}
+				sf.season = gm.Shape.Season
+				if _, err := backtest.ParseMetric(sf.metric); err != nil {
+					return err
+				}
+			}
+			source, err := localSource(cmd, &sf, prometheus, query, window)
+			if err != nil {
+				return err
+			}
+			if isHoltWinters(kindOf(gm)) {
+				return trainHoltWinters(cmd, agg, args[0], site, source, &sf, rounds, wait)
 			}
 			tr := federated.Trainer{Site: site, Aggregator: agg, Model: args[0], Source: source, Epochs: epochs}
 			for i := range rounds {
@@ -177,8 +256,136 @@ func newLPFederatedTrainCommand(g *globals) *cobra.Command {
 	fl.StringVar(&query, "query", "", "PromQL for the series, with --prometheus")
 	fl.DurationVar(&window, "window", 7*24*time.Hour, "history read with --query, at --step")
 	fl.IntVar(&rounds, "rounds", 1, "rounds to take part in")
-	fl.IntVar(&epochs, "epochs", 5, "local fine-tuning epochs per round")
+	fl.IntVar(&epochs, "epochs", 5, "local fine-tuning epochs per round (gru)")
+	fl.StringVar(&kind, "kind", "", "the model's kind, checked against the aggregator's (default: the aggregator's)")
+	fl.DurationVar(&wait, "wait", 10*time.Minute, "holt-winters: how long to wait for each round to close before back-testing the merged model; 0 sends without comparing")
 	return cmd
+}
+
+// trainHoltWinters runs Holt-Winters rounds: fit the local series from
+// scratch, send the state, and (wait > 0) compare the merged model with
+// the local fit by back-test once the round has closed.
+func trainHoltWinters(cmd *cobra.Command, agg federated.Client, model, site string, source federated.Source, sf *seriesFlags, rounds int, wait time.Duration) error {
+	ctx, out := cmd.Context(), cmd.OutOrStdout()
+	var series []float64 // what the latest round fitted, for the back-test
+	tr := federated.Trainer{Site: site, Aggregator: agg, Model: model, Source: func(ctx context.Context) ([]float64, error) {
+		y, err := source(ctx)
+		series = y
+		return y, err
+	}}
+	for i := range rounds {
+		u, acc, err := tr.Round(ctx)
+		if err != nil {
+			return err
+		}
+		state := fmt.Sprintf("%d site(s) in, waiting for the round to close", acc.Pending)
+		if acc.Averaged {
+			state = "merged"
+		}
+		hw := u.HoltWinters
+		fmt.Fprintf(out, "round %d: sent the %s state fitted on %d local samples (α %.3g, β %.3g, γ %.3g, %d seasonal indices); global round now %d (%s)\n",
+			u.Round, u.Model, u.Samples, hw.Alpha, hw.Beta, hw.Gamma, len(hw.Seasonal), acc.Round, state)
+		if !acc.Averaged && (wait > 0 || i < rounds-1) {
+			if err := waitRoundFor(ctx, agg, model, u.Round, wait); err != nil {
+				return err
+			}
+		}
+		if wait > 0 {
+			if err := compareWithGlobal(cmd, agg, model, site, series, *hw, sf); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// waitRoundFor is waitRound for at most d (no limit when d is 0).
+func waitRoundFor(ctx context.Context, agg federated.Client, model string, round int, d time.Duration) error {
+	if d <= 0 {
+		return waitRound(ctx, agg, model, round)
+	}
+	wctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	err := waitRound(wctx, agg, model, round)
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		return fmt.Errorf("round %d of %s did not close within %s; the update is kept: another site's, or 'cloudskin lp federated aggregate %s', closes it (--wait 0 sends without waiting)",
+			round, model, d, model)
+	}
+	return err
+}
+
+// compareWithGlobal back-tests the merged model's α, β, γ on the site's
+// series y against the site's own fit (own is its fit on all of y) and
+// prints both and the decision.
+func compareWithGlobal(cmd *cobra.Command, agg federated.Client, model, site string, y []float64, own federated.HoltWintersState, sf *seriesFlags) error {
+	gm, err := agg.Global(cmd.Context(), model)
+	if err != nil {
+		return err
+	}
+	global, err := gm.HoltWinters()
+	if err != nil {
+		return err
+	}
+	if sf.horizon == 0 {
+		sf.horizon = sf.season
+	}
+	if sf.originStep == 0 {
+		sf.originStep = sf.horizon
+	}
+	plan, err := sf.plan(len(y))
+	if err != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "no back-test of round %d's merged model on %s's %d values: %v\n", gm.Round, site, len(y), err)
+		return nil
+	}
+	metric, err := backtest.ParseMetric(sf.metric)
+	if err != nil {
+		return err
+	}
+	cmp, err := federated.CompareHoltWinters(y, global, plan, metric)
+	if err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "back-test on %s's %d values against round %d's merged model (%d sites, %d samples): %d origins, horizon %d\n",
+		site, len(y), gm.Round, len(gm.Sites), gm.Samples, len(cmp.Local.Origins), plan.Horizon)
+	tw := tabwriter.NewWriter(out, 0, 4, 3, ' ', 0)
+	fmt.Fprintln(tw, "MODEL\tALPHA\tBETA\tGAMMA\tMAE\tSMAPE\tMASE")
+	for _, row := range []struct {
+		res                backtest.Result
+		alpha, beta, gamma float64
+	}{{cmp.Local, own.Alpha, own.Beta, own.Gamma}, {cmp.Global, global.Alpha, global.Beta, global.Gamma}} {
+		m := row.res.Mean
+		fmt.Fprintf(tw, "%s\t%.3g\t%.3g\t%.3g\t%.4g\t%.4g\t%.4g\n", row.res.Model, row.alpha, row.beta, row.gamma, m.MAE, m.SMAPE, m.MASE)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	use := "forecast with the global parameters over this site's series"
+	if !cmp.Decision.Promote {
+		use = "forecast with the local fit"
+	}
+	fmt.Fprintf(out, "%s (%s)\n", use, cmp.Decision.Reason)
+	return nil
+}
+
+func newLPFederatedAggregateCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "aggregate MODEL",
+		Short: "Close a model's round now: merge the pending updates, however few sites sent theirs",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			agg, err := aggregator(g)
+			if err != nil {
+				return err
+			}
+			acc, err := agg.Aggregate(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "federated model %s: pending updates merged; global round now %d\n", args[0], acc.Round)
+			return nil
+		},
+	}
 }
 
 // localSource reads the site's series from a file or its own Prometheus.

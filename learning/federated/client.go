@@ -26,6 +26,27 @@ func (c Client) Create(ctx context.Context, name string, cfg forecast.RNNConfig)
 	return g, c.do(ctx, http.MethodPut, APIPrefix+name, cfg, &g)
 }
 
+// CreateHoltWinters registers a Holt-Winters model of the given
+// seasonality and season length.
+func (c Client) CreateHoltWinters(ctx context.Context, name string, seasonality forecast.Seasonality, season int) (GlobalModel, error) {
+	kind := forecast.KindHoltWinters
+	if seasonality == forecast.Multiplicative {
+		kind = forecast.KindHoltWintersMul
+	}
+	body := struct {
+		Kind   string `json:"kind"`
+		Season int    `json:"season"`
+	}{kind, season}
+	var g GlobalModel
+	return g, c.do(ctx, http.MethodPut, APIPrefix+name, body, &g)
+}
+
+// Aggregate merges a model's pending updates now, however few.
+func (c Client) Aggregate(ctx context.Context, name string) (Accepted, error) {
+	var a Accepted
+	return a, c.do(ctx, http.MethodPost, APIPrefix+name+"/aggregate", nil, &a)
+}
+
 // List returns the aggregator's models, without their weights.
 func (c Client) List(ctx context.Context) ([]GlobalModel, error) {
 	var l ModelList

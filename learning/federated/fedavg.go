@@ -11,7 +11,13 @@
 //     its own.
 //   - Holt-Winters is merged as statistics (MergeHoltWinters): the
 //     sample-weighted mean of the smoothing parameters, level, trend and
-//     seasonal indices, for sites that share a season length.
+//     seasonal indices, for sites that share a season length. A
+//     holt-winters federated model (holtwinters.go) takes these over the
+//     same routes as the network: each site fits its own series from
+//     scratch and sends its fitted state (HoltWintersState); a site
+//     forecasts with the merged α, β, γ run over its own series
+//     (HoltWintersForSite) once a back-test says they beat its own
+//     (CompareHoltWinters).
 //   - Seasonal naive has no fitted parameters: its whole state is the last
 //     season of raw observations, so it is not federated (sending it would
 //     send telemetry).
@@ -35,31 +41,38 @@ import (
 )
 
 // Update is one site's contribution to a round: parameters and a count,
-// never the series.
+// never the series. A gru update carries Params, Mean and Std; a
+// holt-winters one carries HoltWinters and none of those three (the
+// fields a kind does not use are left out of the JSON).
 type Update struct {
 	Site string `json:"site"`
 	// Round is the global round the site started from.
 	Round int `json:"round"`
 	// Samples is how many observations the site trained on: its weight.
 	Samples int `json:"samples"`
-	// Model is the model kind, forecast.KindGRU.
+	// Model is the model kind: forecast.KindGRU, KindHoltWinters or
+	// KindHoltWintersMul, the kind the model was registered with.
 	Model string `json:"model"`
 	Shape Shape  `json:"shape"`
 	// Params is the flat parameter vector (forecast.RNN.Weights).
-	Params []float64 `json:"params"`
+	Params []float64 `json:"params,omitempty"`
 	// Mean and Std are the site's normalisation, merged into the global
 	// model's pooled normalisation.
-	Mean float64 `json:"mean"`
-	Std  float64 `json:"std"`
+	Mean float64 `json:"mean,omitempty"`
+	Std  float64 `json:"std,omitempty"`
+	// HoltWinters is the site's fitted Holt-Winters state, for the
+	// holt-winters kinds only.
+	HoltWinters *HoltWintersState `json:"holtWinters,omitempty"`
 }
 
-// Shape is what must agree between a site's network and the global one.
+// Shape is what must agree between a site's model and the global one. A
+// network has all four; a Holt-Winters model only Season.
 type Shape struct {
 	Season int `json:"season"`
-	Window int `json:"window"`
-	Hidden int `json:"hidden"`
+	Window int `json:"window,omitempty"`
+	Hidden int `json:"hidden,omitempty"`
 	// Params is the length of the parameter vector.
-	Params int `json:"params"`
+	Params int `json:"params,omitempty"`
 }
 
 // ShapeOf returns a network's shape.

@@ -133,6 +133,8 @@ func TestOpenAPIFederatedContract(t *testing.T) {
 	shape := s.create()
 	s.train(shape)
 	s.refusals(shape)
+	s.holtWinters()
+	s.holtWintersRefusals()
 
 	want := map[string][]int{
 		"listFederatedModels":     {200, 401},
@@ -248,6 +250,118 @@ func (s *fedContract) refusals(shape federated.Shape) {
 		{"POST", "/api/v1/learning/federated/load/updates", openapitest.MustJSON(s.t, noStd), http.StatusUnprocessableEntity},
 		{"POST", "/api/v1/learning/federated/load/updates", openapitest.MustJSON(s.t, lstm), http.StatusUnprocessableEntity},
 		{"POST", "/api/v1/learning/federated/load/updates", `not json`, http.StatusBadRequest},
+	}
+	for _, c := range cases {
+		req, err := http.NewRequestWithContext(s.t.Context(), c.method, s.BaseURL+c.path, strings.NewReader(c.body))
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+operatorToken)
+		s.v.Refuses(s.t, req, c.want)
+	}
+}
+
+// hwUpdate is a site's well-formed update of a Holt-Winters model of
+// season 4 at the given level.
+func hwUpdate(site string, round int, level float64) federated.Update {
+	return federated.Update{Site: site, Round: round, Samples: 96, Model: forecast.KindHoltWinters, Shape: federated.Shape{Season: 4},
+		HoltWinters: &federated.HoltWintersState{Alpha: 0.2, Beta: 0.01, Gamma: 0.3, Level: level, Trend: 0.5, Seasonal: []float64{-4, 1, 5, -2}}}
+}
+
+// holtWinters creates Holt-Winters models, merges a round of two sites'
+// fitted states and reads the merged model, with the refusals the
+// document cannot express (they depend on the registered model).
+func (s *fedContract) holtWinters() {
+	ctx := s.t.Context()
+	g, err := s.c.CreateHoltWinters(ctx, "daily", forecast.Additive, 4)
+	s.Must(err, "CreateHoltWinters")
+	if g.Kind != forecast.KindHoltWinters || g.Round != 0 || g.Shape != (federated.Shape{Season: 4}) || len(g.Model) == 0 {
+		s.t.Errorf("created %+v", g)
+	}
+	_, err = s.c.CreateHoltWinters(ctx, "daily", forecast.Additive, 4)
+	s.Fails(err, http.StatusConflict, "CreateHoltWinters of a name in use")
+	_, err = s.c.CreateHoltWinters(ctx, "ratio", forecast.Multiplicative, 4)
+	s.Must(err, "CreateHoltWinters, multiplicative")
+	s.Expect(403, "PUT", "/api/v1/learning/federated/other", viewerToken, `{"kind": "holt-winters", "season": 24}`)
+
+	acc, err := s.c.Submit(ctx, "daily", hwUpdate("edge-1", 0, 50))
+	s.Must(err, "Submit of a Holt-Winters state")
+	if acc != (federated.Accepted{Round: 0, Pending: 1}) {
+		s.t.Errorf("first Holt-Winters update: %+v", acc)
+	}
+	acc, err = s.c.Submit(ctx, "daily", hwUpdate("edge-2", 0, 70))
+	s.Must(err, "Submit of the second Holt-Winters state")
+	if acc != (federated.Accepted{Round: 1, Averaged: true}) {
+		s.t.Errorf("second Holt-Winters update: %+v", acc)
+	}
+	g, err = s.c.Global(ctx, "daily")
+	s.Must(err, "Global of a Holt-Winters model")
+	hw, err := g.HoltWinters()
+	if err != nil || g.Round != 1 || hw.Level != 60 || hw.Alpha != 0.2 || len(hw.Seasonal) != 4 {
+		s.t.Errorf("merged Holt-Winters model: round %d, %+v, %v", g.Round, hw, err)
+	}
+	list, err := s.c.List(ctx)
+	s.Must(err, "List of three models")
+	var kinds []string
+	for _, m := range list {
+		kinds = append(kinds, m.Name+"="+m.Kind)
+	}
+	if !slices.Equal(kinds, []string{"daily=holt-winters", "load=gru", "ratio=holt-winters-mul"}) {
+		s.t.Errorf("list: %v", kinds)
+	}
+
+	wrongSeason, shortSeasonal, fewSamples, stale := hwUpdate("edge-1", 1, 50), hwUpdate("edge-1", 1, 50), hwUpdate("edge-1", 1, 50), hwUpdate("edge-1", 0, 50)
+	wrongSeason.Shape.Season = 12
+	shortSeasonal.HoltWinters.Seasonal = shortSeasonal.HoltWinters.Seasonal[:3]
+	fewSamples.Samples = 5
+	zeroIndex := hwUpdate("edge-1", 0, 50)
+	zeroIndex.Model, zeroIndex.HoltWinters.Seasonal = forecast.KindHoltWintersMul, []float64{1.1, 0, 0.9, 1}
+	for _, c := range []struct {
+		model, what string
+		u           federated.Update
+		code        int
+	}{
+		{"daily", "a season that is not the model's", wrongSeason, http.StatusUnprocessableEntity},
+		{"daily", "a seasonal vector shorter than the season", shortSeasonal, http.StatusUnprocessableEntity},
+		{"daily", "fewer samples than a fit needs", fewSamples, http.StatusUnprocessableEntity},
+		{"ratio", "a multiplicative index of 0", zeroIndex, http.StatusUnprocessableEntity},
+		{"load", "a Holt-Winters state to a network", hwUpdate("edge-1", 2, 50), http.StatusUnprocessableEntity},
+		{"daily", "a network's parameters to Holt-Winters", update("edge-1", 1, federated.Shape{Season: 4, Window: 24, Hidden: 4, Params: 97}, 0.1), http.StatusUnprocessableEntity},
+		{"daily", "a round gone", stale, http.StatusConflict},
+	} {
+		_, err := s.c.Submit(ctx, c.model, c.u)
+		s.Fails(err, c.code, "Submit of "+c.what)
+	}
+}
+
+// holtWintersRefusals sends Holt-Winters requests the document forbids:
+// the aggregator must refuse them too, with a documented answer.
+func (s *fedContract) holtWintersRefusals() {
+	good := openapitest.MustJSON(s.t, hwUpdate("edge-1", 1, 50))
+	edit := func(old, new string) string {
+		if !strings.Contains(good, old) {
+			s.t.Fatalf("%s is not in %s", old, good)
+		}
+		return strings.Replace(good, old, new, 1)
+	}
+	cases := []struct {
+		method, path, body string
+		want               int
+	}{
+		{"PUT", "/api/v1/learning/federated/odd", `{"kind": "holt-winters", "season": 24, "hidden": 8}`, http.StatusUnprocessableEntity},
+		{"PUT", "/api/v1/learning/federated/odd", `{"kind": "holt-winters"}`, http.StatusUnprocessableEntity},
+		{"PUT", "/api/v1/learning/federated/odd", `{"kind": "holt-winters-mul", "season": 10081}`, http.StatusUnprocessableEntity},
+		{"PUT", "/api/v1/learning/federated/odd", `{"kind": "arima", "season": 24}`, http.StatusUnprocessableEntity},
+		{"POST", "/api/v1/learning/federated/daily/updates", edit(`"alpha":0.2`, `"alpha":1.5`), http.StatusUnprocessableEntity},
+		{"POST", "/api/v1/learning/federated/daily/updates", edit(`"gamma":0.3`, `"gamma":-0.3`), http.StatusUnprocessableEntity},
+		{"POST", "/api/v1/learning/federated/daily/updates", edit(`"seasonal":[-4,1,5,-2]`, `"seasonal":[]`), http.StatusUnprocessableEntity},
+		{"POST", "/api/v1/learning/federated/daily/updates", edit(`"holtWinters"`, `"params":[0.1],"holtWinters"`), http.StatusUnprocessableEntity},
+		{"POST", "/api/v1/learning/federated/daily/updates", edit(`"holtWinters"`, `"std":2.5,"holtWinters"`), http.StatusUnprocessableEntity},
+		{"POST", "/api/v1/learning/federated/daily/updates", edit(`"shape":{"season":4}`, `"shape":{"season":4,"window":8}`), http.StatusUnprocessableEntity},
+		{"POST", "/api/v1/learning/federated/daily/updates", `{"site":"edge-1","round":1,"samples":96,"model":"holt-winters","shape":{"season":4}}`, http.StatusUnprocessableEntity},
+		{"POST", "/api/v1/learning/federated/daily/updates", edit(`"level":50`, `"level":NaN`), http.StatusBadRequest},
+		{"POST", "/api/v1/learning/federated/daily/updates", edit(`"holtWinters"`, `"observations":[51.5,49.25],"holtWinters"`), http.StatusBadRequest},
 	}
 	for _, c := range cases {
 		req, err := http.NewRequestWithContext(s.t.Context(), c.method, s.BaseURL+c.path, strings.NewReader(c.body))

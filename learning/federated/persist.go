@@ -22,7 +22,7 @@ type savedState struct {
 	Round   int             `json:"round"`
 	Sites   []string        `json:"sites"`
 	Samples int             `json:"samples"`
-	Model   json.RawMessage `json:"model"` // forecast.Marshal of the global network
+	Model   json.RawMessage `json:"model"` // forecast.Marshal of the global model
 	Pending []Update        `json:"pending"`
 }
 
@@ -59,11 +59,12 @@ func decodeState(b []byte) (*globalState, error) {
 	if err != nil {
 		return nil, err
 	}
-	net, ok := m.(*forecast.RNN)
-	if !ok {
-		return nil, fmt.Errorf("the global model is a %T, want a recurrent network", m)
+	switch m.(type) {
+	case *forecast.RNN, *forecast.HoltWinters:
+	default:
+		return nil, fmt.Errorf("the global model is a %s model, want a recurrent network or Holt-Winters", m.Name())
 	}
-	gs := &globalState{net: net, round: saved.Round, sites: saved.Sites, samples: saved.Samples, pending: map[string]Update{}}
+	gs := &globalState{model: m, round: saved.Round, sites: saved.Sites, samples: saved.Samples, pending: map[string]Update{}}
 	for _, u := range saved.Pending {
 		gs.pending[u.Site] = u
 	}
@@ -76,7 +77,7 @@ func (a *Aggregator) save(name string, gs *globalState) error {
 	if a.store == nil {
 		return nil
 	}
-	env, err := forecast.Marshal(gs.net)
+	env, err := forecast.Marshal(gs.model)
 	if err != nil {
 		return err
 	}

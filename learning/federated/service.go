@@ -25,15 +25,19 @@ import (
 const APIPrefix = "/api/v1/learning/federated/"
 
 // GlobalModel is the aggregator's answer to GET: the current global model
-// as a forecast envelope, its round and the sites that built it.
+// as a forecast envelope, its kind, its round and the sites that built it.
 type GlobalModel struct {
-	Name  string `json:"name"`
+	Name string `json:"name"`
+	// Kind is the model kind: forecast.KindGRU, KindHoltWinters or
+	// KindHoltWintersMul. An aggregator from before Holt-Winters was
+	// federated leaves it out: read "" as gru.
+	Kind  string `json:"kind"`
 	Round int    `json:"round"`
 	// Sites contributed to the last averaging (sorted); null in round 0.
 	Sites   []string        `json:"sites"`
 	Samples int             `json:"samples"`
 	Shape   Shape           `json:"shape"`
-	Model   json.RawMessage `json:"model,omitempty"` // forecast.Marshal of the network; left out of lists
+	Model   json.RawMessage `json:"model,omitempty"` // forecast.Marshal of the global model; left out of lists
 }
 
 // Accepted is the aggregator's answer to an update.
@@ -48,12 +52,13 @@ type Accepted struct {
 }
 
 // Aggregator is the cloud side of federated training: it keeps one global
-// network per model name, collects one update per site and round, and
-// averages when MinSites sites have sent theirs (or on demand). Inside
-// `cloudskin up` every change (a model registered, an update accepted, a
-// round averaged) is written to the control plane's store before it is
-// acknowledged, so a restart resumes at the same round with the same
-// pending updates; without a store (tests, a bare Mount) state is in memory.
+// model per model name (a network, or a Holt-Winters model), collects one
+// update per site and round, and merges them when MinSites sites have
+// sent theirs (or on demand). Inside `cloudskin up` every change (a model
+// registered, an update accepted, a round averaged) is written to the
+// control plane's store before it is acknowledged, so a restart resumes
+// at the same round with the same pending updates; without a store
+// (tests, a bare Mount) state is in memory.
 //
 // The same component pools the sites' pre-warm statistics (prewarm.go):
 // per application, each site's latest idle-time histogram, merged by
@@ -74,7 +79,9 @@ type Aggregator struct {
 }
 
 type globalState struct {
-	net     *forecast.RNN
+	// model is the global model: a *forecast.RNN (kind gru) or a
+	// *forecast.HoltWinters (the holt-winters kinds; unfitted in round 0).
+	model   forecast.Model
 	round   int
 	sites   []string
 	samples int
@@ -105,12 +112,34 @@ func (a *Aggregator) Register(name string, cfg forecast.RNNConfig) error {
 	if err != nil {
 		return httpapi.Unprocessable(fmt.Errorf("federated: model %q: %w", name, err))
 	}
+	return a.register(name, net)
+}
+
+// RegisterHoltWinters adds a model name for Holt-Winters models of the
+// given seasonality and season length (1 to MaxHoltWintersSeason), which
+// every site's update must have. Its round-0 global model is unfitted:
+// there is nothing to merge before the sites' first fits.
+func (a *Aggregator) RegisterHoltWinters(name string, seasonality forecast.Seasonality, season int) error {
+	if err := v1alpha1.ValidateName(name); err != nil {
+		return httpapi.Unprocessable(fmt.Errorf("federated: model name: %w", err))
+	}
+	if season < 1 || season > MaxHoltWintersSeason {
+		return httpapi.Unprocessable(fmt.Errorf("federated: model %q: season must be 1 to %d, got %d", name, MaxHoltWintersSeason, season))
+	}
+	if seasonality != forecast.Additive && seasonality != forecast.Multiplicative {
+		return httpapi.Unprocessable(fmt.Errorf("federated: model %q: seasonality %q, want %q or %q", name, seasonality, forecast.Additive, forecast.Multiplicative))
+	}
+	return a.register(name, &forecast.HoltWinters{Season: season, Seasonality: seasonality})
+}
+
+// register adds a model name with its round-0 global model.
+func (a *Aggregator) register(name string, model forecast.Model) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if _, ok := a.models[name]; ok {
 		return httpapi.Conflict(fmt.Errorf("federated: model %q is already registered", name))
 	}
-	st := &globalState{net: net, pending: map[string]Update{}}
+	st := &globalState{model: model, pending: map[string]Update{}}
 	if err := a.save(name, st); err != nil {
 		return err
 	}
@@ -180,16 +209,57 @@ func (a *Aggregator) serveList(w http.ResponseWriter, _ *http.Request) {
 	httpapi.WriteJSON(w, http.StatusOK, list)
 }
 
-// serveRegister creates a model from its network configuration: 201, or
+// ModelSpec is the body of a PUT: the model kind and its configuration.
+// A network (kind gru, the default) takes forecast.RNNConfig; a
+// Holt-Winters model takes only the season.
+type ModelSpec struct {
+	// Kind is forecast.KindGRU ("" means it), KindHoltWinters or
+	// KindHoltWintersMul.
+	Kind string `json:"kind,omitempty"`
+	forecast.RNNConfig
+}
+
+// Create registers the model spec describes.
+func (a *Aggregator) Create(name string, spec ModelSpec) error {
+	switch spec.Kind {
+	case "", forecast.KindGRU:
+		return a.Register(name, spec.RNNConfig)
+	case forecast.KindHoltWinters, forecast.KindHoltWintersMul:
+		if field := networkSetting(spec.RNNConfig); field != "" {
+			return httpapi.Unprocessable(fmt.Errorf("federated: model %q: %s is not a setting of a %s model, which takes only season", name, field, spec.Kind))
+		}
+		return a.RegisterHoltWinters(name, seasonalityOf(spec.Kind), spec.Season)
+	}
+	return httpapi.Unprocessable(fmt.Errorf("federated: model %q: kind %q, want %q, %q or %q", name, spec.Kind, forecast.KindGRU, forecast.KindHoltWinters, forecast.KindHoltWintersMul))
+}
+
+// networkSetting names the first network setting cfg gives (not zero),
+// or returns "".
+func networkSetting(cfg forecast.RNNConfig) string {
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"window", cfg.Window != 0}, {"hidden", cfg.Hidden != 0}, {"epochs", cfg.Epochs != 0}, {"patience", cfg.Patience != 0},
+		{"batchSize", cfg.BatchSize != 0}, {"learningRate", cfg.LearningRate != 0}, {"seed", cfg.Seed != 0},
+	} {
+		if f.set {
+			return f.name
+		}
+	}
+	return ""
+}
+
+// serveRegister creates a model from its kind and configuration: 201, or
 // 409 when the name is taken.
 func (a *Aggregator) serveRegister(w http.ResponseWriter, r *http.Request) {
-	var cfg forecast.RNNConfig
-	if err := httpapi.DecodeJSON(w, r, &cfg); err != nil {
+	var spec ModelSpec
+	if err := httpapi.DecodeJSON(w, r, &spec); err != nil {
 		httpapi.WriteError(w, a.log, err)
 		return
 	}
 	name := r.PathValue("model")
-	if err := a.Register(name, cfg); err != nil {
+	if err := a.Create(name, spec); err != nil {
 		httpapi.WriteError(w, a.log, err)
 		return
 	}
@@ -250,13 +320,13 @@ func (a *Aggregator) Global(name string) (GlobalModel, error) {
 	if err != nil {
 		return GlobalModel{}, err
 	}
-	env, err := forecast.Marshal(st.net)
+	env, err := forecast.Marshal(st.model)
 	if err != nil {
 		return GlobalModel{}, err
 	}
 	return GlobalModel{
-		Name: name, Round: st.round, Sites: slices.Clone(st.sites), Samples: st.samples,
-		Shape: ShapeOf(st.net), Model: env,
+		Name: name, Kind: st.model.Name(), Round: st.round, Sites: slices.Clone(st.sites), Samples: st.samples,
+		Shape: shapeOf(st.model), Model: env,
 	}, nil
 }
 
@@ -271,7 +341,7 @@ func (a *Aggregator) Submit(name string, u Update) (Accepted, error) {
 	if err != nil {
 		return Accepted{}, err
 	}
-	if err := checkUpdate(u, ShapeOf(st.net)); err != nil {
+	if err := checkUpdate(u, st.model); err != nil {
 		return Accepted{}, httpapi.Unprocessable(err)
 	}
 	if u.Round != st.round {
@@ -305,28 +375,20 @@ func (a *Aggregator) Aggregate(name string) (Accepted, error) {
 	return a.average(name, st, st.pending)
 }
 
-// average replaces the global network with the mean of the pending
-// updates and starts the next round; a.mu must be held. The new state is
-// built aside and saved before it replaces the old one, so a failed save
+// average replaces the global model with the merge of the pending updates
+// and starts the next round; a.mu must be held. The new state is built
+// aside and saved before it replaces the old one, so a failed save
 // changes nothing.
 func (a *Aggregator) average(name string, st *globalState, pending map[string]Update) (Accepted, error) {
 	updates := make([]Update, 0, len(pending))
 	for _, site := range slices.Sorted(maps.Keys(pending)) {
 		updates = append(updates, pending[site])
 	}
-	global, err := FedAvg(updates)
-	if err != nil {
-		return Accepted{}, httpapi.Unprocessable(err)
-	}
-	net, err := cloneRNN(st.net)
+	model, err := merge(st.model, updates)
 	if err != nil {
 		return Accepted{}, err
 	}
-	if err := net.SetWeights(global); err != nil {
-		return Accepted{}, err
-	}
-	net.Mean, net.Std = pooledStats(updates)
-	next := globalState{net: net, round: st.round + 1, pending: map[string]Update{}}
+	next := globalState{model: model, round: st.round + 1, pending: map[string]Update{}}
 	for _, u := range updates {
 		next.sites = append(next.sites, u.Site)
 		next.samples += u.Samples
@@ -339,13 +401,81 @@ func (a *Aggregator) average(name string, st *globalState, pending map[string]Up
 	return Accepted{Round: st.round, Averaged: true}, nil
 }
 
-// checkUpdate validates an update against the global shape.
-func checkUpdate(u Update, want Shape) error {
+// merge builds the next global model from the current one and a round's
+// updates: FedAvg for a network, MergeHoltWinters for Holt-Winters.
+func merge(global forecast.Model, updates []Update) (forecast.Model, error) {
+	switch g := global.(type) {
+	case *forecast.RNN:
+		net, err := averageNetworks(g, updates)
+		if err != nil {
+			return nil, err
+		}
+		return net, nil
+	case *forecast.HoltWinters:
+		hw, err := mergeHoltWintersUpdates(g, updates)
+		if err != nil {
+			return nil, httpapi.Unprocessable(err)
+		}
+		return hw, nil
+	}
+	return nil, fmt.Errorf("federated: cannot merge %s models", global.Name())
+}
+
+// averageNetworks returns a copy of the global network with the updates'
+// FedAvg weights and their pooled normalisation.
+func averageNetworks(global *forecast.RNN, updates []Update) (*forecast.RNN, error) {
+	weights, err := FedAvg(updates)
+	if err != nil {
+		return nil, httpapi.Unprocessable(err)
+	}
+	net, err := cloneRNN(global)
+	if err != nil {
+		return nil, err
+	}
+	if err := net.SetWeights(weights); err != nil {
+		return nil, err
+	}
+	net.Mean, net.Std = pooledStats(updates)
+	return net, nil
+}
+
+// shapeOf is what an update must agree with: a network's shape, or a
+// Holt-Winters model's season.
+func shapeOf(m forecast.Model) Shape {
+	switch m := m.(type) {
+	case *forecast.RNN:
+		return ShapeOf(m)
+	case *forecast.HoltWinters:
+		return Shape{Season: m.Season}
+	}
+	return Shape{}
+}
+
+// checkUpdate validates an update against the global model: its kind and
+// shape, and the kind's own fields.
+func checkUpdate(u Update, global forecast.Model) error {
 	switch {
 	case u.Site == "":
 		return errors.New("federated: update has no site")
-	case u.Model != forecast.KindGRU:
-		return fmt.Errorf("federated: update from %q is for model kind %q, want %q", u.Site, u.Model, forecast.KindGRU)
+	case u.Model != global.Name():
+		return fmt.Errorf("federated: update from %q: model is %q, the model's kind is %q", u.Site, u.Model, global.Name())
+	case u.Samples < 1:
+		return fmt.Errorf("federated: update from %q: samples is %d, want at least 1", u.Site, u.Samples)
+	}
+	switch g := global.(type) {
+	case *forecast.RNN:
+		return checkNetworkUpdate(u, ShapeOf(g))
+	case *forecast.HoltWinters:
+		return checkHoltWintersUpdate(u, g.Seasonality, g.Season)
+	}
+	return fmt.Errorf("federated: %s models take no updates", global.Name())
+}
+
+// checkNetworkUpdate validates a gru update against the global shape.
+func checkNetworkUpdate(u Update, want Shape) error {
+	switch {
+	case u.HoltWinters != nil:
+		return fmt.Errorf("federated: update from %q: holtWinters is for Holt-Winters models; a %s update carries params", u.Site, forecast.KindGRU)
 	case u.Shape != want:
 		return fmt.Errorf("federated: update from %q has shape %+v, the global network has %+v", u.Site, u.Shape, want)
 	case !(u.Std > 0) || math.IsInf(u.Std, 0) || math.IsNaN(u.Mean) || math.IsInf(u.Mean, 0):

@@ -80,6 +80,35 @@ func (hw *HoltWinters) minLength() int { return 2*hw.Season + 1 }
 // below two seasons plus one value, and with ErrBadValue on NaN, infinity,
 // or (multiplicative) a value that is not strictly positive.
 func (hw *HoltWinters) Fit(y []float64) error {
+	if err := hw.checkInput(y); err != nil {
+		return err
+	}
+	return hw.apply(y, hw.searchParams(y))
+}
+
+// FitWith is Fit with α, β and γ given instead of estimated: it runs the
+// recursions over y from the same initial state and keeps the final
+// state, so the model forecasts y's continuation with those parameters.
+// It is how a site uses smoothing parameters pooled from other sites
+// (learning/federated) on its own series. Each parameter must be in
+// [0, 1]; y is checked as by Fit.
+func (hw *HoltWinters) FitWith(y []float64, alpha, beta, gamma float64) error {
+	if err := hw.checkInput(y); err != nil {
+		return err
+	}
+	for _, p := range []struct {
+		name  string
+		value float64
+	}{{"alpha", alpha}, {"beta", beta}, {"gamma", gamma}} {
+		if !(p.value >= 0 && p.value <= 1) {
+			return fmt.Errorf("forecast: %s: %s = %v is outside [0, 1]", hw.Name(), p.name, p.value)
+		}
+	}
+	return hw.apply(y, [3]float64{alpha, beta, gamma})
+}
+
+// checkInput checks the configuration and a series to fit.
+func (hw *HoltWinters) checkInput(y []float64) error {
 	if err := hw.checkConfig(); err != nil {
 		return err
 	}
@@ -96,12 +125,17 @@ func (hw *HoltWinters) Fit(y []float64) error {
 			}
 		}
 	}
-	best := hw.searchParams(y)
-	run := hw.run(y, best, true)
+	return nil
+}
+
+// apply runs the recursions over y with parameters p and keeps the
+// outcome as the fitted state.
+func (hw *HoltWinters) apply(y []float64, p [3]float64) error {
+	run := hw.run(y, p, true)
 	if math.IsInf(run.sse, 0) || math.IsNaN(run.sse) {
-		return fmt.Errorf("forecast: %s: no parameters give a finite error on this series", hw.Name())
+		return fmt.Errorf("forecast: %s: α %v, β %v, γ %v give no finite error on this series", hw.Name(), p[0], p[1], p[2])
 	}
-	hw.Alpha, hw.Beta, hw.Gamma = best[0], best[1], best[2]
+	hw.Alpha, hw.Beta, hw.Gamma = p[0], p[1], p[2]
 	hw.Level, hw.Trend, hw.Seasonal = run.level, run.trend, run.seasonal
 	hw.SSE, hw.N = run.sse, len(y)
 	hw.fitted = run.fitted
