@@ -26,10 +26,13 @@ func (c *Client) Open(ctx context.Context, bucket, key string) (*Reader, error) 
 	if err := metadata.ValidateObjectName(bucket, key); err != nil {
 		return nil, fmt.Errorf("geds: open: %w", err)
 	}
-	// Two rounds: if this node's copy was spilled between the metadata
-	// answer and opening it, the second answer says where it went.
+	// If this node's copy went away between the metadata answer and
+	// opening it (spilled, or replaced by a new life of the key), the next
+	// answer says where it went or names the new life. Each round lost is
+	// a writer's step, so a few rounds suffice unless the key is replaced
+	// without pause, which is then an error to retry.
 	var lastErr error
-	for range 2 {
+	for range openRounds {
 		o, err := c.meta.GetObject(ctx, bucket, key)
 		if errors.Is(err, metadata.ErrNotFound) {
 			info, err := c.statMounted(ctx, bucket, key, err)
@@ -102,8 +105,13 @@ func (r readerAtContext) ReadAt(p []byte, off int64) (int, error) {
 	return r.r.ReadAtContext(r.ctx, p, off)
 }
 
-// errCopyGone: this node's copy vanished between two steps (spilled).
-var errCopyGone = errors.New("the local copy went away while opening (spilled); retry")
+// errCopyGone: this node's copy vanished between two steps (spilled, or
+// its life replaced).
+var errCopyGone = errors.New("the local copy went away while opening (spilled or replaced); retry")
+
+// openRounds bounds how many times Open looks a key up again after its
+// local copy went away under it.
+const openRounds = 8
 
 func (c *Client) openObject(ctx context.Context, o ObjectInfo) (*Reader, error) {
 	switch o.State {

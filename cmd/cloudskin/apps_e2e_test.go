@@ -74,17 +74,7 @@ func TestApplyDeployMigrateUpdateDelete(t *testing.T) {
 	}
 
 	// Agents publish each replica's CPU time and memory.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		mem := agentGaugeWhere(t, base+"/metrics", "cloudskin_cell_memory_bytes", `workload="demo-sink-0-0"`)
-		cpu := agentGaugeWhere(t, base+"/metrics", "cloudskin_cell_cpu_seconds_total", `workload="demo-sink-0-0"`)
-		if mem >= 64<<10 && cpu > 0 {
-			t.Logf("demo-sink-0-0: %.0f bytes of linear memory, %.4f s of CPU", mem, cpu)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("cell usage of demo-sink-0-0: memory %v, cpu %v", mem, cpu)
-		}
-	}
+	waitUsage(t, base, "demo-sink-0-0", 64<<10, 10*time.Second)
 
 	// Move the sink live to the site it is not on.
 	from := a.Status.Components[1].Replicas[0].Site
@@ -300,17 +290,7 @@ spec:
 	}
 	// Its agent publishes the process's CPU time (the shell's and its
 	// sleeps') and resident memory, as it does a cell's.
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		mem := agentGaugeWhere(t, base+"/metrics", "cloudskin_cell_memory_bytes", `workload="proc-loop-0-0"`)
-		cpu := agentGaugeWhere(t, base+"/metrics", "cloudskin_cell_cpu_seconds_total", `workload="proc-loop-0-0"`)
-		if mem >= 100<<10 && cpu > 0 {
-			t.Logf("proc-loop-0-0: %.0f bytes resident, %.3f s of CPU", mem, cpu)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("process usage of proc-loop-0-0: memory %v, cpu %v", mem, cpu)
-		}
-	}
+	waitUsage(t, base, "proc-loop-0-0", 100<<10, 20*time.Second)
 	// Lift the edge requirement so the move is allowed, then move it.
 	os.WriteFile(f, []byte(strings.Replace(mustRead(t, f), ", requirements: {siteType: edge}", "", 1)), 0o644)
 	if out, err := run(t, nil, "apply", "-f", f, "--server", base); err != nil {
@@ -322,6 +302,25 @@ spec:
 	}
 	if live := liveRuns(t, base); len(live) != 1 || live[0].Spec.Site != "cloud" || live[0].Spec.Process == nil {
 		t.Fatalf("live runs after the move: %+v", live)
+	}
+}
+
+// waitUsage waits until the agents publish some CPU time and at least
+// minMemory bytes for workload (a cell's linear memory, a process's
+// resident set).
+func waitUsage(t *testing.T, base, workload string, minMemory float64, within time.Duration) {
+	t.Helper()
+	where := `workload="` + workload + `"`
+	for deadline := time.Now().Add(within); ; time.Sleep(100 * time.Millisecond) {
+		mem := agentGaugeWhere(t, base+"/metrics", "cloudskin_cell_memory_bytes", where)
+		cpu := agentGaugeWhere(t, base+"/metrics", "cloudskin_cell_cpu_seconds_total", where)
+		if mem >= minMemory && cpu > 0 {
+			t.Logf("%s: %.0f bytes of memory, %.4f s of CPU", workload, mem, cpu)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("usage of %s: memory %v, cpu %v", workload, mem, cpu)
+		}
 	}
 }
 

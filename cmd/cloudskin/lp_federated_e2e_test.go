@@ -34,22 +34,10 @@ func TestFederatedTrainingAcrossTwoSites(t *testing.T) {
 		return p
 	}
 	files := map[string]string{"edge-a": series("a", 100), "edge-b": series("b", 7)}
-	var wg sync.WaitGroup
-	outs := map[string]string{}
-	var mu sync.Mutex
-	for site, file := range files {
-		wg.Go(func() {
-			out, err := run(t, nil, append([]string{"lp", "federated", "train", "traffic", "--site", site, "--input", file,
-				"--time-column", "-", "--step", "1h", "--season", "24", "--rounds", "2", "--epochs", "2"}, srv...)...)
-			if err != nil {
-				t.Errorf("train at %s: %v\n%s", site, err, out)
-			}
-			mu.Lock()
-			outs[site] = out
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
+	outs := trainAtSites(t, files, func(site, file string) []string {
+		return append([]string{"lp", "federated", "train", "traffic", "--site", site, "--input", file,
+			"--time-column", "-", "--step", "1h", "--season", "24", "--rounds", "2", "--epochs", "2"}, srv...)
+	})
 	for site, out := range outs {
 		if !strings.Contains(out, "round 0: sent") || !strings.Contains(out, "round 1: sent") || !strings.Contains(out, "trained on 480 local samples") {
 			t.Errorf("%s took no part in two rounds:\n%s", site, out)
@@ -99,21 +87,10 @@ func TestFederatedHoltWintersAcrossTwoSites(t *testing.T) {
 	}
 	files := map[string]string{"edge-a": series("a", 20, 100, 60, 9), "edge-b": series("b", 14, 30, 25, 20)}
 	samples := map[string]string{"edge-a": "480", "edge-b": "336"}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	outs := map[string]string{}
-	for site, file := range files {
-		wg.Go(func() {
-			out, err := lp("train", "daily", "--kind", "holt-winters", "--site", site, "--input", file, "--time-column", "-", "--step", "1h", "--wait", "2m")
-			if err != nil {
-				t.Errorf("train at %s: %v\n%s", site, err, out)
-			}
-			mu.Lock()
-			outs[site] = out
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
+	outs := trainAtSites(t, files, func(site, file string) []string {
+		return append([]string{"lp", "federated", "train", "daily", "--kind", "holt-winters", "--site", site, "--input", file,
+			"--time-column", "-", "--step", "1h", "--wait", "2m"}, srv...)
+	})
 	decision := regexp.MustCompile(`forecast with the (global parameters over this site's series|local fit) \(`)
 	for site, out := range outs {
 		for _, want := range []string{
@@ -207,4 +184,27 @@ func TestPrewarmPoolAcrossTwoSites(t *testing.T) {
 	if out, err := run(t, nil, append([]string{"lp", "federated", "prewarm", "report", "thumbnailer", "--site", "edge-c", "--input", hourly}, srv...)...); err == nil || !strings.Contains(out, "one row per minute") {
 		t.Fatalf("hourly rows were accepted: %v\n%s", err, out)
 	}
+}
+
+// trainAtSites runs 'lp federated train' at every site of files (site →
+// its series) at once, with the arguments args gives, and returns each
+// site's output.
+func trainAtSites(t *testing.T, files map[string]string, args func(site, file string) []string) map[string]string {
+	t.Helper()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	outs := map[string]string{}
+	for site, file := range files {
+		wg.Go(func() {
+			out, err := run(t, nil, args(site, file)...)
+			if err != nil {
+				t.Errorf("train at %s: %v\n%s", site, err, out)
+			}
+			mu.Lock()
+			outs[site] = out
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return outs
 }

@@ -50,58 +50,65 @@ func benchTier(b *testing.B, srv *miniotest.Server) *s3tier.Tier {
 	return tier
 }
 
-// BenchmarkPut is one Put of an object of each size at a time, to MinIO
-// on loopback.
-func BenchmarkPut(b *testing.B) {
-	srv := miniotest.Start(b)
-	tier := benchTier(b, srv)
-	ctx := context.Background()
+// timeEachSize runs a sub-benchmark per size of benchSizes: op(b, i) once
+// per iteration i, timed for latencies. newOp makes a size's op inside its
+// sub-benchmark, so each run (also under -count) sets up afresh.
+func timeEachSize(b *testing.B, newOp func(b *testing.B, name string, size int) func(i int)) {
 	for _, s := range benchSizes {
-		data := payload(s.size, 1)
 		b.Run(s.name, func(b *testing.B) {
+			op := newOp(b, s.name, s.size)
 			b.SetBytes(int64(s.size))
 			var lat latencies
+			b.ResetTimer()
 			for i := 0; b.Loop(); i++ {
-				lat.time(func() {
-					if err := tier.Put(ctx, "bench", fmt.Sprintf("put/%s/%d", s.name, i%64), bytes.NewReader(data), int64(s.size)); err != nil {
-						b.Fatal(err)
-					}
-				})
+				lat.time(func() { op(i) })
 			}
 			lat.report(b)
 		})
 	}
 }
 
+// readWhole reads the object rc opens whole, checking its size.
+func readWhole(b *testing.B, rc io.ReadCloser, err error, size int) {
+	if err != nil {
+		b.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, rc)
+	rc.Close()
+	if err != nil || n != int64(size) {
+		b.Fatalf("read %d bytes, %v", n, err)
+	}
+}
+
+// BenchmarkPut is one Put of an object of each size at a time, to MinIO
+// on loopback.
+func BenchmarkPut(b *testing.B) {
+	tier := benchTier(b, miniotest.Start(b))
+	ctx := context.Background()
+	timeEachSize(b, func(b *testing.B, name string, size int) func(int) {
+		data := payload(size, 1)
+		return func(i int) {
+			if err := tier.Put(ctx, "bench", fmt.Sprintf("put/%s/%d", name, i%64), bytes.NewReader(data), int64(size)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
 // BenchmarkGetRange reads whole objects of each size, one at a time.
 func BenchmarkGetRange(b *testing.B) {
-	srv := miniotest.Start(b)
-	tier := benchTier(b, srv)
+	tier := benchTier(b, miniotest.Start(b))
 	ctx := context.Background()
-	for _, s := range benchSizes {
-		key := "get/" + s.name
-		if err := tier.Put(ctx, "bench", key, bytes.NewReader(payload(s.size, 2)), int64(s.size)); err != nil {
+	timeEachSize(b, func(b *testing.B, name string, size int) func(int) {
+		key := "get/" + name
+		if err := tier.Put(ctx, "bench", key, bytes.NewReader(payload(size, 2)), int64(size)); err != nil {
 			b.Fatal(err)
 		}
-		b.Run(s.name, func(b *testing.B) {
-			b.SetBytes(int64(s.size))
-			var lat latencies
-			for b.Loop() {
-				lat.time(func() {
-					rc, err := tier.GetRange(ctx, "bench", key, 0, -1)
-					if err != nil {
-						b.Fatal(err)
-					}
-					n, err := io.Copy(io.Discard, rc)
-					rc.Close()
-					if err != nil || n != int64(s.size) {
-						b.Fatalf("read %d bytes, %v", n, err)
-					}
-				})
-			}
-			lat.report(b)
-		})
-	}
+		return func(int) {
+			rc, err := tier.GetRange(ctx, "bench", key, 0, -1)
+			readWhole(b, rc, err, size)
+		}
+	})
 }
 
 var benchRuns atomic.Int64
@@ -110,87 +117,56 @@ var benchRuns atomic.Int64
 // the key holds an object, as the spiller copies a life no earlier life's
 // copy is left of (the common case).
 func BenchmarkPutIfAbsent(b *testing.B) {
-	srv := miniotest.Start(b)
-	tier := benchTier(b, srv)
+	tier := benchTier(b, miniotest.Start(b))
 	ctx := context.Background()
-	for _, s := range benchSizes {
-		data := payload(s.size, 1)
-		b.Run(s.name, func(b *testing.B) {
-			b.SetBytes(int64(s.size))
-			run := benchRuns.Add(1) // keys new to every run, also under -count
-			var lat latencies
-			for i := 0; b.Loop(); i++ {
-				lat.time(func() {
-					if _, err := tier.PutIfAbsent(ctx, "bench", fmt.Sprintf("putifabsent/%s/%d/%d", s.name, run, i), "life", bytes.NewReader(data), int64(s.size)); err != nil {
-						b.Fatal(err)
-					}
-				})
+	timeEachSize(b, func(b *testing.B, name string, size int) func(int) {
+		data := payload(size, 1)
+		run := benchRuns.Add(1) // keys new to every run, also under -count
+		return func(i int) {
+			if _, err := tier.PutIfAbsent(ctx, "bench", fmt.Sprintf("putifabsent/%s/%d/%d", name, run, i), "life", bytes.NewReader(data), int64(size)); err != nil {
+				b.Fatal(err)
 			}
-			lat.report(b)
-		})
-	}
+		}
+	})
 }
 
 // BenchmarkPutIfMatch is BenchmarkPut with each Put replacing the object
 // the previous one stored, by ETag, as the spiller replaces a stale copy:
 // the condition costs S3 a look at the current object, no extra request.
 func BenchmarkPutIfMatch(b *testing.B) {
-	srv := miniotest.Start(b)
-	tier := benchTier(b, srv)
+	tier := benchTier(b, miniotest.Start(b))
 	ctx := context.Background()
-	for _, s := range benchSizes {
-		data := payload(s.size, 1)
-		key := "putifmatch/" + s.name
-		etag, err := tier.PutIfAbsent(ctx, "bench", key, "life", bytes.NewReader(data), int64(s.size))
+	timeEachSize(b, func(b *testing.B, name string, size int) func(int) {
+		data := payload(size, 1)
+		key := fmt.Sprintf("putifmatch/%s/%d", name, benchRuns.Add(1))
+		etag, err := tier.PutIfAbsent(ctx, "bench", key, "life", bytes.NewReader(data), int64(size))
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Run(s.name, func(b *testing.B) {
-			b.SetBytes(int64(s.size))
-			var lat latencies
-			for b.Loop() {
-				lat.time(func() {
-					if etag, err = tier.PutIfMatch(ctx, "bench", key, "life", bytes.NewReader(data), int64(s.size), etag); err != nil {
-						b.Fatal(err)
-					}
-				})
+		return func(int) {
+			if etag, err = tier.PutIfMatch(ctx, "bench", key, "life", bytes.NewReader(data), int64(size), etag); err != nil {
+				b.Fatal(err)
 			}
-			lat.report(b)
-		})
-	}
+		}
+	})
 }
 
 // BenchmarkGetRangeIfMatch is BenchmarkGetRange naming the object's ETag,
 // as GEDS reads a life it knows the copy of.
 func BenchmarkGetRangeIfMatch(b *testing.B) {
-	srv := miniotest.Start(b)
-	tier := benchTier(b, srv)
+	tier := benchTier(b, miniotest.Start(b))
 	ctx := context.Background()
-	for _, s := range benchSizes {
-		key := "getifmatch/" + s.name
-		etag, err := tier.PutIfAbsent(ctx, "bench", key, "life", bytes.NewReader(payload(s.size, 2)), int64(s.size))
+	timeEachSize(b, func(b *testing.B, name string, size int) func(int) {
+		key := fmt.Sprintf("getifmatch/%s/%d", name, benchRuns.Add(1))
+		etag, err := tier.PutIfAbsent(ctx, "bench", key, "life", bytes.NewReader(payload(size, 2)), int64(size))
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Run(s.name, func(b *testing.B) {
-			b.SetBytes(int64(s.size))
-			var lat latencies
-			for b.Loop() {
-				lat.time(func() {
-					rc, err := tier.GetRangeIfMatch(ctx, "bench", key, 0, -1, etag)
-					if err != nil {
-						b.Fatal(err)
-					}
-					n, err := io.Copy(io.Discard, rc)
-					rc.Close()
-					if err != nil || n != int64(s.size) {
-						b.Fatalf("read %d bytes, %v", n, err)
-					}
-				})
-			}
-			lat.report(b)
-		})
-	}
+		return func(int) {
+			rc, err := tier.GetRangeIfMatch(ctx, "bench", key, 0, -1, etag)
+			readWhole(b, rc, err, size)
+		}
+	})
 }
 
 // BenchmarkPut8Writers1MiB is the aggregate throughput (MB/s) of 8

@@ -20,7 +20,6 @@ import (
 	"github.com/cloudskin/cloudskin/internal/httpapi"
 	"github.com/cloudskin/cloudskin/learning/backtest"
 	"github.com/cloudskin/cloudskin/learning/forecast"
-	"github.com/cloudskin/cloudskin/store/bolt"
 )
 
 // dailyLoad is an hourly load of days days: a base level, a peak of the
@@ -490,20 +489,7 @@ func TestHoltWintersClientRefusesNaN(t *testing.T) {
 // Holt-Winters model, round and pending update.
 func TestHoltWintersAggregatorSurvivesARestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
-	start := func() (*Aggregator, func()) {
-		st, err := bolt.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, err := NewAggregator(2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := a.useStore(context.Background(), st); err != nil {
-			t.Fatal(err)
-		}
-		return a, func() { st.Close() }
-	}
+	start := func() (*Aggregator, func()) { return aggregatorOn(t, path) }
 	a, stop := start()
 	if err := a.RegisterHoltWinters("daily", forecast.Additive, 4); err != nil {
 		t.Fatal(err)

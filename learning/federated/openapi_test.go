@@ -234,6 +234,18 @@ func (s *fedContract) train(shape federated.Shape) {
 
 // refusals sends requests the document forbids: the aggregator must
 // refuse them too, with a documented answer.
+// refuses sends body as an operator and checks the answer is want, as the
+// document says.
+func (s *fedContract) refuses(method, path, body string, want int) {
+	req, err := http.NewRequestWithContext(s.t.Context(), method, s.BaseURL+path, strings.NewReader(body))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+operatorToken)
+	s.v.Refuses(s.t, req, want)
+}
+
 func (s *fedContract) refusals(shape federated.Shape) {
 	withSeries := strings.Replace(openapitest.MustJSON(s.t, update("edge-1", 2, shape, 0.1)), `"params"`, `"series":[1,2,3],"params"`, 1)
 	noStd, lstm := update("edge-1", 2, shape, 0.1), update("edge-1", 2, shape, 0.1)
@@ -252,13 +264,7 @@ func (s *fedContract) refusals(shape federated.Shape) {
 		{"POST", "/api/v1/learning/federated/load/updates", `not json`, http.StatusBadRequest},
 	}
 	for _, c := range cases {
-		req, err := http.NewRequestWithContext(s.t.Context(), c.method, s.BaseURL+c.path, strings.NewReader(c.body))
-		if err != nil {
-			s.t.Fatal(err)
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+operatorToken)
-		s.v.Refuses(s.t, req, c.want)
+		s.refuses(c.method, c.path, c.body, c.want)
 	}
 }
 
@@ -364,13 +370,7 @@ func (s *fedContract) holtWintersRefusals() {
 		{"POST", "/api/v1/learning/federated/daily/updates", edit(`"holtWinters"`, `"observations":[51.5,49.25],"holtWinters"`), http.StatusBadRequest},
 	}
 	for _, c := range cases {
-		req, err := http.NewRequestWithContext(s.t.Context(), c.method, s.BaseURL+c.path, strings.NewReader(c.body))
-		if err != nil {
-			s.t.Fatal(err)
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+operatorToken)
-		s.v.Refuses(s.t, req, c.want)
+		s.refuses(c.method, c.path, c.body, c.want)
 	}
 }
 

@@ -11,24 +11,29 @@ import (
 	"github.com/cloudskin/cloudskin/store/bolt"
 )
 
+// aggregatorOn opens an aggregator of two sites a round on the store file
+// at path; the function it returns closes the store.
+func aggregatorOn(t *testing.T, path string) (*Aggregator, func()) {
+	t.Helper()
+	st, err := bolt.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := NewAggregator(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.useStore(context.Background(), st); err != nil {
+		t.Fatal(err)
+	}
+	return a, func() { st.Close() }
+}
+
 // An aggregator restarted on the same store file goes on at the same
 // round, with the same global network and the update still pending.
 func TestAggregatorSurvivesARestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
-	start := func() (*Aggregator, func()) {
-		st, err := bolt.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, err := NewAggregator(2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := a.useStore(context.Background(), st); err != nil {
-			t.Fatal(err)
-		}
-		return a, func() { st.Close() }
-	}
+	start := func() (*Aggregator, func()) { return aggregatorOn(t, path) }
 	a, stop := start()
 	if err := a.Register("load", netConfig); err != nil {
 		t.Fatal(err)
