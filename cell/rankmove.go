@@ -58,7 +58,9 @@ type RankOffer struct {
 type RankMoveResult struct {
 	Rank     int
 	Attached bool
-	// Downtime runs from the cell's stop here to the mover's attach.
+	// Downtime runs from the cell's stop here (before its memory is
+	// captured) to the mover's attach, which comes before the mover
+	// restores the cell into its instance.
 	Downtime time.Duration
 	// Err says why a move that did not happen did not.
 	Err error
@@ -69,9 +71,11 @@ type RankMoveResult struct {
 type mover struct {
 	requested atomic.Bool
 	req       RankMove
-	// stopped says the rank's cell stopped to move; only the rank's
-	// goroutine uses it.
-	stopped bool
+	// stopped says the rank's cell stopped to move, and stoppedAt when it
+	// did (before its memory was captured); only the rank's goroutine
+	// uses them.
+	stopped   bool
+	stoppedAt time.Time
 }
 
 // watchMoves hands rank moves from ch to the ranks' movers until done.
@@ -104,7 +108,7 @@ func (p *Program) startAway(ctx context.Context, world *mpi.World, rank int, spe
 	if !ok || rm.Home == nil {
 		return Result{}, nil, false, nil
 	}
-	return p.moveRank(ctx, world, rank, spec, nil, rm)
+	return p.moveRank(ctx, world, rank, spec, nil, rm, time.Now())
 }
 
 // moveRank offers rank's cell and waits for the move: its stopped cell
@@ -113,8 +117,7 @@ func (p *Program) startAway(ctx context.Context, world *mpi.World, rank int, spe
 // there, or moved false if it runs here again: then the caller resumes
 // resume (snap if the move did not happen, the cell come home if it came
 // back), or starts the rank if resume is nil.
-func (p *Program) moveRank(ctx context.Context, world *mpi.World, rank int, spec Spec, snap *snapshot.Snapshot, rm RankMove) (res Result, resume *snapshot.Snapshot, moved bool, err error) {
-	stopped := time.Now()
+func (p *Program) moveRank(ctx context.Context, world *mpi.World, rank int, spec Spec, snap *snapshot.Snapshot, rm RankMove, stopped time.Time) (res Result, resume *snapshot.Snapshot, moved bool, err error) {
 	notMoved := func(err error) (Result, *snapshot.Snapshot, bool, error) {
 		if rm.Moved != nil {
 			rm.Moved(RankMoveResult{Rank: rank, Err: err})

@@ -22,13 +22,16 @@ import (
 
 // TestCompareRankMove measures, for `make bench`, what moving one rank of
 // a running MPI world costs: the rank's downtime (from its stop to the
-// mover's attach: snapshot, transfer over loopback TCP, restore) with 1,
+// mover's attach: capture and transfer over loopback TCP; the mover's
+// restore comes after its attach) with 1,
 // 64 and 512 MiB of touched heap, against sending the same bytes once
 // over loopback TCP; and the round trip of an 8-byte ping-pong once one
 // side moved (each of its MPI calls is a round trip to the world's home)
 // against both ranks in one process; and the downtime of bringing the
-// rank home again (from the request to its mover to the rank resuming at
-// home: stop, transfer back, restore), against the same floor. It runs
+// rank home again (from the request, made at the attach, to the home
+// holding the decoded cell: the mover's restore, the stop at the next
+// host call, capture, transfer back; the home's restore comes after),
+// against the same floor. It runs
 // only when CLOUDSKIN_COMPARE_OUT is set.
 func TestCompareRankMove(t *testing.T) {
 	f := compareOutput(t)
@@ -57,7 +60,7 @@ func TestCompareRankMove(t *testing.T) {
 			}
 			fmt.Fprintf(f, "one MPI rank moved over loopback TCP while the other runs, %d MiB touched (%s); %d bytes moved\t%s\t%s\t%s\t%s\n",
 				mib, e, size, command, "sending the same bytes once over loopback TCP", ms(time.Duration(median(downs))), ms(time.Duration(median(floors))))
-			fmt.Fprintf(f, "the same rank brought home again, from the request to its resumption at home, %d MiB touched (%s); %d bytes moved\t%s\t%s\t%s\t%s\n",
+			fmt.Fprintf(f, "the same rank brought home again, from the request to the home holding the decoded cell, %d MiB touched (%s); %d bytes moved\t%s\t%s\t%s\t%s\n",
 				mib, e, backSize, command, "sending the same bytes once over loopback TCP", ms(time.Duration(median(backs))), ms(time.Duration(median(floors))))
 		}
 		p.Close(context.Background())
@@ -134,7 +137,7 @@ type rankMoveOutcome struct {
 	cell.RankMoveResult
 	bytes int
 	// back is the return's downtime, from the request to the mover to
-	// the rank resuming at home; backBytes what came back.
+	// the home holding the decoded cell; backBytes what came back.
 	back      time.Duration
 	backBytes int
 }

@@ -154,7 +154,7 @@ func (p *Program) runMovableRank(ctx context.Context, world *mpi.World, spec Spe
 			return snap, res, err
 		}
 		mv.stopped = false
-		res, resume, moved, err := p.moveRank(ctx, world, rank.Index(), spec, snap, mv.req)
+		res, resume, moved, err := p.moveRank(ctx, world, rank.Index(), spec, snap, mv.req, mv.stoppedAt)
 		if moved {
 			return nil, res, err
 		}
@@ -176,7 +176,7 @@ func (p *Program) runRank(ctx context.Context, spec Spec, rank *mpi.Rank, from *
 				return true
 			}
 			if mv.requested.Load() {
-				mv.stopped = true
+				mv.stopped, mv.stoppedAt = true, time.Now()
 				return true
 			}
 			return false
