@@ -36,11 +36,18 @@ func writeRampCSV(t *testing.T, cycles int) string {
 
 func runLPScale(t *testing.T, args ...string) (string, error) {
 	t.Helper()
+	return runLPScaleCommand(t, "simulate", args...)
+}
+
+// runLPScaleCommand runs 'lp scale SUB args' and returns what it printed
+// on stdout.
+func runLPScaleCommand(t *testing.T, sub string, args ...string) (string, error) {
+	t.Helper()
 	cmd := newLPScaleCommand()
 	var out, errOut bytes.Buffer
 	cmd.SetOut(&out)
 	cmd.SetErr(&errOut)
-	cmd.SetArgs(append([]string{"simulate"}, args...))
+	cmd.SetArgs(append([]string{sub}, args...))
 	err := cmd.Execute()
 	return out.String(), err
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -13,13 +12,7 @@ import (
 
 func runLPScaleTradeoff(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	cmd := newLPScaleCommand()
-	var out, errOut bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&errOut)
-	cmd.SetArgs(append([]string{"tradeoff"}, args...))
-	err := cmd.Execute()
-	return out.String(), err
+	return runLPScaleCommand(t, "tradeoff", args...)
 }
 
 // The sweep replays every setting asked for, reports each one's cost and
