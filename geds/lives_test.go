@@ -128,12 +128,7 @@ func mustDo(t *testing.T, what string, err error) {
 // single-part and multipart, with each copy's ETag recorded; a new life
 // renamed over a spilled one replaces its copy.
 func testLivesRoundTrip(t *testing.T, tier *s3tier.Tier) {
-	m := startMeta(t, 10*time.Second)
-	a := node(t, m, "a", 32<<20, tier)
-	b := node(t, m, "b", 32<<20, tier)
-	for _, bk := range []string{"roundtrip", "roundtrip-staging"} {
-		mustDo(t, "create bucket", a.CreateBucket(bg, bk))
-	}
+	a, b := twoNodes(t, tier, tier, 32<<20, "roundtrip", "roundtrip-staging")
 	small, large := pattern(100_000, 1), pattern(6<<20+123, 2) // large: two parts
 	put(t, a, "roundtrip", "small", small)
 	put(t, a, "roundtrip", "large", large)
@@ -186,12 +181,7 @@ func testLivesRoundTrip(t *testing.T, tier *s3tier.Tier) {
 // ErrReplaced once another life of the key is spilled over them; they never
 // return the new life's bytes.
 func testReaderOfAReplacedLife(t *testing.T, tier *s3tier.Tier) {
-	m := startMeta(t, 10*time.Second)
-	a := node(t, m, "a", 8<<20, tier)
-	b := node(t, m, "b", 8<<20, tier)
-	for _, bk := range []string{"replaced", "replaced-staging"} {
-		mustDo(t, "create bucket", a.CreateBucket(bg, bk))
-	}
+	a, b := twoNodes(t, tier, tier, 8<<20, "replaced", "replaced-staging")
 	lifeA, lifeB := pattern(300_000, 4), pattern(300_000, 5)
 	put(t, a, "replaced", "k", lifeA)
 	following, err := b.Open(bg, "replaced", "k") // reads from holder a, then follows the spill
@@ -236,11 +226,8 @@ func testReaderOfAReplacedLife(t *testing.T, tier *s3tier.Tier) {
 // key is deleted and created again on node b, whose new life is spilled
 // first. a's late upload is refused and dropped: S3 keeps the new life.
 func testOldLifeUploadLandsLast(t *testing.T, tier *s3tier.Tier) {
-	m := startMeta(t, 10*time.Second)
 	hooked := &hookedTier{Tier: tier}
-	a := node(t, m, "a", 8<<20, hooked)
-	b := node(t, m, "b", 8<<20, tier)
-	mustDo(t, "create bucket", a.CreateBucket(bg, "race-last"))
+	a, b := twoNodes(t, hooked, tier, 8<<20, "race-last")
 	old, current := pattern(200_000, 6), pattern(100_000, 7)
 	put(t, a, "race-last", "k", old)
 	hooked.setAround(func(upload func() (string, error)) (string, error) {
@@ -267,11 +254,8 @@ func testOldLifeUploadLandsLast(t *testing.T, tier *s3tier.Tier) {
 // orphaned (its tier change is refused), and the new life's spill, refused
 // by S3, replaces it rather than fail or keep the old bytes.
 func testOldLifeUploadLandsFirst(t *testing.T, tier *s3tier.Tier) {
-	m := startMeta(t, 10*time.Second)
 	hooked := &hookedTier{Tier: tier}
-	a := node(t, m, "a", 8<<20, hooked)
-	b := node(t, m, "b", 8<<20, tier)
-	mustDo(t, "create bucket", a.CreateBucket(bg, "race-first"))
+	a, b := twoNodes(t, hooked, tier, 8<<20, "race-first")
 	old, current := pattern(200_000, 8), pattern(100_000, 9)
 	put(t, a, "race-first", "k", old)
 	oldInfo, _ := a.Stat(bg, "race-first", "k")
@@ -296,12 +280,7 @@ func testOldLifeUploadLandsFirst(t *testing.T, tier *s3tier.Tier) {
 // ETags (its record has none) still reads, unconditionally, and a new life
 // renamed over it replaces its copy.
 func testRecordWithoutETag(t *testing.T, tier *s3tier.Tier) {
-	m := startMeta(t, 10*time.Second)
-	a := node(t, m, "a", 8<<20, tier)
-	b := node(t, m, "b", 8<<20, tier)
-	for _, bk := range []string{"legacy-records", "legacy-staging"} {
-		mustDo(t, "create bucket", a.CreateBucket(bg, bk))
-	}
+	a, b := twoNodes(t, tier, tier, 8<<20, "legacy-records", "legacy-staging")
 	data := pattern(80_000, 10)
 	put(t, a, "legacy-records", "k", data)
 	info, _ := a.Stat(bg, "legacy-records", "k")
@@ -417,4 +396,16 @@ func TestTwoCopiesOfOneLife(t *testing.T) {
 	}
 	checkS3Holds(t, a, s3, "bkt", "k", data)
 	mustEqual(t, "read through", readAll(t, b, "bkt", "k"), data)
+}
+
+// twoNodes starts a metadata service and nodes a and b with limit bytes of
+// tier 0 each, persisting to sa and sb, and creates buckets through a.
+func twoNodes(t *testing.T, sa, sb Persistent, limit int64, buckets ...string) (a, b *Client) {
+	t.Helper()
+	m := startMeta(t, 10*time.Second)
+	a, b = node(t, m, "a", limit, sa), node(t, m, "b", limit, sb)
+	for _, bk := range buckets {
+		mustDo(t, "create bucket", a.CreateBucket(bg, bk))
+	}
+	return a, b
 }
