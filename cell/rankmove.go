@@ -59,8 +59,8 @@ type RankMoveResult struct {
 	Rank     int
 	Attached bool
 	// Downtime runs from the cell's stop here (before its memory is
-	// captured) to the mover's attach, which comes before the mover
-	// restores the cell into its instance.
+	// captured) to the mover's attach, which it makes once it restored the
+	// cell into its instance.
 	Downtime time.Duration
 	// Err says why a move that did not happen did not.
 	Err error
@@ -240,19 +240,41 @@ func (p *Program) RunMovedRankReturning(ctx context.Context, spec Spec, conn net
 			return Result{}, false, fmt.Errorf("run a moved rank: %w", err)
 		}
 	}
-	c, err := p.migrateCell(spec, migrate.Cell{Stop: goHome, Hosts: []engine.HostModule{j.Module(), cloudskinHost(spec, -1)}})
+	// The move commits (Attach) once the cell is restored here, so the
+	// rank's downtime at the home includes the restore, and a cell that
+	// cannot be restored stays at home.
+	attached, attachErr := snap == nil, error(nil)
+	cfg := migrate.Cell{Stop: goHome, Hosts: []engine.HostModule{j.Module(), cloudskinHost(spec, -1)}}
+	if snap != nil {
+		cfg.Restored = func() error {
+			if attachErr = j.Attach(); attachErr == nil {
+				attached = true
+			}
+			return attachErr
+		}
+	}
+	c, err := p.migrateCell(spec, cfg)
 	if err != nil {
 		j.Refuse()
 		return Result{}, false, err
 	}
-	if err := j.Attach(); err != nil {
-		return Result{}, false, fmt.Errorf("run a moved rank: %w", err)
+	if snap == nil {
+		if err := j.Attach(); err != nil {
+			return Result{}, false, fmt.Errorf("run a moved rank: %w", err)
+		}
 	}
 	ctx, cancel := withTimeout(ctx, spec)
 	defer cancel()
 	defer spec.Usage.begin()()
 	start := time.Now()
 	stopped, runErr := migrate.Run(ctx, c, snap, 0)
+	switch {
+	case attachErr != nil:
+		return Result{}, false, fmt.Errorf("run a moved rank: %w", attachErr)
+	case !attached:
+		j.Refuse() // not restored here: the rank goes on at home
+		return Result{}, false, fmt.Errorf("run a moved rank: %w", runErr)
+	}
 	if stopped != nil {
 		return Result{Elapsed: time.Since(start)}, true, p.sendHome(j, stopped)
 	}

@@ -22,16 +22,15 @@ import (
 
 // TestCompareRankMove measures, for `make bench`, what moving one rank of
 // a running MPI world costs: the rank's downtime (from its stop to the
-// mover's attach: capture and transfer over loopback TCP; the mover's
-// restore comes after its attach) with 1,
+// mover's attach: capture, transfer over loopback TCP, restore) with 1,
 // 64 and 512 MiB of touched heap, against sending the same bytes once
 // over loopback TCP; and the round trip of an 8-byte ping-pong once one
 // side moved (each of its MPI calls is a round trip to the world's home)
 // against both ranks in one process; and the downtime of bringing the
 // rank home again (from the request, made at the attach, to the home
-// holding the decoded cell: the mover's restore, the stop at the next
-// host call, capture, transfer back; the home's restore comes after),
-// against the same floor. It runs
+// holding the decoded cell: the stop at the next host call, capture,
+// transfer back; the home's restore comes after), against the same
+// floor. It runs
 // only when CLOUDSKIN_COMPARE_OUT is set.
 func TestCompareRankMove(t *testing.T) {
 	f := compareOutput(t)

@@ -107,6 +107,12 @@ type Cell struct {
 	// cell there. An MPI rank stops only where its whole world can
 	// (mpi.Rank.StopBefore), so it uses this instead of Stop and stopAt.
 	StopBefore func(module, name string, args []uint64) bool
+	// Restored, when set, is called once a snapshot has been restored into
+	// the fresh instance, before the cell goes on from it. An error from
+	// it ends Run with that error, the cell not run: a mover commits to a
+	// move only once the cell is in place, so a cell that cannot be
+	// restored never leaves its old home.
+	Restored func() error
 }
 
 // Stats measure a run.
@@ -191,6 +197,11 @@ func Run(ctx context.Context, c Cell, from *snapshot.Snapshot, stopAt uint64) (*
 	if from != nil {
 		if err := restore(ctx, inst, mem, from); err != nil {
 			return nil, fmt.Errorf("migrate: resume: %w", err)
+		}
+		if c.Restored != nil {
+			if err := c.Restored(); err != nil {
+				return nil, err
+			}
 		}
 		p.calls = from.HostCalls
 		p.rewinding = true
