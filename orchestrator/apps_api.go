@@ -3,6 +3,7 @@ package orchestrator
 import (
 	"cmp"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -187,16 +188,31 @@ func (cp *ControlPlane) deleteBlock(_ http.ResponseWriter, r *http.Request) (int
 	return http.StatusNoContent, nil, nil
 }
 
+// listApplications answers the applications' stored JSON as it is (see
+// apps.Registry.ListStored): the list every dashboard and client polls
+// costs no decoding and encoding of each application.
 func (cp *ControlPlane) listApplications(_ http.ResponseWriter, r *http.Request) (int, any, error) {
-	list, err := cp.apps.List(r.Context())
+	list, err := cp.apps.ListStored(r.Context())
 	if err != nil {
 		return 0, nil, err
 	}
-	items, next, err := page(r, list, func(a v1alpha1.Application) string { return a.Metadata.Name })
+	items, next, err := page(r, list, func(a apps.Stored) string { return a.Name })
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, v1alpha1.ApplicationList{TypeMeta: listOf(v1alpha1.KindApplication), Metadata: v1alpha1.ListMeta{Continue: next}, Items: nonNil(items)}, nil
+	raw := make([]json.RawMessage, len(items))
+	for i, it := range items {
+		raw[i] = it.JSON
+	}
+	return http.StatusOK, storedList{TypeMeta: listOf(v1alpha1.KindApplication), Metadata: v1alpha1.ListMeta{Continue: next}, Items: raw}, nil
+}
+
+// storedList is a list answer whose items are stored JSON documents, in
+// the shape of v1alpha1's lists.
+type storedList struct {
+	v1alpha1.TypeMeta `json:",inline"`
+	Metadata          v1alpha1.ListMeta `json:"metadata,omitzero"`
+	Items             []json.RawMessage `json:"items"`
 }
 
 // checkBlocks refuses an application whose components name blocks the

@@ -2,8 +2,11 @@ package apps_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -64,5 +67,44 @@ func TestCreateOfOneNameSucceedsOnce(t *testing.T) {
 	}
 	if _, err := reg.Create(ctx, v1alpha1.Application{Metadata: v1alpha1.ObjectMeta{Name: "Bad Name"}}); !errors.Is(err, apps.ErrInvalid) {
 		t.Fatalf("an invalid application: %v, want ErrInvalid", err)
+	}
+}
+
+// ListStored answers each application's stored document, which decodes to
+// what Get answers, in name order.
+func TestListStoredIsWhatGetAnswers(t *testing.T) {
+	s, err := bolt.Open(filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	reg := apps.NewRegistry(s, time.Now)
+	ctx := context.Background()
+	for _, name := range []string{"video", "audio", "radar"} {
+		if _, err := reg.Create(ctx, demo(name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := reg.SetStatus(ctx, "radar", v1alpha1.ApplicationStatus{ObservedGeneration: 1, Phase: v1alpha1.AppPending, Conditions: []v1alpha1.Condition{{Type: "Placed", Status: "False", Message: "waiting"}}}); err != nil {
+		t.Fatal(err)
+	}
+	stored, err := reg.ListStored(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, st := range stored {
+		names = append(names, st.Name)
+		var got v1alpha1.Application
+		if err := json.Unmarshal(st.JSON, &got); err != nil {
+			t.Fatalf("%s: stored document: %v", st.Name, err)
+		}
+		want, err := reg.Get(ctx, st.Name)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: stored %+v, Get %+v (%v)", st.Name, got, want, err)
+		}
+	}
+	if !slices.Equal(names, []string{"audio", "radar", "video"}) {
+		t.Fatalf("names %v, want them in order", names)
 	}
 }
