@@ -25,16 +25,22 @@ func demo(name string) v1alpha1.Application {
 	}
 }
 
-// Of many concurrent creates of one name, exactly one succeeds; the
-// others are told the name exists, and the stored application is the
-// winner's.
-func TestCreateOfOneNameSucceedsOnce(t *testing.T) {
+// newRegistry is a registry on a fresh bolt store.
+func newRegistry(t *testing.T) *apps.Registry {
+	t.Helper()
 	s, err := bolt.Open(filepath.Join(t.TempDir(), "state.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	reg := apps.NewRegistry(s, time.Now)
+	return apps.NewRegistry(s, time.Now)
+}
+
+// Of many concurrent creates of one name, exactly one succeeds; the
+// others are told the name exists, and the stored application is the
+// winner's.
+func TestCreateOfOneNameSucceedsOnce(t *testing.T) {
+	reg := newRegistry(t)
 	ctx := context.Background()
 	const n = 16
 	var wg sync.WaitGroup
@@ -73,12 +79,7 @@ func TestCreateOfOneNameSucceedsOnce(t *testing.T) {
 // ListStored answers each application's stored document, which decodes to
 // what Get answers, in name order.
 func TestListStoredIsWhatGetAnswers(t *testing.T) {
-	s, err := bolt.Open(filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	reg := apps.NewRegistry(s, time.Now)
+	reg := newRegistry(t)
 	ctx := context.Background()
 	for _, name := range []string{"video", "audio", "radar"} {
 		if _, err := reg.Create(ctx, demo(name)); err != nil {
