@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -17,7 +15,6 @@ import (
 
 	"github.com/cloudskin/cloudskin/cell"
 	"github.com/cloudskin/cloudskin/cell/mpi"
-	"github.com/cloudskin/cloudskin/cell/toolchain"
 )
 
 // TestCompareRankMove measures, for `make bench`, what moving one rank of
@@ -30,11 +27,10 @@ import (
 // rank home again (from the request, made at the attach, to the home
 // holding the decoded cell: the stop at the next host call, capture,
 // transfer back; the home's restore comes after), against the same
-// floor. It runs
-// only when CLOUDSKIN_COMPARE_OUT is set.
+// floor. It runs only when CLOUDSKIN_COMPARE_OUT is set.
 func TestCompareRankMove(t *testing.T) {
 	f := compareOutput(t)
-	wasm := mpiMigratableModule(t, "testdata/rankmove.c")
+	wasm := migratableModule(t, "testdata/rankmove.c") // toolchain.Find supplies mpi.h
 	const command = "CLOUDSKIN_COMPARE_OUT=… go test -run TestCompareRankMove ./cell"
 	for _, e := range engines {
 		rt := cell.NewRuntime(cell.Options{CacheDir: t.TempDir()})
@@ -71,25 +67,6 @@ func median(xs []float64) float64 {
 	s := slices.Clone(xs)
 	slices.Sort(s)
 	return s[len(s)/2]
-}
-
-// mpiMigratableModule builds an MPI C program migratable.
-func mpiMigratableModule(t *testing.T, src string) []byte {
-	t.Helper()
-	tc, err := toolchain.Find()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tc.MPIHeader = mpi.Header()
-	out := filepath.Join(t.TempDir(), "m.wasm")
-	if err := tc.Compile(context.Background(), toolchain.Options{Sources: []string{src}, Output: out, SIMD: true, Migratable: true}); err != nil {
-		t.Fatal(err)
-	}
-	wasm, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return wasm
 }
 
 var rttLine = regexp.MustCompile(`rtt ([0-9.]+) us, (\d+) round trips`)

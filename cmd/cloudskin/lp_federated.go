@@ -104,11 +104,7 @@ func newLPFederatedCreateCommand(g *globals) *cobra.Command {
 						return fmt.Errorf("--%s is a setting of gru models; a %s model takes only --season", name, kind)
 					}
 				}
-				seasonality := forecast.Additive
-				if kind == forecast.KindHoltWintersMul {
-					seasonality = forecast.Multiplicative
-				}
-				gm, err := agg.CreateHoltWinters(cmd.Context(), args[0], seasonality, cfg.Season)
+				gm, err := agg.CreateHoltWinters(cmd.Context(), args[0], federated.SeasonalityOf(kind), cfg.Season)
 				if err != nil {
 					return err
 				}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -33,6 +32,8 @@ type tradeoffOutput struct {
 	Source  string                    `json:"source"`
 	Service autoscale.Service         `json:"service"`
 	Points  []autoscale.TradeoffPoint `json:"points"`
+	// HPA is the HPA at --target, the reference, if the sweep has it.
+	HPA *autoscale.TradeoffPoint `json:"hpa,omitempty"`
 	// AtHPACost is the predictive setting with the fewest violation
 	// minutes within the replica-hours of the HPA at --target, if any.
 	AtHPACost *autoscale.TradeoffPoint `json:"atHPACost,omitempty"`
@@ -101,18 +102,17 @@ func runScaleTradeoff(stdout, stderr io.Writer, f *tradeoffFlags) error {
 		return fmt.Errorf("%s: %w", t.name, err)
 	}
 	out := tradeoffOutput{Trace: t.name, Source: t.source, Service: s.svc}
-	hpaCost := -1.0
 	for i, r := range results {
 		p := runs[i].point
 		p.ReplicaHours, p.ViolationMinutes = r.ReplicaHours, r.SLOViolationMinutes
 		out.Points = append(out.Points, p)
 		if p.Policy == "hpa" && p.Default {
-			hpaCost = p.ReplicaHours
+			out.HPA = &p
 		}
 	}
 	predName := runs[len(runs)-1].point.Policy
-	if hpaCost >= 0 {
-		if best, ok := autoscale.BestWithin(out.Points, predName, hpaCost); ok {
+	if out.HPA != nil {
+		if best, ok := autoscale.BestWithin(out.Points, predName, out.HPA.ReplicaHours); ok {
 			out.AtHPACost = &best
 		}
 	}
@@ -130,7 +130,7 @@ func runScaleTradeoff(stdout, stderr io.Writer, f *tradeoffFlags) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
-	printTradeoff(stdout, out, hpaCost)
+	printTradeoff(stdout, out)
 	return nil
 }
 
@@ -201,7 +201,7 @@ func parseSweep(flag, text string, none bool) ([]float64, error) {
 			continue
 		}
 		v, err := strconv.ParseFloat(field, 64)
-		if err != nil || v <= 0 || v >= 1.0000001 {
+		if err != nil || !(v > 0 && v <= 1) {
 			return nil, fmt.Errorf("%s: %q is not a number in (0, 1]", flag, field)
 		}
 		out = append(out, v)
@@ -212,9 +212,9 @@ func parseSweep(flag, text string, none bool) ([]float64, error) {
 	return out, nil
 }
 
-func printTradeoff(w io.Writer, out tradeoffOutput, hpaCost float64) {
+func printTradeoff(w io.Writer, out tradeoffOutput) {
 	onFront := map[autoscale.TradeoffPoint]bool{}
-	for _, policy := range policiesOf(out.Points) {
+	for _, policy := range autoscale.PoliciesOf(out.Points) {
 		for _, p := range autoscale.Frontier(out.Points, policy) {
 			onFront[p] = true
 		}
@@ -229,34 +229,15 @@ func printTradeoff(w io.Writer, out tradeoffOutput, hpaCost float64) {
 		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.2f\t%s\t\n", p.Policy, setting, p.ReplicaHours, p.ViolationMinutes, map[bool]string{true: "yes", false: "-"}[onFront[p]])
 	}
 	tw.Flush()
-	if hpaCost < 0 {
-		return
+	hpa, b := out.HPA, out.AtHPACost
+	switch {
+	case hpa == nil:
+	case b == nil:
+		fmt.Fprintf(w, "\nno predictive setting costs at most the HPA's %.1f replica-hours (%s)\n", hpa.ReplicaHours, hpa.Setting)
+	default:
+		fmt.Fprintf(w, "\nwithin the HPA's %.1f replica-hours (%s): %s at %s, %.2f violation minutes against %.2f (%s), at %.1f replica-hours\n",
+			hpa.ReplicaHours, hpa.Setting, b.Policy, b.Setting, b.ViolationMinutes, hpa.ViolationMinutes, percentChange(b.ViolationMinutes, hpa.ViolationMinutes), b.ReplicaHours)
 	}
-	var hpa autoscale.TradeoffPoint
-	for _, p := range out.Points {
-		if p.Policy == "hpa" && p.Default {
-			hpa = p
-		}
-	}
-	if out.AtHPACost == nil {
-		fmt.Fprintf(w, "\nno predictive setting costs at most the HPA's %.1f replica-hours (%s)\n", hpaCost, hpa.Setting)
-		return
-	}
-	b := out.AtHPACost
-	fmt.Fprintf(w, "\nwithin the HPA's %.1f replica-hours (%s): %s at %s, %.2f violation minutes against %.2f (%s), at %.1f replica-hours\n",
-		hpaCost, hpa.Setting, b.Policy, b.Setting, b.ViolationMinutes, hpa.ViolationMinutes, percentChange(b.ViolationMinutes, hpa.ViolationMinutes), b.ReplicaHours)
-}
-
-// policiesOf lists the policies of points, in their first appearance's
-// order.
-func policiesOf(points []autoscale.TradeoffPoint) []string {
-	var names []string
-	for _, p := range points {
-		if !slices.Contains(names, p.Policy) {
-			names = append(names, p.Policy)
-		}
-	}
-	return names
 }
 
 // percentChange is a's change from b, "−19 %"; "—" when b is 0.

@@ -50,6 +50,17 @@ type TradeoffPoint struct {
 	ViolationMinutes float64 `json:"violationMinutes"`
 }
 
+// PoliciesOf lists the policies of points, in order of first appearance.
+func PoliciesOf(points []TradeoffPoint) []string {
+	var names []string
+	for _, p := range points {
+		if !slices.Contains(names, p.Policy) {
+			names = append(names, p.Policy)
+		}
+	}
+	return names
+}
+
 // Frontier is policy's Pareto front among points: sorted by replica-hours,
 // each point with fewer violation minutes than every cheaper one (of two
 // that cost the same, the one with fewer minutes). A point off the front

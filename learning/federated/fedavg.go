@@ -113,7 +113,7 @@ func checkVector(u Update, n int) error {
 		return fmt.Errorf("federated: update from %q has %d parameters, want %d", u.Site, len(u.Params), n)
 	}
 	for i, v := range u.Params {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
+		if !finite(v) {
 			return fmt.Errorf("federated: update from %q: parameter %d is %v", u.Site, i, v)
 		}
 	}

@@ -56,8 +56,8 @@ func (s HoltWintersState) model(season int, seasonality forecast.Seasonality) *f
 	}
 }
 
-// seasonalityOf returns the seasonality of a Holt-Winters model kind.
-func seasonalityOf(kind string) forecast.Seasonality {
+// SeasonalityOf returns the seasonality of a Holt-Winters model kind.
+func SeasonalityOf(kind string) forecast.Seasonality {
 	if kind == forecast.KindHoltWintersMul {
 		return forecast.Multiplicative
 	}

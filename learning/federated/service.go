@@ -228,7 +228,7 @@ func (a *Aggregator) Create(name string, spec ModelSpec) error {
 		if field := networkSetting(spec.RNNConfig); field != "" {
 			return httpapi.Unprocessable(fmt.Errorf("federated: model %q: %s is not a setting of a %s model, which takes only season", name, field, spec.Kind))
 		}
-		return a.RegisterHoltWinters(name, seasonalityOf(spec.Kind), spec.Season)
+		return a.RegisterHoltWinters(name, SeasonalityOf(spec.Kind), spec.Season)
 	}
 	return httpapi.Unprocessable(fmt.Errorf("federated: model %q: kind %q, want %q, %q or %q", name, spec.Kind, forecast.KindGRU, forecast.KindHoltWinters, forecast.KindHoltWintersMul))
 }

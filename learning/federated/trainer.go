@@ -38,12 +38,16 @@ func (t *Trainer) Round(ctx context.Context) (Update, Accepted, error) {
 	if err != nil {
 		return Update{}, Accepted{}, fmt.Errorf("federated: %s: %w", t.Site, err)
 	}
+	y, err := t.Source(ctx)
+	if err != nil {
+		return Update{}, Accepted{}, fmt.Errorf("federated: %s: read local series: %w", t.Site, err)
+	}
 	var u Update
 	switch g.Kind {
 	case "", forecast.KindGRU:
-		u, err = t.networkUpdate(ctx, g)
+		u, err = t.networkUpdate(g, y)
 	case forecast.KindHoltWinters, forecast.KindHoltWintersMul:
-		u, err = t.holtWintersUpdate(ctx, g)
+		u, err = t.holtWintersUpdate(g, y)
 	default:
 		err = fmt.Errorf("federated: %s: model %q is of kind %q, which this site cannot train", t.Site, t.Model, g.Kind)
 	}
@@ -57,15 +61,11 @@ func (t *Trainer) Round(ctx context.Context) (Update, Accepted, error) {
 	return u, acc, nil
 }
 
-// networkUpdate fine-tunes the global network on the local series.
-func (t *Trainer) networkUpdate(ctx context.Context, g GlobalModel) (Update, error) {
+// networkUpdate fine-tunes the global network on the local series y.
+func (t *Trainer) networkUpdate(g GlobalModel, y []float64) (Update, error) {
 	net, err := t.network(g)
 	if err != nil {
 		return Update{}, err
-	}
-	y, err := t.Source(ctx)
-	if err != nil {
-		return Update{}, fmt.Errorf("federated: %s: read local series: %w", t.Site, err)
 	}
 	epochs := t.Epochs
 	if epochs == 0 {
@@ -81,13 +81,9 @@ func (t *Trainer) networkUpdate(ctx context.Context, g GlobalModel) (Update, err
 }
 
 // holtWintersUpdate fits a Holt-Winters model of the global season and
-// seasonality on the local series, from scratch.
-func (t *Trainer) holtWintersUpdate(ctx context.Context, g GlobalModel) (Update, error) {
-	y, err := t.Source(ctx)
-	if err != nil {
-		return Update{}, fmt.Errorf("federated: %s: read local series: %w", t.Site, err)
-	}
-	m := &forecast.HoltWinters{Season: g.Shape.Season, Seasonality: seasonalityOf(g.Kind)}
+// seasonality on the local series y, from scratch.
+func (t *Trainer) holtWintersUpdate(g GlobalModel, y []float64) (Update, error) {
+	m := &forecast.HoltWinters{Season: g.Shape.Season, Seasonality: SeasonalityOf(g.Kind)}
 	if err := m.Fit(y); err != nil {
 		return Update{}, fmt.Errorf("federated: %s: fit: %w", t.Site, err)
 	}

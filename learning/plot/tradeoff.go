@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"image/color"
 	"io"
-	"slices"
 	"strconv"
 
 	gplot "gonum.org/v1/plot"
@@ -53,14 +52,8 @@ func tradeoffPlot(t Tradeoff) (*gplot.Plot, error) {
 	p.X.Label.Text = "replica-hours (cost)"
 	p.Y.Label.Text = "SLO-violation minutes"
 	p.Add(plotter.NewGrid())
-	var policies []string
-	for _, pt := range t.Points {
-		if !slices.Contains(policies, pt.Policy) {
-			policies = append(policies, pt.Policy)
-		}
-	}
 	colours := append([]color.RGBA{blue}, palette...)
-	for i, policy := range policies {
+	for i, policy := range autoscale.PoliciesOf(t.Points) {
 		if err := addPolicyPoints(p, t.Points, policy, colours[i%len(colours)]); err != nil {
 			return nil, err
 		}
